@@ -1,0 +1,202 @@
+"""The hyperspectral cube: counts on (energy, y, x) with energy edges, celestial WCS and exposure.
+
+Everything in the project (readers, simulator, solver, widgets) passes cubes around as
+:class:`HyperCube`, so its invariants are checked once, here, with errors that say what to fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+from astropy.wcs import WCS
+
+
+class CubeError(ValueError):
+    """Raised when data cannot form a valid hyperspectral cube (message says what to fix)."""
+
+
+@dataclass
+class HyperCube:
+    """Counts with axes (energy, y, x).
+
+    Attributes
+    ----------
+    counts:
+        Array of shape (n_energy, ny, nx): non-negative, finite (counts per bin, float or int).
+    energy_edges:
+        Strictly increasing bin edges in keV, length n_energy + 1.
+    wcs:
+        Celestial WCS of the (y, x) image plane (2-D, FITS order x then y), or None.
+    exposure:
+        Exposure time in seconds (None when unknown).
+    header:
+        The source header (provenance; keywords of the file the cube came from).
+    channels:
+        Optional instrument channel number (e.g. PI) of each energy bin, so a cube binned on native
+        channels can be matched to a response/model on the same channels.
+    name:
+        A short label (file stem, preset name).
+    """
+
+    counts: np.ndarray
+    energy_edges: np.ndarray
+    wcs: WCS | None = None
+    exposure: float | None = None
+    header: fits.Header = field(default_factory=fits.Header)
+    channels: np.ndarray | None = None
+    name: str = "cube"
+
+    def __post_init__(self) -> None:
+        counts = np.asarray(self.counts)
+        if counts.ndim != 3:
+            raise CubeError(
+                f"a hyperspectral cube needs 3 axes (energy, y, x); got an array of shape "
+                f"{counts.shape} ({counts.ndim}-D). Give a 3-D array, energy first."
+            )
+        if not np.issubdtype(counts.dtype, np.number) or np.issubdtype(counts.dtype, np.complexfloating):
+            raise CubeError(f"counts must be real numbers; got dtype {counts.dtype}.")
+        if min(counts.shape) == 0:
+            raise CubeError(f"the cube is empty (shape {counts.shape}).")
+        if np.issubdtype(counts.dtype, np.floating):
+            bad = ~np.isfinite(counts)
+            if bad.any():
+                raise CubeError(
+                    f"counts contain {int(bad.sum())} NaN or infinite values; counts must be finite. "
+                    "Replace them (e.g. with 0) and mask those pixels instead."
+                )
+        if (counts < 0).any():
+            raise CubeError(
+                f"counts contain {int((counts < 0).sum())} negative values (minimum {counts.min()}); "
+                "counts must be >= 0. Background-subtracted data cannot be fitted with Poisson "
+                "statistics: give raw counts and a background instead."
+            )
+        self.counts = counts
+        edges = np.asarray(self.energy_edges, dtype=float).ravel()
+        n_e = counts.shape[0]
+        if edges.size != n_e + 1:
+            raise CubeError(
+                f"energy_edges must have n_energy + 1 = {n_e + 1} values (one more than the energy "
+                f"axis of the counts); got {edges.size}."
+            )
+        if not np.all(np.isfinite(edges)) or not np.all(np.diff(edges) > 0):
+            raise CubeError("energy_edges must be finite and strictly increasing (keV).")
+        if edges[0] < 0:
+            raise CubeError(f"energy_edges must be >= 0 keV; got a first edge of {edges[0]}.")
+        self.energy_edges = edges
+        if self.wcs is not None:
+            if not isinstance(self.wcs, WCS):
+                raise CubeError(f"wcs must be an astropy.wcs.WCS; got {type(self.wcs).__name__}.")
+            if self.wcs.naxis != 2:
+                raise CubeError(
+                    f"wcs must describe the 2-D image plane (x, y); got a {self.wcs.naxis}-axis WCS."
+                )
+        if self.exposure is not None:
+            exp = float(self.exposure)
+            if not np.isfinite(exp) or exp <= 0:
+                raise CubeError(f"exposure must be a positive number of seconds; got {self.exposure}.")
+            self.exposure = exp
+        if self.channels is not None:
+            ch = np.asarray(self.channels).ravel()
+            if ch.size != n_e:
+                raise CubeError(f"channels must have one entry per energy bin ({n_e}); got {ch.size}.")
+            self.channels = ch.astype(np.int64)
+        if self.header is None:
+            self.header = fits.Header()
+
+    # ------------------------------------------------------------------ views
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.counts.shape)  # type: ignore[return-value]
+
+    @property
+    def n_energy(self) -> int:
+        return self.counts.shape[0]
+
+    @property
+    def energy_centers(self) -> np.ndarray:
+        """Bin centres in keV."""
+        return 0.5 * (self.energy_edges[:-1] + self.energy_edges[1:])
+
+    @property
+    def energy_widths(self) -> np.ndarray:
+        return np.diff(self.energy_edges)
+
+    @property
+    def total_counts(self) -> float:
+        return float(self.counts.sum())
+
+    def image(self) -> np.ndarray:
+        """Counts summed over energy, shape (ny, nx)."""
+        return self.counts.sum(axis=0)
+
+    def spectrum(self, mask: np.ndarray | None = None) -> np.ndarray:
+        """Counts summed over all pixels (or those where ``mask`` is true), shape (n_energy,)."""
+        if mask is None:
+            return self.counts.reshape(self.n_energy, -1).sum(axis=1)
+        return self.counts[:, np.asarray(mask, bool)].sum(axis=1)
+
+    def select_band(self, emin: float, emax: float) -> "HyperCube":
+        """The bins lying entirely within [emin, emax] keV (with a small tolerance)."""
+        tol = 1e-6
+        lo, hi = self.energy_edges[:-1], self.energy_edges[1:]
+        keep = (lo >= emin - tol) & (hi <= emax + tol)
+        if not keep.any():
+            raise CubeError(
+                f"no energy bin of the cube ({self.energy_edges[0]:.3f}-{self.energy_edges[-1]:.3f} keV) "
+                f"lies within the band {emin}-{emax} keV."
+            )
+        idx = np.flatnonzero(keep)
+        if np.any(np.diff(idx) != 1):
+            raise CubeError("the selected band is not contiguous")
+        i0, i1 = idx[0], idx[-1] + 1
+        return replace(
+            self,
+            counts=self.counts[i0:i1],
+            energy_edges=self.energy_edges[i0 : i1 + 1],
+            channels=None if self.channels is None else self.channels[i0:i1],
+        )
+
+    def rebin_spatial(self, factor: int) -> "HyperCube":
+        """Sum ``factor`` x ``factor`` blocks of pixels (edges that do not fill a block are dropped)."""
+        factor = int(factor)
+        if factor < 1:
+            raise CubeError(f"spatial binning factor must be >= 1; got {factor}.")
+        if factor == 1:
+            return self
+        ne, ny, nx = self.shape
+        ny2, nx2 = ny // factor, nx // factor
+        if ny2 == 0 or nx2 == 0:
+            raise CubeError(f"binning factor {factor} is larger than the image ({ny}x{nx}).")
+        c = self.counts[:, : ny2 * factor, : nx2 * factor]
+        c = c.reshape(ne, ny2, factor, nx2, factor).sum(axis=(2, 4))
+        wcs = None
+        if self.wcs is not None:
+            wcs = _bin_wcs(self.wcs, factor)
+        return replace(self, counts=c, wcs=wcs)
+
+
+def _bin_wcs(wcs: WCS, factor: int) -> WCS:
+    """WCS of an image whose pixels are ``factor`` x ``factor`` blocks of the original."""
+    w = wcs.deepcopy()
+    # Pixel i (0-based) of the binned image covers original pixels factor*i .. factor*i+factor-1;
+    # its centre is at original 0-based coordinate factor*i + (factor-1)/2.
+    # FITS 1-based: orig_p = factor*(p - 1) + (factor + 1)/2  =>  p = (orig_p - (factor+1)/2)/factor + 1
+    w.wcs.crpix = (np.asarray(wcs.wcs.crpix) - (factor + 1) / 2.0) / factor + 1.0
+    if w.wcs.has_cd():
+        w.wcs.cd = np.asarray(wcs.wcs.cd) * factor
+    else:
+        w.wcs.cdelt = np.asarray(wcs.wcs.cdelt) * factor
+    return w
+
+
+def as_cube(obj: Any) -> HyperCube:
+    """Accept a HyperCube or a bare (E, Y, X) array (unit energy bins) and return a HyperCube."""
+    if isinstance(obj, HyperCube):
+        return obj
+    arr = np.asarray(obj)
+    if arr.ndim != 3:
+        raise CubeError(f"expected a HyperCube or a 3-D array; got shape {arr.shape}.")
+    return HyperCube(arr, np.arange(arr.shape[0] + 1, dtype=float))

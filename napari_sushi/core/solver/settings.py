@@ -1,0 +1,81 @@
+"""What a fit is asked to do: components, their models, regularisation and stopping rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from napari_sushi.core.spectral.base import SpectralModel
+
+
+@dataclass
+class Component:
+    """One emission component of the fit.
+
+    name:   label used in outputs, e.g. "thermal" (must be unique within a fit).
+    model:  the spectral model giving unit-sum spectra for this component.
+    fixed:  parameter name -> value (float) or map (ny, nx) held fixed during the fit.
+    init:   parameter name -> initial value or map (default: the model's default).
+    """
+
+    name: str
+    model: SpectralModel
+    fixed: dict[str, float | np.ndarray] = field(default_factory=dict)
+    init: dict[str, float | np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class FitSettings:
+    """Regularisation, statistics, data selection, stopping and device choices.
+
+    kmad:     regularisation strength; a float for every parameter map, or a dict keyed by
+              "<component>.<parameter>" (missing keys use ``kmad_default``). 0 = no regularisation.
+    n_scales: number J of starlet detail scales that are soft-thresholded.
+    links:    groups of parameters sharing one map, e.g. [("thermal.velocity", "thermal2.velocity")].
+    cost:     "poisson" (C-statistic) or "chi2" (then ``sigma`` gives the per-bin errors; default
+              sqrt(max(counts, 1))).
+    background: None, a spectrum (E,) or a cube (E, Y, X) of expected background counts.
+    mask:     boolean (Y, X) of pixels that count (True = use), or None for all.
+    band:     (emin, emax) keV to select from the cube, or None for the models' band.
+    binning:  spatial binning factor applied to the cube before the fit.
+    warm_start: a previous FitResult to start from.
+    max_iter, tol, window: stop when the relative change of the cost over ``window`` iterations
+              is below ``tol`` (sign-independent), or at max_iter.
+    device:   "auto" | "cpu" | "cuda" | "mps"; dtype "float32" | "float64".
+    snapshot_every: call the callback with map snapshots every N iterations.
+    """
+
+    kmad: float | dict[str, float] = 1.0
+    kmad_default: float = 1.0
+    n_scales: int = 2
+    links: list[tuple[str, ...]] = field(default_factory=list)
+    cost: str = "poisson"
+    sigma: np.ndarray | None = None
+    background: np.ndarray | None = None
+    mask: np.ndarray | None = None
+    band: tuple[float, float] | None = None
+    binning: int = 1
+    warm_start: object | None = None
+    max_iter: int = 500
+    tol: float = 1e-6
+    window: int = 10
+    device: str = "auto"
+    dtype: str = "float32"
+    seed: int = 0
+    snapshot_every: int = 10
+
+
+@dataclass
+class Progress:
+    """What the per-iteration callback receives."""
+
+    iteration: int
+    max_iter: int
+    cost: float
+    elapsed: float
+    snapshot: dict[str, np.ndarray] | None = None  # layer key -> (Y, X) map, every snapshot_every
+
+
+ProgressCallback = Callable[[Progress], None]
