@@ -25,8 +25,8 @@ $(VENV)/.torch: | $(VENV)/bin/python
 	touch $@
 
 $(VENV)/.app: pyproject.toml $(VENV)/.torch
-	$(PIP) install -q -e ".[test]" 2>&1 | grep -v "is ignored: it is neither" || true
-	$(PY) -c "import napari_sushi, napari, PyQt6" 
+	$(PIP) install -q -e ".[test]"
+	$(PY) -c "import napari_sushi, napari, PyQt6"
 	touch $@
 
 venv: $(VENV)/.app
