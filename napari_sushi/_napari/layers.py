@@ -1,0 +1,127 @@
+"""Conversions between core objects (HyperCube, map sets) and napari layer data/metadata.
+
+Layer metadata keys used across the plugin: ``energy_edges`` (keV, E + 1), ``energy_axis`` (how the
+slider maps to energy), ``wcs`` (astropy WCS or None), ``wcs_header`` (its FITS header text),
+``exposure`` (s), ``channels``, ``header`` (source FITS header), ``unit`` (maps), ``provenance``,
+``truth`` (maps), ``source`` (file path).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+from astropy.wcs import WCS
+
+from napari_sushi.core.cube import CubeError, HyperCube
+from napari_sushi.core.io.fits_cube import is_uniform
+from napari_sushi.core.io.maps import MapSet
+
+CUBE_AXIS_LABELS = ("energy", "y", "x")
+
+
+def energy_axis_geometry(edges: np.ndarray) -> tuple[float, float, str, str]:
+    """(scale, translate, unit, description) of the energy axis of a cube layer."""
+    edges = np.asarray(edges, dtype=float)
+    if is_uniform(edges):
+        width = float(np.mean(np.diff(edges)))
+        return width, float(edges[0] + 0.5 * width), "keV", "keV (bin centres; uniform bins)"
+    return 1.0, 0.0, "dimensionless", "bin index: non-uniform bins, see metadata['energy_edges'] for keV"
+
+
+def wcs_from_meta(value: Any) -> WCS | None:
+    """Accept a WCS, a FITS header, or header text, and return a 2-D celestial WCS (or None)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, WCS):
+        return value
+    header = value if isinstance(value, fits.Header) else fits.Header.fromstring(str(value), sep="\n")
+    w = WCS(header, naxis=2)
+    return w if w.has_celestial else None
+
+
+def cube_layer(cube: HyperCube, source: str | None = None) -> tuple[np.ndarray, dict[str, Any], str]:
+    """The napari image layer data tuple of a cube (energy slider in keV when bins are uniform)."""
+    scale_e, translate_e, unit_e, description = energy_axis_geometry(cube.energy_edges)
+    meta = {
+        "kind": "cube",
+        "energy_edges": cube.energy_edges.copy(),
+        "energy_axis": description,
+        "wcs": cube.wcs,
+        "wcs_header": None if cube.wcs is None else cube.wcs.to_header_string(relax=True),
+        "exposure": cube.exposure,
+        "channels": None if cube.channels is None else cube.channels.copy(),
+        "header": cube.header,
+        "name": cube.name,
+        "source": source,
+    }
+    kwargs = {
+        "name": cube.name,
+        "scale": (scale_e, 1.0, 1.0),
+        "translate": (translate_e, 0.0, 0.0),
+        "axis_labels": CUBE_AXIS_LABELS,
+        "units": (unit_e, "pixel", "pixel"),
+        "colormap": "magma",
+        "metadata": meta,
+    }
+    return cube.counts, kwargs, "image"
+
+
+def map_layer(ms: MapSet, name: str) -> tuple[np.ndarray, dict[str, Any], str]:
+    """One map of a map set as a 2-D image layer (hidden when its header says ``TRUTH = T``)."""
+    header = ms.headers.get(name, fits.Header())
+    truth = bool(header.get("TRUTH", False))
+    unit = ms.units.get(name, "")
+    meta = {
+        "kind": "map",
+        "unit": unit,
+        "truth": truth,
+        "wcs": ms.wcs,
+        "wcs_header": None if ms.wcs is None else ms.wcs.to_header_string(relax=True),
+        "header": header,
+        "provenance": ms.provenance,
+    }
+    kwargs = {
+        "name": f"{name} (truth)" if truth and "truth" not in name.lower() else name,
+        "scale": (1.0, 1.0),
+        "translate": (0.0, 0.0),
+        "axis_labels": ("y", "x"),
+        "units": ("pixel", "pixel"),
+        "visible": not truth,
+        "colormap": "viridis",
+        "metadata": meta,
+    }
+    return ms.maps[name], kwargs, "image"
+
+
+def cube_from_layer(data: Any, attributes: dict[str, Any]) -> HyperCube:
+    """Rebuild a :class:`HyperCube` from a 3-D image layer's data and state/attributes.
+
+    Energy edges come from ``metadata['energy_edges']``; failing that, from the energy axis scale and
+    translate when its unit is keV. Raises :class:`CubeError` when the layer has no energy axis.
+    """
+    arr = np.asarray(data[0] if isinstance(data, list) else data)
+    meta = dict(attributes.get("metadata") or {})
+    edges = meta.get("energy_edges")
+    if edges is None:
+        units = attributes.get("units") or ()
+        unit0 = str(units[0]) if len(units) else ""
+        scale = attributes.get("scale")
+        translate = attributes.get("translate")
+        if arr.ndim == 3 and unit0 in ("keV", "kiloelectron_volt") and scale is not None and translate is not None:
+            edges = float(translate[0]) - 0.5 * float(scale[0]) + float(scale[0]) * np.arange(arr.shape[0] + 1)
+        else:
+            raise CubeError(
+                "this layer has no energy axis (no metadata['energy_edges'] and no keV energy scale); "
+                "only cubes opened or made by napari-sushi can be saved as cubes."
+            )
+    return HyperCube(
+        arr,
+        np.asarray(edges, dtype=float),
+        wcs=wcs_from_meta(meta.get("wcs") if meta.get("wcs") is not None else meta.get("wcs_header")),
+        exposure=meta.get("exposure"),
+        header=meta.get("header") if isinstance(meta.get("header"), fits.Header) else fits.Header(),
+        channels=meta.get("channels"),
+        name=str(attributes.get("name") or meta.get("name") or "cube"),
+    )

@@ -1,0 +1,103 @@
+"""One entry point for every cube source: sniff the file's content, then call the right reader."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from astropy.io import fits
+
+from napari_sushi.core.cube import CubeError, HyperCube
+from napari_sushi.core.io.errors import FileFormatError
+
+FileKind = Literal["cube", "events", "maps", "array"]
+_FITS_MAGIC = b"SIMPLE  ="
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _is_fits(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(len(_FITS_MAGIC))
+    if head.startswith(_GZIP_MAGIC):
+        import gzip
+
+        try:
+            with gzip.open(path, "rb") as gz:
+                head = gz.read(len(_FITS_MAGIC))
+        except OSError:
+            return False
+    return head == _FITS_MAGIC
+
+
+def file_kind(path: str | os.PathLike) -> FileKind:
+    """What a file holds: 'cube' (3-D FITS image), 'events', 'maps' (2-D FITS images), 'array' (.npy/.npz).
+
+    Reads headers only. Raises ``FileNotFoundError`` for a missing path and :class:`FileFormatError`
+    for anything else (not FITS, or FITS holding none of these).
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p} does not exist; check the path.")
+    if p.is_dir():
+        raise FileFormatError(f"{p} is a folder; give a FITS, .npy or .npz file.")
+    if p.suffix.lower() in (".npy", ".npz"):
+        return "array"
+    if not _is_fits(p):
+        raise FileFormatError(
+            f"{p} is not a FITS file (it does not start with 'SIMPLE  ='); give a FITS cube, an event "
+            "list, or a .npy/.npz array."
+        )
+    from napari_sushi.core.io.fits_cube import _find_energy_axis, open_fits, read_ebounds
+
+    with open_fits(p) as hdul:
+        images = []
+        for hdu in hdul:
+            if isinstance(hdu, fits.BinTableHDU):
+                names = [n.lower() for n in hdu.columns.names]
+                if hdu.name.upper() == "EVENTS" or ("x" in names and "y" in names):
+                    return "events"
+            elif isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)):
+                naxis = int(hdu.header.get("ZNAXIS", hdu.header.get("NAXIS", 0)) or 0)
+                if naxis:
+                    images.append((naxis, hdu.header))
+        for naxis, header in images:
+            if naxis == 3:
+                if _find_energy_axis(header, 3) is not None:
+                    return "cube"
+                ebounds = read_ebounds(hdul) if "EBOUNDS" in hdul else None
+                if ebounds is not None and ebounds[1].size in [int(header.get(f"NAXIS{i}", -1)) for i in (1, 2, 3)]:
+                    return "cube"
+        if hdul[0].header.get("SUSHITYP") == "MAPS" or (images and all(n == 2 for n, _ in images)):
+            return "maps"
+        detail = ", ".join(f"{n}-D image" for n, _ in images) or "no image or events table"
+        raise FileFormatError(
+            f"{p} is FITS but holds no energy cube or event list ({detail}); a cube needs an energy "
+            "axis (CTYPE 'ENER' / CUNIT eV, keV, or channels with EBOUNDS)."
+        )
+
+
+def read_cube(path: str | os.PathLike, **binning: Any) -> HyperCube:
+    """Read any supported cube source into a :class:`HyperCube`.
+
+    FITS image cubes are read as they are; event lists are binned with
+    :func:`~napari_sushi.core.io.events.bin_events` using ``binning`` (band, channel_width, native,
+    group, binning, cutout, rmf, progress); ``.npy``/``.npz`` arrays via
+    :func:`~napari_sushi.core.io.arrays.read_array_cube`.
+    """
+    kind = file_kind(path)
+    if binning and kind != "events":
+        raise CubeError(f"binning options {sorted(binning)} apply to event lists only; {path} is a {kind} file.")
+    if kind == "events":
+        from napari_sushi.core.io.events import bin_events
+
+        return bin_events(path, **binning)
+    if kind == "array":
+        from napari_sushi.core.io.arrays import read_array_cube
+
+        return read_array_cube(path)
+    if kind == "maps":
+        raise FileFormatError(f"{path} holds 2-D maps, not a cube (it has no energy axis); read it with read_maps_fits.")
+    from napari_sushi.core.io.fits_cube import read_fits_cube
+
+    return read_fits_cube(path)
