@@ -1,0 +1,228 @@
+"""Grid emulator: physical parameters -> spectrum by Catmull-Rom interpolation of PCA log-spectra.
+
+For the low-dimensional components SUSHI uses (thermal: kT and velocity; power law: index) a
+tensor-product grid of simulated spectra is cheap to build and, interpolated with cubic
+(Catmull-Rom) weights in a suitable coordinate (log kT, linear velocity/index), more accurate than a
+deep network and far cheaper to evaluate and differentiate: one gather of 4^P rows of PCA
+coefficients, one small matrix product and a softmax per spectrum. Everything is torch, batched and
+differentiable in theta, and follows the module's device and the input's dtype.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from napari_sushi.core.spectral.base import ModelMeta, SpectralModel
+
+#: Coordinates the grid can be uniform in.
+SCALES = ("linear", "log")
+
+
+def _to_grid_coord(theta: torch.Tensor, scales: list[str]) -> torch.Tensor:
+    cols = [torch.log(theta[:, j]) if s == "log" else theta[:, j] for j, s in enumerate(scales)]
+    return torch.stack(cols, dim=1)
+
+
+def catmull_rom_weights(f: torch.Tensor) -> torch.Tensor:
+    """Cubic Catmull-Rom weights (..., 4) of nodes i-1, i, i+1, i+2 at fraction f in [0, 1]."""
+    f2 = f * f
+    f3 = f2 * f
+    return torch.stack(
+        [
+            0.5 * (-f3 + 2 * f2 - f),
+            0.5 * (3 * f3 - 5 * f2 + 2),
+            0.5 * (-3 * f3 + 4 * f2 + f),
+            0.5 * (f3 - f2),
+        ],
+        dim=-1,
+    )
+
+
+def grid_nodes(low: float, high: float, cells: int, scale: str) -> np.ndarray:
+    """Parameter values of the nodes of one axis: ``cells`` cells over the box plus one node outside each end.
+
+    Catmull-Rom needs the neighbours i-1 and i+2 of the cell [i, i+1], so the grid carries one extra
+    node beyond each end of the validity box; spectra there are simulated, not extrapolated.
+    """
+    if scale not in SCALES:
+        raise ValueError(f"grid scale must be one of {SCALES}; got {scale!r}")
+    if cells < 1:
+        raise ValueError(f"a grid axis needs at least one cell; got {cells}")
+    if scale == "log":
+        if low <= 0:
+            raise ValueError(f"a log-spaced grid axis needs a positive lower bound; got {low}")
+        t0, t1 = np.log(low), np.log(high)
+    else:
+        t0, t1 = float(low), float(high)
+    h = (t1 - t0) / cells
+    t = t0 + h * np.arange(-1, cells + 2)
+    return np.exp(t) if scale == "log" else t
+
+
+def pca_log_spectra(L: np.ndarray, n_components: int | None = None, rel_tol: float = 2e-4):
+    """PCA of log-spectra L (n, C): (mean, U, S, Vt, K) with K the requested or automatic rank.
+
+    Automatic rank: the smallest multiple of 4 whose reconstruction error (relative L2 of the
+    unit-sum spectra, worst spectrum) is below ``rel_tol``.
+    """
+    mean = L.mean(axis=0)
+    U, S, Vt = np.linalg.svd(L - mean, full_matrices=False)
+    if n_components is None:
+        s_true = np.exp(L - L.max(1, keepdims=True))
+        s_true /= s_true.sum(1, keepdims=True)
+        k = Vt.shape[0]
+        for k in list(range(4, Vt.shape[0], 4)) + [Vt.shape[0]]:
+            rec = mean + (U[:, :k] * S[:k]) @ Vt[:k]
+            s = np.exp(rec - rec.max(1, keepdims=True))
+            s /= s.sum(1, keepdims=True)
+            err = np.linalg.norm(s - s_true, axis=1) / np.linalg.norm(s_true, axis=1)
+            if err.max() < rel_tol:
+                break
+        n_components = k
+    return mean, U, S, Vt, int(min(n_components, Vt.shape[0]))
+
+
+def log_spectra(spectra: np.ndarray, floor: float = 1e-12) -> np.ndarray:
+    """Log of unit-sum spectra with a relative floor (channels with no flux stay finite)."""
+    s = np.asarray(spectra, dtype=float)
+    tot = s.sum(axis=1, keepdims=True)
+    if np.any(tot <= 0) or not np.all(np.isfinite(s)):
+        raise ValueError("every training spectrum must be finite with a positive sum")
+    s = s / tot
+    return np.log(np.maximum(s, floor))
+
+
+class GridEmulator(SpectralModel):
+    """Spectrum(theta) = softmax(mean + c(theta) @ basis), c interpolated on a parameter grid.
+
+    Buffers: ``coef`` (n_1+3, ..., n_P+3, K) PCA coefficients at the grid nodes, ``basis`` (K, C),
+    ``mean`` (C,), ``t0``/``step`` (P,) of the uniform grid in its coordinate (log or linear per
+    parameter), ``cells`` (P,) number of cells per axis.
+    """
+
+    def __init__(self, meta: ModelMeta, cells: list[int], scales: list[str], n_components: int) -> None:
+        super().__init__(meta)
+        if len(cells) != len(meta.parameters) or len(scales) != len(meta.parameters):
+            raise ValueError("cells and scales need one entry per parameter")
+        self.scales = list(scales)
+        shape = [int(c) + 3 for c in cells] + [int(n_components)]
+        C = meta.n_channels
+        self.register_buffer("coef", torch.zeros(shape, dtype=torch.float32))
+        self.register_buffer("basis", torch.zeros(int(n_components), C, dtype=torch.float32))
+        self.register_buffer("mean", torch.zeros(C, dtype=torch.float32))
+        self.register_buffer("t0", torch.zeros(len(cells), dtype=torch.float64))
+        self.register_buffer("step", torch.ones(len(cells), dtype=torch.float64))
+        self.register_buffer("cells", torch.tensor([int(c) for c in cells], dtype=torch.int64))
+        P = len(cells)
+        # offsets of the 4^P neighbours, as (4^P, P) in {-1, 0, 1, 2}
+        offs = torch.stack(torch.meshgrid(*[torch.arange(-1, 3)] * P, indexing="ij"), dim=-1).reshape(-1, P)
+        self._offsets = offs
+
+    # -- serialisation helpers ------------------------------------------------------------------
+    def config(self) -> dict:
+        return {
+            "cells": [int(c) for c in self.cells.tolist()],
+            "scales": self.scales,
+            "n_components": int(self.basis.shape[0]),
+        }
+
+    @classmethod
+    def from_config(cls, meta: ModelMeta, config: dict) -> "GridEmulator":
+        return cls(meta, cells=list(config["cells"]), scales=list(config["scales"]),
+                   n_components=int(config["n_components"]))
+
+    # -- evaluation -----------------------------------------------------------------------------
+    def coefficients(self, theta: torch.Tensor) -> torch.Tensor:
+        """Interpolated PCA coefficients (n, K) at theta (n, P)."""
+        dtype = theta.dtype if theta.is_floating_point() else torch.float32
+        theta = theta.to(dtype)
+        P = self.n_params
+        t = _to_grid_coord(theta, self.scales)
+        cells = self.cells.to(theta.device)
+        u = (t - self.t0.to(dtype)) / self.step.to(dtype) + 1.0  # node index coordinate
+        u = torch.minimum(torch.clamp(u, min=1.0), (cells + 1).to(dtype))
+        i = torch.minimum(torch.floor(u.detach()).long(), cells)  # cell left node, 1..cells
+        f = u - i.to(dtype)
+        w = catmull_rom_weights(f)  # (n, P, 4)
+        dims = torch.tensor(self.coef.shape[:-1], device=theta.device)
+        strides = torch.ones(P, dtype=torch.long, device=theta.device)
+        for j in range(P - 2, -1, -1):
+            strides[j] = strides[j + 1] * dims[j + 1]
+        offs = self._offsets.to(theta.device)  # (M, P)
+        idx = ((i[:, None, :] + offs[None]) * strides).sum(-1)  # (n, M)
+        # weight of each neighbour = product over axes of the 1-D weight at its offset
+        wsel = torch.gather(w, 2, (offs.T[None] + 1).expand(len(theta), P, -1))  # (n, P, M)
+        wprod = wsel.prod(dim=1)  # (n, M)
+        table = self.coef.reshape(-1, self.coef.shape[-1]).to(dtype)
+        return torch.einsum("nm,nmk->nk", wprod, table[idx])
+
+    def log_spectrum(self, theta: torch.Tensor) -> torch.Tensor:
+        """Un-normalised log-spectrum (n, C)."""
+        c = self.coefficients(theta)
+        return self.mean.to(c.dtype) + c @ self.basis.to(c.dtype)
+
+    def _spectrum(self, theta: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.log_spectrum(theta), dim=1)
+
+
+def build_grid_emulator(
+    meta: ModelMeta,
+    generate: Callable[[np.ndarray], np.ndarray],
+    cells: list[int],
+    scales: list[str],
+    n_components: int | None = None,
+    rel_tol: float = 2e-4,
+    progress: Callable[[int, int], None] | None = None,
+    chunk: int = 512,
+) -> GridEmulator:
+    """Simulate spectra on the grid, compress log-spectra with PCA, store coefficients.
+
+    ``generate(theta (n, P)) -> spectra (n, C)``. ``n_components=None`` keeps the smallest number of
+    principal components whose truncation error (relative L2 of unit-sum spectra, worst node) is
+    below ``rel_tol``, capped at C.
+    """
+    axes = [grid_nodes(p.low, p.high, c, s) for p, c, s in zip(meta.parameters, cells, scales)]
+    mesh = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, len(axes))
+    out = []
+    for a in range(0, len(mesh), chunk):
+        out.append(np.asarray(generate(mesh[a : a + chunk]), dtype=float))
+        if progress is not None:
+            progress(min(a + chunk, len(mesh)), len(mesh))
+    spectra = np.concatenate(out)
+    if spectra.shape != (len(mesh), meta.n_channels):
+        raise ValueError(f"generator returned spectra of shape {spectra.shape}; expected {(len(mesh), meta.n_channels)}")
+    return emulator_from_grid(meta, axes, spectra, scales, n_components=n_components, rel_tol=rel_tol)
+
+
+def emulator_from_grid(
+    meta: ModelMeta,
+    axes: list[np.ndarray],
+    spectra: np.ndarray,
+    scales: list[str],
+    n_components: int | None = None,
+    rel_tol: float = 2e-4,
+) -> GridEmulator:
+    """Build the emulator from spectra (prod(len(axes)), C) on a uniform grid (ij order) with margin nodes."""
+    L = log_spectra(spectra)
+    mean, U, S, Vt, K = pca_log_spectra(L, n_components, rel_tol)
+    coef = (U[:, :K] * S[:K]).reshape(*[len(a) for a in axes], K)
+    cells = [len(a) - 3 for a in axes]
+    model = GridEmulator(meta, cells=cells, scales=scales, n_components=K)
+    t0, step = [], []
+    for a, s in zip(axes, scales):
+        t = np.log(a) if s == "log" else np.asarray(a, float)
+        h = np.diff(t)
+        if not np.allclose(h, h[0], rtol=1e-6, atol=1e-12):
+            raise ValueError("grid axes must be uniform in their coordinate (log or linear)")
+        t0.append(t[1])
+        step.append(h[0])
+    with torch.no_grad():
+        model.coef.copy_(torch.as_tensor(coef, dtype=torch.float32))
+        model.basis.copy_(torch.as_tensor(Vt[:K], dtype=torch.float32))
+        model.mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        model.t0.copy_(torch.as_tensor(t0, dtype=torch.float64))
+        model.step.copy_(torch.as_tensor(step, dtype=torch.float64))
+    return model

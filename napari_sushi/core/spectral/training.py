@@ -1,0 +1,375 @@
+"""Training spectral models from the project's simulator or a user's spectral library.
+
+* ``emulator``: the grid is refined (cells per axis doubled) until a seeded set of random validation
+  draws meets the accuracy target or stops improving (early stopping); the validation error per
+  level is the loss curve. From a library, the library must be a parameter grid (as XSPEC table
+  models are); its validation error is estimated by rebuilding from every other node.
+* ``iae`` / ``reference``: seeded train/validation split, Adam, early stopping on the validation loss
+  with the best weights restored, tqdm progress, the loss curve stored in ``meta.extra``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from napari_sushi.core.spectral.base import ModelMeta, SpectralModel
+from napari_sushi.core.spectral.emulator import (
+    GridEmulator,
+    build_grid_emulator,
+    emulator_from_grid,
+    grid_nodes,
+    log_spectra,
+    pca_log_spectra,
+)
+from napari_sushi.core.spectral.iae import IAEModel
+from napari_sushi.core.spectral.library import LibraryError, SpectralLibrary
+from napari_sushi.core.spectral.nets import rel_l2
+from napari_sushi.core.spectral.reference import PCAMLPModel
+
+FAMILIES = ("emulator", "iae", "reference")
+Generator = Callable[[np.ndarray], np.ndarray]
+
+
+def default_scales(meta: ModelMeta) -> list[str]:
+    """Log axis for positive parameters spanning a factor >= 5 (e.g. kT 0.5-5 keV), else linear."""
+    return ["log" if p.low > 0 and p.high / p.low >= 5 else "linear" for p in meta.parameters]
+
+
+def random_draws(meta: ModelMeta, n: int, seed: int, scales: list[str] | None = None) -> np.ndarray:
+    """n parameter vectors uniform in the box (in each axis' grid coordinate), seeded."""
+    scales = scales or default_scales(meta)
+    rng = np.random.default_rng(seed)
+    cols = []
+    for p, s in zip(meta.parameters, scales):
+        u = rng.random(n)
+        cols.append(np.exp(np.log(p.low) + u * np.log(p.high / p.low)) if s == "log" else p.low + u * (p.high - p.low))
+    return np.stack(cols, axis=1)
+
+
+def spectral_errors(model: SpectralModel, theta: np.ndarray, spectra: np.ndarray) -> np.ndarray:
+    """Relative L2 error of the model's unit-sum spectra against reference spectra (n,)."""
+    ref = spectra / spectra.sum(1, keepdims=True)
+    with torch.no_grad():
+        s = model.spectrum(torch.as_tensor(theta, dtype=torch.float64)).double().cpu().numpy()
+    return np.linalg.norm(s - ref, axis=1) / np.linalg.norm(ref, axis=1)
+
+
+def _chunked(generate: Generator, theta: np.ndarray, chunk: int = 512) -> np.ndarray:
+    return np.concatenate([np.asarray(generate(theta[a : a + chunk]), float) for a in range(0, len(theta), chunk)])
+
+
+# ----------------------------------------------------------------------------------- emulator
+def train_emulator(
+    meta: ModelMeta,
+    generate: Generator,
+    seed: int = 0,
+    n_val: int = 500,
+    target: tuple[float, float] = (0.001, 0.005),
+    start_cells: list[int] | None = None,
+    max_cells: int = 256,
+    max_nodes: int = 40000,
+    scales: list[str] | None = None,
+    progress: bool = True,
+) -> GridEmulator:
+    """Refine a grid emulator until validation (median, p99) error < target or no further gain."""
+    meta = _with_family(meta, "emulator")
+    scales = scales or default_scales(meta)
+    P = len(meta.parameters)
+    cells = list(start_cells or [8] * P)
+    theta_val = random_draws(meta, n_val, seed + 1000, scales)
+    spec_val = _chunked(generate, theta_val)
+    curve: list[dict] = []
+    best: GridEmulator | None = None
+    t0 = time.perf_counter()
+    bar = tqdm(desc=f"emulator {meta.component}", unit="level", disable=not progress)
+    while True:
+        model = build_grid_emulator(meta, generate, cells, scales)
+        err = spectral_errors(model, theta_val, spec_val)
+        med, p99 = float(np.median(err)), float(np.percentile(err, 99))
+        curve.append({"cells": list(cells), "n_components": int(model.basis.shape[0]), "val_median": med, "val_p99": p99})
+        bar.update(1)
+        bar.set_postfix(cells="x".join(map(str, cells)), median=f"{med:.2e}", p99=f"{p99:.2e}")
+        improved = best is None or p99 < 0.8 * curve[-2]["val_p99"]
+        if best is None or p99 <= min(c["val_p99"] for c in curve):
+            best = model
+        if (med < target[0] and p99 < target[1]) or not improved:
+            break
+        nxt = [min(2 * c, max_cells) for c in cells]
+        if nxt == cells or int(np.prod([c + 3 for c in nxt])) > max_nodes:
+            break
+        cells = nxt
+    bar.close()
+    best.meta.extra.update({
+        "training": {"source": meta.extra.get("source", "generator"), "seed": seed, "n_val": n_val,
+                     "scales": scales, "seconds": round(time.perf_counter() - t0, 2),
+                     "early_stopping": "stop refining when the validation target is met or p99 gains < 20 %"},
+        "loss_curve": curve,
+    })
+    return best
+
+
+def emulator_from_library(lib: SpectralLibrary, scales: list[str] | None = None) -> GridEmulator:
+    """Grid emulator from a library on a full parameter grid (uniform in linear or log per axis)."""
+    axes = lib.grid_axes()
+    if axes is None:
+        raise LibraryError(
+            "the emulator family needs a library whose parameters form a full grid (every combination of "
+            "the values of each parameter, like an XSPEC table model); this library is scattered. Train "
+            "--family iae or --family reference on it instead."
+        )
+    meta = lib.meta("emulator")
+    if scales is None:
+        scales = []
+        for a in axes:
+            if len(a) < 2:
+                raise LibraryError("every grid parameter needs at least 2 values; drop constant parameters")
+            d = np.diff(a)
+            if np.allclose(d, d[0], rtol=1e-5):
+                scales.append("linear")
+            elif a[0] > 0 and np.allclose(np.diff(np.log(a)), np.log(a[1] / a[0]), rtol=1e-5):
+                scales.append("log")
+            else:
+                raise LibraryError("library grid axes must be uniform in the parameter or in its logarithm")
+    spectra = lib.grid_spectra()
+    # The box edges are the first/last nodes: add one node beyond each end by linear extrapolation of
+    # the log-spectra (Catmull-Rom needs it), then build as usual.
+    L = log_spectra(spectra).reshape(*[len(a) for a in axes], -1)
+    full_axes = []
+    for j, (a, s) in enumerate(zip(axes, scales)):
+        lo = np.take(L, [0], axis=j) * 2 - np.take(L, [1], axis=j)
+        hi = np.take(L, [-1], axis=j) * 2 - np.take(L, [-2], axis=j)
+        L = np.concatenate([lo, L, hi], axis=j)
+        t = np.log(a) if s == "log" else a
+        h = t[1] - t[0]
+        tt = np.concatenate([[t[0] - h], t, [t[-1] + h]])
+        full_axes.append(np.exp(tt) if s == "log" else tt)
+    flat = L.reshape(-1, L.shape[-1])
+    spectra_full = np.exp(flat - flat.max(1, keepdims=True))
+    model = emulator_from_grid(meta, full_axes, spectra_full, scales)
+    # validation: rebuild from every other node and check the skipped ones (an upper bound)
+    val = None
+    if all(len(a) >= 5 for a in axes):
+        sub = tuple(slice(0, None, 2) for _ in axes)
+        sub_lib = lib.spectra[np.lexsort(lib.params.T[::-1])].reshape(*[len(a) for a in axes], -1)[sub]
+        coarse = SpectralLibrary(lib.energy_edges, np.stack(np.meshgrid(*[a[::2] for a in axes], indexing="ij"), -1).reshape(-1, len(axes)),
+                                 sub_lib.reshape(-1, sub_lib.shape[-1]), lib.names, lib.units,
+                                 np.array([a[::2][0] for a in axes]), np.array([a[::2][-1] for a in axes]))
+        cm = emulator_from_library(coarse, scales)
+        mask = np.zeros(len(lib.params), bool)
+        for j, a in enumerate(axes):
+            mask |= np.isin(lib.params[:, j], a[1::2])
+        mask &= np.all((lib.params >= cm.bounds[:, 0]) & (lib.params <= cm.bounds[:, 1]), axis=1)
+        if mask.any():
+            err = spectral_errors(cm, lib.params[mask], lib.spectra[mask])
+            val = {"method": "every-other-node rebuild (upper bound)", "val_median": float(np.median(err)),
+                   "val_p99": float(np.percentile(err, 99))}
+    model.meta.extra.update({"training": {"source": "library", "scales": scales}, "loss_curve": [val] if val else []})
+    return model
+
+
+# ----------------------------------------------------------------------------------- networks
+def _with_family(meta: ModelMeta, family: str) -> ModelMeta:
+    return ModelMeta(component=meta.component, family=family, parameters=list(meta.parameters),
+                     energy_edges=np.asarray(meta.energy_edges, float).copy(),
+                     channels=None if meta.channels is None else np.asarray(meta.channels).copy(),
+                     response_id=meta.response_id, band=meta.band, description=meta.description,
+                     extra=dict(meta.extra))
+
+
+
+
+def train_network(
+    family: str,
+    meta: ModelMeta,
+    theta: np.ndarray,
+    spectra: np.ndarray,
+    seed: int = 0,
+    val_frac: float = 0.1,
+    max_epochs: int = 2000,
+    patience: int = 60,
+    lr: float = 2e-3,
+    batch_size: int = 256,
+    time_limit: float | None = None,
+    progress: bool = True,
+    scales: list[str] | None = None,
+    n_components: int | None = None,
+    **arch,
+) -> SpectralModel:
+    """Train an ``iae`` or ``reference`` model on (theta, spectra) with a seeded split and early stopping."""
+    if family not in ("iae", "reference"):
+        raise ValueError(f"train_network trains 'iae' or 'reference'; got {family!r}")
+    meta = _with_family(meta, family)
+    scales = scales or default_scales(meta)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    n = len(theta)
+    perm = rng.permutation(n)
+    n_val = max(1, int(round(val_frac * n)))
+    iv, it = perm[:n_val], perm[n_val:]
+    L = log_spectra(spectra)
+    mean, U, S, Vt, K = pca_log_spectra(L[it], n_components, rel_tol=2e-4)
+    coefs = U * S
+    if family == "reference":
+        model: SpectralModel = PCAMLPModel(meta, scales, K, **arch)
+    else:
+        model = IAEModel(meta, scales, K, **arch)
+    with torch.no_grad():
+        model.basis.copy_(torch.as_tensor(Vt[:K], dtype=torch.float32))
+        model.mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        model.coef_scale.copy_(torch.as_tensor(coefs[:, :K].std(0) + 1e-6, dtype=torch.float32))
+        if family == "iae":
+            model.in_mean.copy_(torch.as_tensor(L[it].mean(0), dtype=torch.float32))
+            model.in_scale.copy_(torch.as_tensor(L[it].std(0) + 1e-3, dtype=torch.float32))
+    Tt = torch.as_tensor(theta, dtype=torch.float32)
+    Lt = torch.as_tensor(L, dtype=torch.float32)
+    St = torch.softmax(Lt, dim=1)
+    if family == "iae":
+        corners = IAEModel.corner_units(len(meta.parameters))
+        # anchors: the training spectra nearest to each corner of the box (in unit coordinates)
+        U = model.scaler.to_unit(Tt)
+        idx = torch.cdist(corners, U[torch.as_tensor(it)]).argmin(1)
+        with torch.no_grad():
+            model.anchors.copy_(Lt[torch.as_tensor(it)][idx] - torch.logsumexp(Lt[torch.as_tensor(it)][idx], 1, keepdim=True))
+
+    def loss_fn(ix: torch.Tensor) -> torch.Tensor:
+        th, s, lg = Tt[ix], St[ix], Lt[ix]
+        if family == "reference":
+            return rel_l2(model.spectrum(th), s).mean()
+        u = model.scaler.to_unit(th)
+        Za = model.encode_log(model.anchors)
+        lam_x = model.barycenter_weights(model.encode_log(lg), Za)
+        lam_t = model.lambda_from_theta(th)
+        rec_x = torch.softmax(model.decode_log(lam_x, Za), 1)
+        rec_t = torch.softmax(model.decode_log(lam_t, Za), 1)
+        u_hat = model.lambda_to_theta(lam_x)
+        return (rel_l2(rec_x, s).mean() + rel_l2(rec_t, s).mean()
+                + 0.1 * ((lam_t - lam_x) ** 2).sum(1).mean() + 0.01 * ((u_hat - u) ** 2).sum(1).mean())
+
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(5, patience // 4))
+    it_t, iv_t = torch.as_tensor(it), torch.as_tensor(iv)
+    best_state, best_val, bad, curve = None, float("inf"), 0, []
+    t0 = time.perf_counter()
+    bar = tqdm(range(max_epochs), desc=f"{family} {meta.component}", unit="epoch", disable=not progress)
+    stop = "max_epochs"
+    for epoch in bar:
+        model.train()
+        order = it_t[torch.randperm(len(it_t))]
+        tot = 0.0
+        for a in range(0, len(order), batch_size):
+            ix = order[a : a + batch_size]
+            opt.zero_grad()
+            loss = loss_fn(ix)
+            loss.backward()
+            opt.step()
+            tot += float(loss.detach()) * len(ix)
+        model.eval()
+        if family == "iae":
+            model.refresh_anchor_codes()
+        with torch.no_grad():
+            model.train(family == "iae")  # IAE validation uses the same joint loss
+            val = float(loss_fn(iv_t))
+            model.eval()
+        sched.step(val)
+        curve.append({"epoch": epoch + 1, "train": tot / len(it_t), "val": val})
+        bar.set_postfix(train=f"{tot / len(it_t):.2e}", val=f"{val:.2e}")
+        if val < best_val * (1 - 1e-4):
+            best_val, bad = val, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            bad += 1
+            if bad >= patience:
+                stop = "early_stopping"
+                break
+        if time_limit is not None and time.perf_counter() - t0 > time_limit:
+            stop = "time_limit"
+            break
+    bar.close()
+    model.load_state_dict(best_state)
+    model.eval()
+    if family == "iae":
+        model.refresh_anchor_codes()
+    # keep the curve compact in the file: at most ~200 points, rounded
+    step = max(1, len(curve) // 200)
+    compact = [{k: (round(v, 7) if isinstance(v, float) else v) for k, v in c.items()} for c in curve[::step]]
+    model.meta.extra.update({
+        "training": {"source": meta.extra.get("source", "data"), "seed": seed, "n_train": int(len(it)),
+                     "n_val": int(len(iv)), "epochs": len(curve), "stop": stop, "best_val": best_val,
+                     "seconds": round(time.perf_counter() - t0, 1), "lr": lr, "batch_size": batch_size,
+                     "scales": scales},
+        "loss_curve": compact,
+    })
+    return model
+
+
+def network_training_set(meta: ModelMeta, generate: Generator, n_random: int, seed: int,
+                         cells: list[int] | None = None, scales: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Training data for the networks: the emulator-style grid inside the box plus seeded random draws."""
+    scales = scales or default_scales(meta)
+    parts = []
+    if cells:
+        axes = [grid_nodes(p.low, p.high, c, s)[1:-1] for p, c, s in zip(meta.parameters, cells, scales)]
+        parts.append(np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, len(axes)))
+    if n_random:
+        parts.append(random_draws(meta, n_random, seed, scales))
+    theta = np.concatenate(parts)
+    return theta, _chunked(generate, theta)
+
+
+# ----------------------------------------------------------------------------------- entry point
+#: Grid cells to start refining from, and random draws for the networks, per component.
+def simulator_source(preset: str, component: str) -> tuple[ModelMeta, Generator]:
+    """Model metadata and a spectrum generator ``theta (n, P) -> (n, C)`` from the project's simulator."""
+    from napari_sushi.core import simulate
+
+    return simulate_source_adapter(simulate, preset, component)
+
+
+def simulate_source_adapter(simulate, preset: str, component: str) -> tuple[ModelMeta, Generator]:
+    raise NotImplementedError("waiting for core/simulate.py")
+
+
+def train_model(
+    family: str,
+    preset: str | None = None,
+    component: str | None = None,
+    library: str | None = None,
+    seed: int = 0,
+    val_frac: float = 0.1,
+    max_epochs: int = 2000,
+    patience: int = 60,
+    time_limit: float | None = None,
+    n_random: int = 3000,
+    progress: bool = True,
+    **arch,
+) -> SpectralModel:
+    """Train a model of ``family`` from a simulator preset + component, or from a library file."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown model family {family!r}; choose one of {FAMILIES}")
+    if (preset is None) == (library is None):
+        raise ValueError("give either a simulator preset (with a component) or a spectral library file")
+    if library is not None:
+        from napari_sushi.core.spectral.library import read_library
+
+        lib = read_library(library)
+        if family == "emulator":
+            return emulator_from_library(lib)
+        meta = lib.meta(family)
+        meta.extra["source"] = f"library {library}"
+        return train_network(family, meta, lib.params, lib.spectra, seed=seed, val_frac=val_frac,
+                             max_epochs=max_epochs, patience=patience, time_limit=time_limit,
+                             progress=progress, **arch)
+    meta, generate = simulator_source(preset, component)
+    meta.extra["source"] = f"simulator preset {preset}"
+    if family == "emulator":
+        return train_emulator(meta, generate, seed=seed, progress=progress)
+    P = len(meta.parameters)
+    cells = [48] if P == 1 else [16] * P if P == 2 else [6] * P
+    theta, spectra = network_training_set(meta, generate, n_random, seed, cells=cells)
+    return train_network(family, meta, theta, spectra, seed=seed, val_frac=val_frac, max_epochs=max_epochs,
+                         patience=patience, time_limit=time_limit, progress=progress, **arch)

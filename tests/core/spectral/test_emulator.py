@@ -1,0 +1,81 @@
+"""Grid emulator: accuracy against the generator, unit sum, gradients, dtype/device handling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import standin
+from napari_sushi.core.spectral.emulator import build_grid_emulator, catmull_rom_weights, grid_nodes
+from napari_sushi.core.spectral.training import random_draws, spectral_errors, train_emulator
+
+
+def test_catmull_rom_reproduces_cubics():
+    # Catmull-Rom interpolation is exact for quadratics on a uniform grid
+    x = torch.arange(-1.0, 3.0)
+    f = torch.tensor([0.0, 0.3, 0.77, 1.0])
+    w = catmull_rom_weights(f)
+    q = lambda t: 2 * t**2 - 3 * t + 1  # noqa: E731
+    assert torch.allclose(w @ q(x), q(f), atol=1e-6)
+    assert torch.allclose(w.sum(-1), torch.ones(4))
+
+
+def test_grid_nodes_have_margins():
+    n = grid_nodes(0.5, 5.0, 4, "log")
+    assert len(n) == 7 and n[1] == pytest.approx(0.5) and n[-2] == pytest.approx(5.0) and n[0] < 0.5 < 5 < n[-1]
+
+
+@pytest.mark.parametrize("comp", ["thermal", "powerlaw"])
+def test_accuracy_on_unseen_draws(comp, thermal_emulator, powerlaw_emulator):
+    em = thermal_emulator if comp == "thermal" else powerlaw_emulator
+    th = random_draws(em.meta, 300, seed=5)
+    err = spectral_errors(em, th, standin.generator(comp)(th))
+    assert np.median(err) < 0.005 and np.percentile(err, 99) < 0.02
+
+
+def test_interpolates_between_nodes_not_nearest(thermal_emulator):
+    # a coarse emulator must still be much better than the nearest node (checks the weights are used)
+    th = np.array([[1.7, 1234.0]])
+    ref = standin.thermal(th)
+    err = spectral_errors(thermal_emulator, th, ref)[0]
+    assert err < 2e-3
+
+
+def test_unit_sum_batched_and_differentiable(thermal_emulator):
+    th = torch.tensor([[1.0, -300.0], [3.0, 2500.0], [0.6, 0.0]], dtype=torch.float64, requires_grad=True)
+    s = thermal_emulator.spectrum(th)
+    assert s.shape == (3, 375) and s.dtype == torch.float64
+    assert torch.allclose(s.sum(1), torch.ones(3, dtype=torch.float64))
+    # gradient matches finite differences of the same model
+    w = torch.linspace(0, 1, 375, dtype=torch.float64)
+    f = lambda t: (thermal_emulator.spectrum(t) * w).sum()  # noqa: E731
+    f(th).backward()
+    g = th.grad[1].clone()
+    for j, h in enumerate([1e-5, 1e-2]):
+        d = torch.zeros_like(th); d[1, j] = h
+        fd = (f(th.detach() + d) - f(th.detach() - d)) / (2 * h)
+        assert float(g[j]) == pytest.approx(float(fd), rel=1e-3, abs=1e-10)
+
+
+def test_float32_and_shape_errors(thermal_emulator):
+    s = thermal_emulator.spectrum(torch.tensor([[2.0, 0.0]]))
+    assert s.dtype == torch.float32
+    with pytest.raises(ValueError, match="shape"):
+        thermal_emulator.spectrum(torch.zeros(3))
+
+
+def test_follows_device(thermal_emulator):
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    m = thermal_emulator.to(dev)
+    s = m.spectrum(torch.tensor([[2.0, 100.0]], device=dev))
+    assert s.device.type == dev
+    thermal_emulator.to("cpu")
+
+
+def test_training_refines_until_target():
+    m = standin.meta("thermal")
+    em = train_emulator(m, standin.thermal, n_val=100, start_cells=[2, 2], target=(1e-3, 5e-3), progress=False)
+    curve = em.meta.extra["loss_curve"]
+    assert len(curve) >= 2 and curve[-1]["val_p99"] < curve[0]["val_p99"]
+    assert (curve[-1]["val_median"] < 1e-3 and curve[-1]["val_p99"] < 5e-3) or curve[-1]["val_p99"] > 0.8 * curve[-2]["val_p99"]
