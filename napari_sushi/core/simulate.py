@@ -1,0 +1,375 @@
+"""Simulated supernova-remnant cubes with ground truth, and folded spectra for training models.
+
+Presets (:data:`PRESETS`) describe everything a training set or a test cube needs: the instrument
+response (by name), the band and the channels in it, and per emission component its parameters
+(name, unit, validity box, default) plus the parameters held fixed (abundance, N_H, ...).
+
+- ``toy``: like the published SUSHI toy: 94x94 pixels, Chandra ACIS-I PI channels 207-581
+  (3.0076-8.4826 keV, 375 channels; the nominal band 3-8.48 keV selects 374 whole channels of this
+  RMF, so the band is written 3.0-8.483 keV to keep the published 375), thermal kT 1-4 keV,
+  line-of-sight velocity +-5000 km/s from an expanding shell, power-law index 2-3.5 on rim
+  filaments, a few hundred counts in the brightest pixels, no absorption.
+- ``faint``: ``toy`` at 1/10 of the counts.
+- ``wide``: 0.5-8 keV on the same response, cooler plasma (kT 0.6-3 keV) where the O/Ne/Mg/Fe-L
+  lines matter, both components absorbed by N_H = 0.5e22 cm-2 (Wilms et al. 2000 abundances).
+
+Amplitudes are expected counts of a component in the band, so ``cube = sum_c A_c * S_c`` with
+``S_c`` the unit-sum folded spectrum, as in the solver's forward model. Output is deterministic
+for a seed (``numpy.random.default_rng(seed)``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+from astropy.io import fits
+from astropy.wcs import WCS
+
+from napari_sushi.core.cube import HyperCube
+from napari_sushi.core.physics import Absorption, PhysicsError, PowerLaw, Thermal
+from napari_sushi.core.response import Response, ResponseError, load_response
+from napari_sushi.core.spectral.base import ParameterInfo
+
+COMPONENT_MODELS = {"thermal": Thermal, "powerlaw": PowerLaw}
+_CHUNK = 4096  # parameter sets evaluated at once (bounds memory to ~ chunk x input bins)
+
+
+class SimulationError(ValueError):
+    """Bad simulation request (unknown preset/component, bad parameters)."""
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """One emission component of a preset: its free parameters and the ones held fixed."""
+
+    name: str
+    parameters: tuple[ParameterInfo, ...]
+    fixed: dict[str, float] = field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def param_names(self) -> list[str]:
+        return [p.name for p in self.parameters]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A simulation/training configuration (see the module docstring)."""
+
+    name: str
+    description: str
+    response: str  # name for load_response
+    band: tuple[float, float]  # keV; channels wholly inside are used
+    shape: tuple[int, int]  # (ny, nx)
+    components: dict[str, ComponentSpec]
+    truth_ranges: dict[str, tuple[float, float]]  # stated ranges of the truth maps
+    peak_counts: float  # brightest pixel's expected counts (both components)
+    kt_range: tuple[float, float] = (1.0, 4.0)
+    abundance_table: str = "wilm"
+    exposure: float = 1.0e5  # nominal exposure (s) written to the cube header
+
+    @property
+    def restricted_response(self) -> Response:
+        """The response restricted to the band (cached per preset)."""
+        return _restricted(self.response, self.band)
+
+    @property
+    def channel_edges(self) -> np.ndarray:
+        return self.restricted_response.channel_edges.copy()
+
+    @property
+    def channels(self) -> np.ndarray:
+        return self.restricted_response.channels.copy()
+
+    @property
+    def n_channels(self) -> int:
+        return self.restricted_response.n_channels
+
+    def folded_spectra(self, component: str, params: dict[str, np.ndarray], exposure: float = 1.0) -> np.ndarray:
+        """:func:`folded_spectra` with this preset's response, band and fixed parameters."""
+        spec = _component(self, component)
+        return folded_spectra(component, {**spec.fixed, **params}, self.restricted_response, self.band, exposure,
+                              abundance_table=self.abundance_table)
+
+
+@lru_cache(maxsize=8)
+def _restricted(response: str, band: tuple[float, float]) -> Response:
+    return load_response(response).restrict(*band)
+
+
+def _component(preset: Preset, component: str) -> ComponentSpec:
+    if component not in preset.components:
+        raise SimulationError(f"preset {preset.name!r} has components {sorted(preset.components)}; got {component!r}.")
+    return preset.components[component]
+
+
+def _thermal_spec(kt_lo: float, kt_hi: float, fixed: dict[str, float]) -> ComponentSpec:
+    return ComponentSpec(
+        "thermal",
+        (
+            ParameterInfo("kT", "keV", kt_lo, kt_hi, 2.0, "plasma temperature"),
+            ParameterInfo("velocity", "km/s", -6000.0, 6000.0, 0.0,
+                          "line-of-sight velocity, positive = receding (E_obs = E_rest (1 - v/c))"),
+        ),
+        fixed={"abundance": 1.0, "sigma_v": 0.0, **fixed},
+        description="bremsstrahlung + K-shell/Fe-L lines (approximate CIE plasma, napari_sushi.core.physics)",
+    )
+
+
+def _powerlaw_spec(fixed: dict[str, float]) -> ComponentSpec:
+    return ComponentSpec(
+        "powerlaw",
+        (ParameterInfo("index", "", 1.5, 4.0, 2.5, "photon index"),),
+        fixed=dict(fixed),
+        description="power law (synchrotron)",
+    )
+
+
+_TRUTH_TOY = {"thermal kT": (1.0, 4.0), "thermal velocity": (-5000.0, 5000.0), "powerlaw index": (2.0, 3.5)}
+
+PRESETS: dict[str, Preset] = {
+    "toy": Preset(
+        "toy", "94x94 toy remnant, Chandra ACIS-I channels 3-8.48 keV (375), a few hundred counts in bright pixels",
+        "chandra-acis-i-cy0", (3.0, 8.483), (94, 94),
+        {"thermal": _thermal_spec(0.5, 5.0, {}), "powerlaw": _powerlaw_spec({})},
+        _TRUTH_TOY, peak_counts=400.0,
+    ),
+    "faint": Preset(
+        "faint", "the toy remnant at 1/10 of the counts",
+        "chandra-acis-i-cy0", (3.0, 8.483), (94, 94),
+        {"thermal": _thermal_spec(0.5, 5.0, {}), "powerlaw": _powerlaw_spec({})},
+        _TRUTH_TOY, peak_counts=40.0,
+    ),
+    "wide": Preset(
+        "wide", "94x94 cooler remnant, 0.5-8 keV on ACIS-I, absorbed by N_H = 0.5e22 cm-2 (wilm)",
+        "chandra-acis-i-cy0", (0.5, 8.0), (94, 94),
+        {"thermal": _thermal_spec(0.2, 5.0, {"nH": 0.5}), "powerlaw": _powerlaw_spec({"nH": 0.5})},
+        {"thermal kT": (0.6, 3.0), "thermal velocity": (-5000.0, 5000.0), "powerlaw index": (2.0, 3.5)},
+        peak_counts=600.0, kt_range=(0.6, 3.0),
+    ),
+}
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name`` (clear error listing the choices otherwise)."""
+    if name not in PRESETS:
+        raise SimulationError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}.")
+    return PRESETS[name]
+
+
+# ====================================================================== folded spectra
+def folded_spectra(
+    component: str,
+    params: dict[str, np.ndarray],
+    response: Response | str,
+    band: tuple[float, float],
+    exposure: float = 1.0,
+    abundance_table: str = "wilm",
+) -> np.ndarray:
+    """Expected counts per channel (n, C) of ``component`` folded through ``response`` in ``band``.
+
+    ``component`` is ``"thermal"`` (params kT [keV], velocity [km/s], optional abundance, sigma_v
+    [km/s], norm) or ``"powerlaw"`` (index, optional norm, e_cut [keV]); an ``nH`` entry (1e22 cm-2)
+    multiplies by interstellar absorption. Parameters are scalars or (n,) arrays; normalisations
+    follow :mod:`napari_sushi.core.physics` (divide by the row sum for unit-sum shapes).
+    """
+    if component not in COMPONENT_MODELS:
+        raise SimulationError(f"unknown component {component!r}; choose one of {sorted(COMPONENT_MODELS)}.")
+    resp = load_response(response) if isinstance(response, str) else response
+    emin, emax = (float(b) for b in band)
+    if resp.band is None or abs(resp.band[0] - emin) > 1e-9 or abs(resp.band[1] - emax) > 1e-9:
+        resp = _restricted(resp, (emin, emax)) if isinstance(response, str) else resp.restrict(emin, emax)
+    model = COMPONENT_MODELS[component]()
+    p = {k: np.atleast_1d(np.asarray(v, dtype=float)) for k, v in params.items()}
+    needed = [k for k in model.param_names if k not in model.defaults]
+    missing = [k for k in needed if k not in p]
+    if missing:
+        raise SimulationError(f"component {component!r} needs parameters {missing}; got {sorted(p)}.")
+    unknown = set(p) - set(model.param_names) - {"nH"}
+    if unknown:
+        raise SimulationError(f"component {component!r} has no parameters {sorted(unknown)}; "
+                              f"it takes {list(model.param_names)} and nH.")
+    sizes = {v.size for v in p.values() if v.size != 1}
+    if len(sizes) > 1:
+        raise SimulationError(f"parameter arrays have different lengths {sorted(sizes)}.")
+    n = sizes.pop() if sizes else 1
+    full = Absorption(abundance_table) * model if "nH" in p else model
+    out = np.empty((n, resp.n_channels))
+    for i0 in range(0, n, _CHUNK):
+        chunk = {k: (v if v.size == 1 else v[i0 : i0 + _CHUNK]) for k, v in p.items()}
+        if n > 1:  # broadcast scalars to the chunk length
+            m = min(_CHUNK, n - i0)
+            chunk = {k: np.broadcast_to(v, (m,)) if v.size == 1 else v for k, v in chunk.items()}
+        try:
+            flux = full(resp.energy_edges, chunk)
+        except PhysicsError as exc:
+            raise SimulationError(f"{component}: {exc}") from None
+        out[i0 : i0 + flux.shape[0]] = resp.fold(flux, exposure)
+    return out
+
+
+def unit_spectra(preset: Preset, component: str, params: dict[str, np.ndarray]) -> np.ndarray:
+    """Unit-sum folded spectra (n, C) of a preset's component (the shapes the solver's models learn)."""
+    s = preset.folded_spectra(component, params)
+    return s / s.sum(axis=1, keepdims=True)
+
+
+# ====================================================================== morphology
+@dataclass
+class SimulatedRemnant:
+    """A simulated cube with its truth maps (keyed ``"<component> amplitude"``/``"<component> <param>"``)."""
+
+    cube: HyperCube
+    truth: dict[str, np.ndarray]
+    units: dict[str, str]
+    expected: np.ndarray  # noiseless expected counts (E, Y, X)
+    preset: str
+    seed: int
+
+
+def _smooth_field(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
+    """Zero-mean, unit-std Gaussian random field smoothed on ``sigma`` pixels (FFT, periodic)."""
+    from scipy.ndimage import gaussian_filter
+
+    f = gaussian_filter(rng.standard_normal(shape), sigma, mode="wrap")
+    return (f - f.mean()) / f.std()
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _shell_path(r: np.ndarray, r_in: float, r_out: float) -> np.ndarray:
+    """Projected path length through a uniform spherical shell r_in..r_out at projected radius r."""
+    outer = np.sqrt(np.clip(r_out**2 - r**2, 0.0, None))
+    inner = np.sqrt(np.clip(r_in**2 - r**2, 0.0, None))
+    return 2.0 * (outer - inner)
+
+
+def remnant_maps(preset: Preset, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Truth maps of a remnant-like source: shell + knots (thermal) and rim filaments (power law)."""
+    ny, nx = preset.shape
+    y, x = np.mgrid[0:ny, 0:nx].astype(float)
+    scale = min(ny, nx) / 94.0
+    cy, cx = (ny - 1) / 2.0 + 1.5 * scale, (nx - 1) / 2.0 - 1.0 * scale
+    radius = 38.0 * scale
+    dx, dy = x - cx, y - cy
+    r = np.hypot(dx, dy)
+    theta = np.arctan2(dy, dx)
+
+    # thermal: limb-brightened ejecta shell, lumpy, with a brighter side and a dozen knots
+    shell = _shell_path(r, 0.72 * radius, radius) / radius
+    lumps = np.exp(0.35 * _smooth_field(rng, (ny, nx), 2.5 * scale))
+    side = 1.0 + 0.35 * np.cos(theta - rng.uniform(0, 2 * np.pi))
+    knots = np.zeros((ny, nx))
+    for _ in range(12):
+        kr = radius * rng.uniform(0.55, 0.95)
+        kt = rng.uniform(0, 2 * np.pi)
+        ks = rng.uniform(1.5, 3.0) * scale
+        knots += rng.uniform(0.6, 1.6) * np.exp(-((x - cx - kr * np.cos(kt)) ** 2 + (y - cy - kr * np.sin(kt)) ** 2) / (2 * ks**2))
+    th_amp = (shell * side * lumps + knots * (r < radius)) * (r < 1.02 * radius)
+
+    # power law: thin filaments at the forward shock on two opposite limbs (bipolar, like SN 1006)
+    axis = rng.uniform(0, np.pi)
+    r_fil = radius * (1.04 + 0.015 * np.sin(3 * theta + rng.uniform(0, 2 * np.pi)))
+    filament = np.exp(-0.5 * ((r - r_fil) / (1.1 * scale)) ** 2)
+    polar = np.cos(theta - axis) ** 2
+    arcs = polar**3
+    pl_amp = filament * arcs * np.exp(0.25 * _smooth_field(rng, (ny, nx), 3.0 * scale))
+    pl_amp += 0.04 * shell * arcs  # faint projected synchrotron shell inside the bright limbs
+
+    # parameter maps (defined everywhere, smooth)
+    k_lo, k_hi = preset.kt_range
+    grad_dir = rng.uniform(0, 2 * np.pi)
+    grad = (dx * np.cos(grad_dir) + dy * np.sin(grad_dir)) / radius
+    kt = k_lo + (k_hi - k_lo) * _sigmoid(1.6 * grad + 0.6 * _smooth_field(rng, (ny, nx), 6.0 * scale))
+    vel_dir = rng.uniform(0, 2 * np.pi)
+    proj = (dx * np.cos(vel_dir) + dy * np.sin(vel_dir)) / radius
+    depth = np.sqrt(np.clip(1.0 - (r / radius) ** 2, 0.0, None))
+    velocity = 5000.0 * depth * np.tanh(proj / 0.08) + 250.0 * _smooth_field(rng, (ny, nx), 4.0 * scale) * depth
+    velocity = np.clip(velocity, -5000.0, 5000.0)
+    index = 2.0 + 1.5 * _sigmoid(4.0 * (np.sin(theta - axis) ** 2 - 0.15) + 0.5 * _smooth_field(rng, (ny, nx), 5.0 * scale))
+
+    total = 0.8 * th_amp / th_amp.max() + 0.5 * pl_amp / pl_amp.max()
+    norm = preset.peak_counts / total.max()
+    th_amp = np.where(th_amp > 1e-9 * th_amp.max(), th_amp, 0.0)
+    pl_amp = np.where(pl_amp > 1e-9 * pl_amp.max(), pl_amp, 0.0)
+    return {
+        "thermal amplitude": 0.8 * th_amp / th_amp.max() * norm,
+        "thermal kT": kt,
+        "thermal velocity": velocity,
+        "powerlaw amplitude": 0.5 * pl_amp / pl_amp.max() * norm,
+        "powerlaw index": index,
+    }
+
+
+TRUTH_UNITS = {
+    "thermal amplitude": "count",
+    "thermal kT": "keV",
+    "thermal velocity": "km/s",
+    "powerlaw amplitude": "count",
+    "powerlaw index": "",
+}
+
+
+def _wcs(shape: tuple[int, int]) -> WCS:
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    w.wcs.crval = [350.85, 58.815]  # a toy placed at Cas A's position
+    w.wcs.crpix = [(shape[1] + 1) / 2.0, (shape[0] + 1) / 2.0]
+    w.wcs.cdelt = [-1.968 / 3600.0, 1.968 / 3600.0]  # 4 x 0.492" ACIS pixels
+    w.wcs.cunit = ["deg", "deg"]
+    return w
+
+
+def simulate_remnant(preset: str | Preset = "toy", seed: int = 0) -> SimulatedRemnant:
+    """Simulate a remnant cube (Poisson counts) and its truth maps; bit-for-bit reproducible per seed."""
+    pre = get_preset(preset) if isinstance(preset, str) else preset
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise SimulationError(f"seed must be a non-negative integer; got {seed!r}.")
+    rng = np.random.default_rng(int(seed))
+    maps = remnant_maps(pre, rng)
+    ny, nx = pre.shape
+    th = unit_spectra(pre, "thermal", {"kT": maps["thermal kT"].ravel(), "velocity": maps["thermal velocity"].ravel()})
+    pl = unit_spectra(pre, "powerlaw", {"index": maps["powerlaw index"].ravel()})
+    expected = th * maps["thermal amplitude"].reshape(-1, 1) + pl * maps["powerlaw amplitude"].reshape(-1, 1)
+    expected = np.ascontiguousarray(expected.T.reshape(-1, ny, nx))
+    counts = rng.poisson(expected).astype(np.int32)
+    header = fits.Header()
+    header["OBJECT"] = (f"simulated remnant ({pre.name})", "napari-sushi simulate")
+    header["SIMPRES"] = (pre.name, "napari-sushi simulation preset")
+    header["SIMSEED"] = (int(seed), "random seed (numpy default_rng)")
+    header["RESPONSE"] = (pre.response, "instrument response used to fold the spectra")
+    header["EXPNOTE"] = ("nominal", "amplitudes are expected counts; exposure is nominal")
+    fixed = {k: v for spec in pre.components.values() for k, v in spec.fixed.items()}
+    header["ABUND"] = (float(fixed.get("abundance", 1.0)), "metal abundance of the plasma (solar)")
+    header["NH"] = (float(fixed.get("nH", 0.0)), "[1e22 cm-2] absorption column (fixed)")
+    header["ABUNDTAB"] = (pre.abundance_table, "abundance table of the absorption")
+    cube = HyperCube(
+        counts=counts, energy_edges=pre.channel_edges, wcs=_wcs(pre.shape), exposure=pre.exposure,
+        header=header, channels=pre.channels, name=f"{pre.name}-seed{seed}",
+    )
+    return SimulatedRemnant(cube, maps, dict(TRUTH_UNITS), expected, pre.name, int(seed))
+
+
+def write_simulation(sim: SimulatedRemnant, path: str | os.PathLike, overwrite: bool = False) -> None:
+    """Write the cube (primary HDU) and every truth map (IMAGE extension, TRUTH=T) in one FITS file."""
+    from napari_sushi.core.io.fits_cube import write_cube_fits
+
+    cube = sim.cube
+    if cube.counts.max() <= np.iinfo(np.int16).max:
+        from dataclasses import replace
+
+        cube = replace(cube, counts=cube.counts.astype(np.int16))
+    write_cube_fits(cube, path, maps=sim.truth, units=sim.units, header=None, overwrite=overwrite,
+                    map_header={"TRUTH": True})
+
+
+__all__ = [
+    "PRESETS", "ComponentSpec", "Preset", "SimulatedRemnant", "SimulationError", "folded_spectra",
+    "get_preset", "remnant_maps", "simulate_remnant", "unit_spectra", "write_simulation",
+]
+_ = ResponseError  # re-exported for callers catching response problems through this module
