@@ -1,0 +1,812 @@
+"""The SUSHI fit dock: choose cube, components and settings; run in the background; export.
+
+Thin by design: the dock collects choices into ``Component`` + ``FitSettings`` and calls the core
+(``core.solver.sushi.fit`` or ``core.solver.pixelfit.pixelfit``) in a napari thread worker. Result
+layers are named, placed and styled by :mod:`.layers`; regions by :mod:`.regions`; export by
+:mod:`.export`. Problems become napari notifications that say what to do, never tracebacks.
+"""
+
+# No ``from __future__ import annotations`` here: napari injects the viewer by the annotation.
+import math
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Optional
+
+import napari
+import numpy as np
+from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtCore import QPointF, Qt, QTimer
+from qtpy.QtGui import QColor, QPainter, QPen, QPolygonF
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_sushi._napari import result_layers as L
+from napari_sushi._napari.components import ComponentEditor, ModelChoice
+from napari_sushi._napari.export import default_export_name, export_run
+from napari_sushi._napari.regions import ds9_to_mask, labels_to_mask, shapes_to_mask
+from napari_sushi._napari.worker import FitJob, make_fit_job
+
+NONE = "none"
+DS9 = "ds9 region file…"
+
+
+def solver_function(method: str):
+    """The core solver for a method name ("sushi" or "pixelfit")."""
+    if method == "sushi":
+        from napari_sushi.core.solver.sushi import fit
+
+        return fit
+    from napari_sushi.core.solver.pixelfit import pixelfit
+
+    return pixelfit
+
+
+def available_devices() -> dict[str, str]:
+    """Device name -> description ("" when not available on this machine)."""
+    import torch
+
+    out = {"cpu": "CPU"}
+    out["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else ""
+    mps = getattr(torch.backends, "mps", None)
+    out["mps"] = "Apple GPU" if (mps is not None and mps.is_available()) else ""
+    return out
+
+
+def available_memory(device: str) -> int:
+    """Free memory in bytes on the device the fit will use."""
+    import torch
+
+    if device == "cuda" and torch.cuda.is_available():
+        free, _ = torch.cuda.mem_get_info()
+        return int(free)
+    import psutil
+
+    return int(psutil.virtual_memory().available)
+
+
+def _fmt_time(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    m, s = divmod(int(round(seconds)), 60)
+    if m < 60:
+        return f"{m} min {s:02d} s"
+    h, m = divmod(m, 60)
+    return f"{h} h {m:02d} min"
+
+
+def _fmt_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+class CostPlot(QWidget):
+    """A tiny live plot of the cost per iteration (relative to its minimum, log scale)."""
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.costs: list[float] = []
+        self.setMinimumHeight(70)
+        self.setToolTip("cost (negative log-likelihood) per iteration, minus its lowest value, log scale")
+
+    def clear(self) -> None:
+        self.costs = []
+        self.update()
+
+    def add(self, cost: float) -> None:
+        if math.isfinite(cost):
+            self.costs.append(float(cost))
+            self.update()
+
+    def paintEvent(self, event: Any) -> None:  # noqa: N802 (Qt name)
+        p = QPainter(self)
+        try:
+            p.setRenderHint(QPainter.RenderHint.Antialiasing)
+            w, h = self.width(), self.height()
+            p.fillRect(0, 0, w, h, QColor(30, 33, 40))
+            p.setPen(QColor(150, 150, 150))
+            if len(self.costs) < 2:
+                p.drawText(6, h // 2, "cost: waiting for iterations")
+                return
+            c = np.asarray(self.costs)
+            y = np.log10(c - c.min() + 1e-9 * max(1.0, abs(c.min())) + 1e-12)
+            lo, hi = float(y.min()), float(y.max())
+            hi = hi if hi > lo else lo + 1.0
+            pad = 6
+            xs = pad + (w - 2 * pad) * np.arange(len(c)) / max(len(c) - 1, 1)
+            ys = pad + (h - 2 * pad - 12) * (1.0 - (y - lo) / (hi - lo))
+            p.setPen(QPen(QColor(255, 170, 60), 1.5))
+            p.drawPolyline(QPolygonF([QPointF(float(a), float(b)) for a, b in zip(xs, ys)]))
+            p.setPen(QColor(200, 200, 200))
+            p.drawText(pad, h - 3, f"it {len(c)}  cost {c[-1]:.6g}")
+        finally:
+            p.end()
+
+
+@dataclass
+class RunRecord:
+    """A finished run: its result, layers and what it was run on."""
+
+    label: str
+    method: str
+    result: Any
+    layer_names: list[str]
+    cube_name: str
+    settings: Any = None
+
+
+@dataclass
+class FitRequest:
+    """Everything a run needs, checked before starting."""
+
+    method: str
+    cube: Any
+    components: list
+    settings: Any
+    cube_layer: Any
+    band_offset: int = 0
+    units: dict = field(default_factory=dict)
+
+
+class SushiFitDock(QWidget):
+    """Dock widget: fit a cube layer with SUSHI (or the per-pixel fit) and show the maps live."""
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.job: FitJob | None = None
+        self.runs: dict[str, RunRecord] = {}
+        self._run_index = 0
+        self._live: L.RunLayers | None = None
+        self._request: FitRequest | None = None
+        self._t0 = 0.0
+        self._last_progress: Any = None
+        self._ds9_path = ""
+        self._choices = self._registry_choices()
+        self.editors: list[ComponentEditor] = []
+
+        self._build_ui()
+        self._connect_viewer()
+        self.refresh_layers()
+        self._add_default_components()
+        self._timer = QTimer(self)
+        self._timer.setInterval(500)
+        self._timer.timeout.connect(self._tick)
+
+    # ================================================================================ UI
+    def _build_ui(self) -> None:
+        inner = QWidget()
+        col = QVBoxLayout(inner)
+        col.setContentsMargins(4, 4, 4, 4)
+
+        # -- data
+        data = QGroupBox("Data")
+        form = QFormLayout(data)
+        self.cube_combo = QComboBox()
+        self.cube_combo.setToolTip("the (energy, y, x) counts cube to fit (layers opened with napari-sushi)")
+        form.addRow("cube", self.cube_combo)
+        band_row = QHBoxLayout()
+        self.band_check = QCheckBox("restrict to")
+        self.band_check.setToolTip("unchecked: the band the models were built for")
+        self.emin = QDoubleSpinBox()
+        self.emax = QDoubleSpinBox()
+        for sb, v in ((self.emin, 3.0), (self.emax, 8.0)):
+            sb.setRange(0.0, 100.0)
+            sb.setDecimals(2)
+            sb.setSingleStep(0.1)
+            sb.setSuffix(" keV")
+            sb.setValue(v)
+            sb.setEnabled(False)
+        self.band_check.toggled.connect(self.emin.setEnabled)
+        self.band_check.toggled.connect(self.emax.setEnabled)
+        band_row.addWidget(self.band_check)
+        band_row.addWidget(self.emin)
+        band_row.addWidget(QLabel("–"))
+        band_row.addWidget(self.emax)
+        form.addRow("energy band", band_row)
+        self.binning = QSpinBox()
+        self.binning.setRange(1, 16)
+        self.binning.setValue(1)
+        self.binning.setToolTip(
+            "sum b x b pixels before the fit: b times more counts per pixel, b² less memory and time"
+        )
+        form.addRow("spatial binning", self.binning)
+        self.background_combo = QComboBox()
+        self.background_combo.setToolTip(
+            "none; the mean spectrum inside a Shapes region drawn on the cube; a ds9 region file; "
+            "or a cube layer of expected background counts (same shape as the cube)"
+        )
+        form.addRow("background", self.background_combo)
+        self.mask_combo = QComboBox()
+        self.mask_combo.setToolTip("only pixels inside this Shapes region or with a non-zero label count")
+        form.addRow("mask", self.mask_combo)
+        col.addWidget(data)
+
+        # -- components
+        comps = QGroupBox("Components")
+        self.comp_layout = QVBoxLayout(comps)
+        self.add_button = QPushButton("Add component")
+        self.add_button.setToolTip("add an emission component (e.g. a second thermal plasma)")
+        self.add_button.clicked.connect(lambda: self.add_component())
+        self.comp_layout.addWidget(self.add_button)
+        col.addWidget(comps)
+
+        # -- regularisation / statistics / stopping
+        reg = QGroupBox("Fit settings")
+        f2 = QFormLayout(reg)
+        self.kmad = QDoubleSpinBox()
+        self.kmad.setRange(0.0, 100.0)
+        self.kmad.setDecimals(2)
+        self.kmad.setSingleStep(0.25)
+        self.kmad.setValue(1.0)
+        self.kmad.setToolTip(
+            "regularisation strength kmad: wavelet coefficients of the parameter maps below kmad x the noise "
+            "level (MAD) of each scale are removed. 0 = no spatial regularisation; 1-3 is typical; larger "
+            "gives smoother maps"
+        )
+        f2.addRow("strength (kmad)", self.kmad)
+        self.n_scales = QSpinBox()
+        self.n_scales.setRange(1, 8)
+        self.n_scales.setValue(2)
+        self.n_scales.setToolTip(
+            "number J of fine starlet scales that are thresholded (scale j ~ 2^j pixels); the coarse "
+            "structure is never thresholded. 2 suits 1-4 pixel noise; more smooths larger features"
+        )
+        f2.addRow("wavelet scales (J)", self.n_scales)
+        self.cost_combo = QComboBox()
+        self.cost_combo.addItem("Poisson (C-stat)", "poisson")
+        self.cost_combo.addItem("chi-square", "chi2")
+        self.cost_combo.setToolTip("Poisson is right for counts; chi-square uses sqrt(max(counts, 1)) errors")
+        f2.addRow("cost", self.cost_combo)
+        self.max_iter = QSpinBox()
+        self.max_iter.setRange(1, 100000)
+        self.max_iter.setValue(300)
+        self.max_iter.setToolTip("the fit stops here at the latest")
+        f2.addRow("iterations", self.max_iter)
+        self.tol = QLineEdit("1e-6")
+        self.tol.setToolTip("stop when the relative change of the cost over a window of iterations is below this")
+        f2.addRow("tolerance", self.tol)
+        self.snapshot_every = QSpinBox()
+        self.snapshot_every.setRange(1, 1000)
+        self.snapshot_every.setValue(5)
+        self.snapshot_every.setToolTip("refresh the live maps every N iterations")
+        f2.addRow("update maps every", self.snapshot_every)
+        self.device_combo = QComboBox()
+        self._fill_devices()
+        f2.addRow("device", self.device_combo)
+        col.addWidget(reg)
+
+        # -- run
+        run = QGroupBox("Run")
+        rl = QVBoxLayout(run)
+        buttons = QHBoxLayout()
+        self.run_button = QPushButton("Run SUSHI")
+        self.run_button.setToolTip("fit in the background; layers appear and update while it runs")
+        self.pixel_button = QPushButton("Run per-pixel fit")
+        self.pixel_button.setToolTip("the classic method for comparison: each pixel alone, no regularisation")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.setToolTip("stop within one iteration; the run's layers are removed")
+        for b in (self.run_button, self.pixel_button, self.cancel_button):
+            buttons.addWidget(b)
+        rl.addLayout(buttons)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.progress.setValue(0)
+        rl.addWidget(self.progress)
+        self.status = QLabel("ready")
+        self.status.setWordWrap(True)
+        rl.addWidget(self.status)
+        self.cost_plot = CostPlot()
+        rl.addWidget(self.cost_plot)
+        col.addWidget(run)
+
+        # -- export
+        exp = QGroupBox("Export")
+        el = QFormLayout(exp)
+        self.run_combo = QComboBox()
+        self.run_combo.setToolTip("finished run to export")
+        el.addRow("run", self.run_combo)
+        self.cubes_check = QCheckBox("include model and residual cubes")
+        el.addRow(self.cubes_check)
+        self.export_button = QPushButton("Export maps to FITS…")
+        self.export_button.setToolTip(
+            "one multi-extension FITS: every map, σ maps, goodness of fit, WCS, BUNIT, settings and model hashes"
+        )
+        self.export_button.setEnabled(False)
+        el.addRow(self.export_button)
+        col.addWidget(exp)
+        col.addStretch(1)
+
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(inner)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+        self.setMinimumWidth(380)
+
+        self.run_button.clicked.connect(lambda: self.start("sushi"))
+        self.pixel_button.clicked.connect(lambda: self.start("pixelfit"))
+        self.cancel_button.clicked.connect(self.cancel)
+        self.export_button.clicked.connect(self._export_dialog)
+        self.background_combo.activated.connect(self._background_activated)
+
+    def _fill_devices(self) -> None:
+        devs = available_devices()
+        best = "cuda" if devs["cuda"] else ("mps" if devs["mps"] else "cpu")
+        self.device_combo.addItem(f"auto ({best})", "auto")
+        for name in ("cpu", "cuda", "mps"):
+            desc = devs[name]
+            self.device_combo.addItem(f"{name} — {desc}" if desc else f"{name} (not available)", name)
+            if not desc:
+                item = self.device_combo.model().item(self.device_combo.count() - 1)
+                item.setEnabled(False)
+        self.device_combo.setToolTip("where the fit runs; auto picks a GPU when one is available")
+
+    # ================================================================================ layers
+    def _connect_viewer(self) -> None:
+        ev = self.viewer.layers.events
+        ev.inserted.connect(self._on_layers_changed)
+        ev.removed.connect(self._on_layers_changed)
+        ev.reordered.connect(self._on_layers_changed)
+        for layer in self.viewer.layers:
+            layer.events.name.connect(self._on_layer_renamed)
+
+    def _on_layer_renamed(self, event: Any = None) -> None:
+        self.refresh_layers()
+
+    def _on_layers_changed(self, event: Any = None) -> None:
+        if event is not None and getattr(event, "type", "") == "inserted":
+            layer = event.value
+            layer.events.name.connect(self._on_layer_renamed)
+        self.refresh_layers()
+
+    @staticmethod
+    def _set_items(combo: QComboBox, items: list[tuple[str, Any]], keep_first: bool = True) -> None:
+        current = combo.currentText()
+        combo.blockSignals(True)
+        combo.clear()
+        for text, data in items:
+            combo.addItem(text, data)
+        idx = combo.findText(current)
+        if idx >= 0:
+            combo.setCurrentIndex(idx)
+        combo.blockSignals(False)
+
+    def refresh_layers(self) -> None:
+        """Refill the cube, background and mask choices from the viewer's layers."""
+        from napari.layers import Image, Labels, Shapes
+
+        layers = list(self.viewer.layers)
+        cubes = [ly for ly in layers if L.is_cube_layer(ly)]
+        self._set_items(self.cube_combo, [(ly.name, ly.name) for ly in cubes])
+        bg = [(NONE, None)]
+        bg += [(f"region: {ly.name}", ("shapes", ly.name)) for ly in layers if isinstance(ly, Shapes)]
+        bg += [
+            (f"cube: {ly.name}", ("cube", ly.name))
+            for ly in layers
+            if isinstance(ly, Image) and getattr(ly.data, "ndim", 0) == 3 and ly.name != self.cube_combo.currentText()
+            and not ly.metadata.get("napari_sushi_result")
+        ]
+        bg += [(DS9 if not self._ds9_path else f"ds9: {Path(self._ds9_path).name}", ("ds9", self._ds9_path))]
+        self._set_items(self.background_combo, bg)
+        masks = [(NONE, None)]
+        masks += [(f"region: {ly.name}", ("shapes", ly.name)) for ly in layers if isinstance(ly, Shapes)]
+        masks += [(f"labels: {ly.name}", ("labels", ly.name)) for ly in layers if isinstance(ly, Labels)]
+        self._set_items(self.mask_combo, masks)
+
+    def _background_activated(self, index: int) -> None:
+        data = self.background_combo.itemData(index)
+        if isinstance(data, tuple) and data[0] == "ds9":
+            path, _ = QFileDialog.getOpenFileName(self, "ds9 region file", "", "ds9 regions (*.reg);;All files (*)")
+            if path:
+                self.set_ds9_background(path)
+
+    def set_ds9_background(self, path: str) -> None:
+        """Use the mean spectrum inside a ds9 region file as background."""
+        self._ds9_path = str(path)
+        self.refresh_layers()
+        self.background_combo.setCurrentIndex(self.background_combo.count() - 1)
+
+    # ================================================================================ components
+    def _registry_choices(self) -> list[ModelChoice]:
+        try:
+            from napari_sushi.core.spectral.registry import list_models
+
+            entries = list_models()
+        except (ImportError, ValueError, OSError) as exc:
+            show_warning(f"napari-sushi: shipped models are not available ({exc}); load a model file instead.")
+            return []
+        return [
+            ModelChoice(label=e.name, source=e.name, description=e.description, component=e.component)
+            for e in entries
+        ]
+
+    def _add_default_components(self) -> None:
+        """One component per kind of shipped model (e.g. thermal + power law): ready to press Run."""
+        seen: list[str] = []
+        for c in self._choices:
+            if c.component and c.component not in seen:
+                seen.append(c.component)
+                self.add_component(model=c.source)
+        if not self.editors:
+            self.add_component()
+
+    def add_component(self, model: Any = None, name: str = "") -> ComponentEditor:
+        """Add a component; ``model`` is a registry name, a file path or a SpectralModel."""
+        editor = ComponentEditor([replace(c, model=c.model) for c in self._choices], name="")
+        editor.set_error_handler(lambda msg: show_error(f"napari-sushi: {msg}"))
+        editor.changed.connect(self._components_changed)
+        editor.remove_requested.connect(self.remove_component)
+        self.comp_layout.insertWidget(self.comp_layout.count() - 1, editor)
+        self.editors.append(editor)
+        if model is not None:
+            if isinstance(model, str):
+                try:
+                    editor.select_model(model)
+                except ValueError:
+                    editor.load_model_file(model)
+            else:
+                editor.set_model(model)
+        elif self._choices:
+            editor.select_model(self._choices[0].source)
+        editor.name_edit.setText(self._unique_name(name or editor.name or "component", editor))
+        self._components_changed()
+        return editor
+
+    def _unique_name(self, base: str, editor: ComponentEditor) -> str:
+        taken = {e.name for e in self.editors if e is not editor}
+        if base not in taken:
+            return base
+        i = 2
+        while f"{base}{i}" in taken:
+            i += 1
+        return f"{base}{i}"
+
+    def remove_component(self, editor: ComponentEditor) -> None:
+        if editor in self.editors:
+            self.editors.remove(editor)
+            self.comp_layout.removeWidget(editor)
+            editor.deleteLater()
+            self._components_changed()
+
+    def _components_changed(self) -> None:
+        keys = {e: e.param_keys() for e in self.editors}
+        for e in self.editors:
+            others = [k for o, ks in keys.items() if o is not e for k in ks]
+            for r in e.rows:
+                # offer parameters with the same unit first (same physical quantity)
+                same = [k for k in others if k.split(".", 1)[1] == r.info.name]
+                rest = [k for k in others if k not in same]
+                r.set_link_targets(same + rest)
+
+    # ================================================================================ request
+    def current_cube_layer(self) -> Any:
+        name = self.cube_combo.currentText()
+        if not name or name not in self.viewer.layers:
+            raise ValueError(
+                "no cube layer: open an X-ray cube or event list (File > Open) or the toy remnant "
+                "(File > Open Sample > napari-sushi), then pick it in 'cube'."
+            )
+        return self.viewer.layers[name]
+
+    def _tolerance(self) -> float:
+        try:
+            tol = float(self.tol.text())
+        except ValueError:
+            raise ValueError(f"tolerance '{self.tol.text()}' is not a number; type e.g. 1e-6.") from None
+        if not (tol >= 0 and math.isfinite(tol)):
+            raise ValueError("tolerance must be a non-negative number, e.g. 1e-6.")
+        return tol
+
+    def _region_mask(self, choice: Any, cube_layer: Any, shape: tuple) -> np.ndarray | None:
+        if choice is None:
+            return None
+        kind, name = choice
+        if kind == "ds9":
+            if not name:
+                raise ValueError("choose a ds9 region file first (pick 'ds9 region file…' again).")
+            wcs = cube_layer.metadata.get("wcs")
+            return ds9_to_mask(name, shape, wcs)
+        if name not in self.viewer.layers:
+            raise ValueError(f"layer '{name}' no longer exists; pick another one.")
+        layer = self.viewer.layers[name]
+        if kind == "shapes":
+            return shapes_to_mask(layer, cube_layer, shape)
+        return labels_to_mask(layer, shape)
+
+    def build_request(self, method: str) -> FitRequest:
+        """Collect the dock's choices into core objects; raises ValueError saying what to fix."""
+        from napari_sushi.core.solver.settings import Component, FitSettings
+        from napari_sushi.core.spectral.matching import match_model_to_cube
+
+        cube_layer = self.current_cube_layer()
+        cube = L.hypercube_of(cube_layer)
+        if not self.editors:
+            raise ValueError("no component: press 'Add component' and pick a model.")
+        specs = [e.spec() for e in self.editors]
+        names = [s.name for s in specs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"component names must be unique; got {names}. Rename one.")
+        band = (float(self.emin.value()), float(self.emax.value())) if self.band_check.isChecked() else None
+        if band is not None and not band[1] > band[0]:
+            raise ValueError(f"energy band {band[0]}-{band[1]} keV is empty; the upper end must be larger.")
+        # does every model fit the cube (band, channels, response)? message names both grids
+        check = cube.select_band(*band) if band is not None else cube
+        in_band = None
+        for s in specs:
+            in_band, note = match_model_to_cube(s.model, check)
+            if note:
+                show_info(f"napari-sushi: {s.name}: {note}")
+        offset = L.band_offset(cube.energy_edges, in_band.energy_edges) if in_band is not None else 0
+
+        ny, nx = cube.shape[1:]
+        mask_choice = self.mask_combo.currentData()
+        mask = self._region_mask(mask_choice, cube_layer, (ny, nx))
+        if mask is not None and not mask.any():
+            raise ValueError("the mask selects no pixel of the cube; draw the region over the cube.")
+        background = None
+        bg_choice = self.background_combo.currentData()
+        if bg_choice is not None:
+            kind, name = bg_choice
+            if kind == "cube":
+                if name not in self.viewer.layers:
+                    raise ValueError(f"background layer '{name}' no longer exists; pick another one.")
+                background = np.asarray(self.viewer.layers[name].data, dtype=float)
+                if background.shape != cube.shape:
+                    raise ValueError(
+                        f"background cube '{name}' has shape {background.shape}, the cube {cube.shape}; "
+                        "give expected background counts on the same grid."
+                    )
+            else:
+                region = self._region_mask(bg_choice, cube_layer, (ny, nx))
+                if not region.any():
+                    raise ValueError("the background region holds no pixel of the cube; draw it over the cube.")
+                background = cube.spectrum(region) / float(region.sum())  # mean counts per pixel
+
+        components, links = [], []
+        units: dict[str, str] = {}
+        for s in specs:
+            components.append(Component(name=s.name, model=s.model, fixed=dict(s.fixed), init=dict(s.init)))
+            links.extend(s.links)
+            units[f"{s.name} amplitude"] = L.AMPLITUDE_UNIT
+            for p in s.model.meta.parameters:
+                units[f"{s.name} {p.name}"] = p.unit
+        settings = FitSettings(
+            kmad=float(self.kmad.value()),
+            n_scales=int(self.n_scales.value()),
+            links=_merge_links(links),
+            cost=str(self.cost_combo.currentData()),
+            background=background,
+            mask=mask,
+            band=band,
+            binning=int(self.binning.value()),
+            max_iter=int(self.max_iter.value()),
+            tol=self._tolerance(),
+            device=str(self.device_combo.currentData()),
+            snapshot_every=int(self.snapshot_every.value()),
+        )
+        return FitRequest(method, cube, components, settings, cube_layer, offset, units)
+
+    def _check_memory(self, req: FitRequest) -> bool:
+        from napari_sushi.core.solver.memory import estimate_fit_memory
+
+        need = float(estimate_fit_memory(req.cube.shape, req.components, req.settings))
+        device = req.settings.device
+        if device == "auto":
+            devs = available_devices()
+            device = "cuda" if devs["cuda"] else ("mps" if devs["mps"] else "cpu")
+        free = available_memory(device)
+        if need > 0.8 * free:
+            show_error(
+                f"napari-sushi: this fit needs about {_fmt_bytes(need)} on {device} but only "
+                f"{_fmt_bytes(free)} is free. Increase 'spatial binning' (2 needs 4x less), restrict the "
+                "energy band, draw a mask, or use a device with more memory."
+            )
+            return False
+        return True
+
+    # ================================================================================ run
+    def _next_label(self, method: str, kmad: float) -> str:
+        existing = [ly.name for ly in self.viewer.layers]
+        while True:
+            self._run_index += 1
+            label = L.run_label(method, self._run_index, kmad if method == "sushi" else None)
+            if label not in self.runs and not any(n.startswith(label + " ") for n in existing):
+                return label
+
+    def start(self, method: str = "sushi") -> FitJob | None:
+        """Check the choices and start a background fit; problems become notifications."""
+        if self.job is not None:
+            show_warning("napari-sushi: a fit is already running; wait for it or press Cancel.")
+            return None
+        try:
+            req = self.build_request(method)
+            if not self._check_memory(req):
+                return None
+            fit_fn = solver_function(method)
+        except (ValueError, OSError, ImportError) as exc:
+            show_error(f"napari-sushi: {exc}")
+            return None
+        label = self._next_label(method, req.settings.kmad)
+        geometry = L.Geometry.from_cube_layer(req.cube_layer, req.settings.binning, req.band_offset)
+        provenance = {"run": label, "method": method, "cube": req.cube_layer.name}
+        self._live = L.RunLayers(self.viewer, label, geometry, dict(req.units), provenance)
+        self._request = req
+        job = make_fit_job(method, label, fit_fn, req.cube, req.components, req.settings)
+        w = job.worker
+        w.yielded.connect(self._on_progress)
+        w.returned.connect(self._on_returned)
+        w.errored.connect(self._on_errored)
+        w.aborted.connect(self._on_aborted)
+        w.finished.connect(self._on_finished)
+        self.job = job
+        self._set_running(True)
+        self.cost_plot.clear()
+        self.progress.setRange(0, req.settings.max_iter)
+        self.progress.setValue(0)
+        self._t0 = time.perf_counter()
+        self._last_progress = None
+        self.status.setText(f"{label}: starting on {self.device_combo.currentText()}…")
+        w.start()
+        self._timer.start()
+        return job
+
+    def cancel(self) -> None:
+        """Stop the running fit within one iteration; its layers are removed."""
+        if self.job is None:
+            return
+        self.status.setText(f"{self.job.label}: cancelling…")
+        self.job.cancel_fit()
+
+    def _set_running(self, running: bool) -> None:
+        self.run_button.setEnabled(not running)
+        self.pixel_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+
+    def _tick(self) -> None:
+        if self.job is None or self._last_progress is None:
+            return
+        self._show_status(self._last_progress)
+
+    def _show_status(self, p: Any) -> None:
+        elapsed = time.perf_counter() - self._t0
+        it, n = int(p.iteration), int(p.max_iter)
+        per_it = elapsed / max(it, 1)
+        eta = per_it * max(n - it, 0)
+        self.status.setText(
+            f"{self.job.label if self.job else ''}: iteration {it}/{n} · cost {p.cost:.6g} · "
+            f"elapsed {_fmt_time(elapsed)} · left ≤ {_fmt_time(eta)}"
+        )
+
+    def _on_progress(self, p: Any) -> None:
+        if p is None or self.job is None or self._live is None:
+            return
+        self._last_progress = p
+        self.progress.setMaximum(max(int(p.max_iter), 1))
+        self.progress.setValue(int(p.iteration))
+        self.cost_plot.add(float(p.cost))
+        self._show_status(p)
+        if p.snapshot and not self.job.cancel.is_set():
+            self._live.update_maps(p.snapshot)
+
+    def _on_returned(self, result: Any) -> None:
+        live, job, req = self._live, self.job, self._request
+        if live is None or job is None or req is None:
+            return
+        if result is None or job.cancel.is_set() or getattr(result, "stop_reason", "") == "cancelled":
+            live.remove()
+            self.status.setText(f"{job.label}: cancelled; its layers were removed.")
+            return
+        offset = L.band_offset(req.cube.energy_edges, result.energy_edges)
+        live.geometry = L.Geometry.from_cube_layer(req.cube_layer, req.settings.binning, offset, result.wcs)
+        live.provenance = dict(live.provenance, **(result.provenance or {}))
+        names = live.finalize(result)
+        self.runs[job.label] = RunRecord(job.label, job.method, result, names, req.cube_layer.name, req.settings)
+        self.run_combo.addItem(job.label)
+        self.run_combo.setCurrentText(job.label)
+        self.export_button.setEnabled(True)
+        self.progress.setValue(self.progress.maximum())
+        self.status.setText(
+            f"{job.label}: {result.stop_reason} after {result.n_iter} iterations in "
+            f"{_fmt_time(result.wall_time)} on {result.device}; {len(names)} layers."
+        )
+
+    def _on_aborted(self) -> None:
+        if self._live is not None:
+            self._live.remove()
+        label = self.job.label if self.job else ""
+        self.status.setText(f"{label}: cancelled; its layers were removed.")
+
+    def _on_errored(self, exc: BaseException) -> None:
+        if self._live is not None:
+            self._live.remove()
+        label = self.job.label if self.job else "fit"
+        if isinstance(exc, (ValueError, OSError)):
+            msg = f"napari-sushi {label}: {exc}"
+        else:
+            msg = f"napari-sushi {label} failed ({type(exc).__name__}: {exc}). Check the settings; if it persists, report it."
+        self.status.setText(msg)
+        show_error(msg)
+
+    def _on_finished(self) -> None:
+        self._timer.stop()
+        self.job = None
+        self._live = None
+        self._request = None
+        self._set_running(False)
+
+    # ================================================================================ export
+    def _export_dialog(self) -> None:
+        label = self.run_combo.currentText()
+        if label not in self.runs:
+            show_warning("napari-sushi: no finished run to export; run a fit first.")
+            return
+        rec = self.runs[label]
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export maps to FITS", default_export_name(label, rec.cube_name), "FITS (*.fits)"
+        )
+        if path:
+            self.export(label, path, self.cubes_check.isChecked())
+
+    def export(self, label: str, path: str, include_cubes: bool = False) -> Path | None:
+        """Write a finished run to one multi-extension FITS file (notifies on problems)."""
+        if label not in self.runs:
+            show_error(f"napari-sushi: no finished run called '{label}'; pick one in 'run'.")
+            return None
+        try:
+            out = export_run(self.runs[label].result, path, include_cubes=include_cubes)
+        except (ValueError, OSError) as exc:
+            show_error(f"napari-sushi: export failed: {exc}")
+            return None
+        show_info(f"napari-sushi: wrote {out}")
+        return out
+
+    # ================================================================================ lifetime
+    def closeEvent(self, event: Any) -> None:  # noqa: N802 (Qt name)
+        if self.job is not None:
+            self.job.cancel_fit()
+        super().closeEvent(event)
+
+
+def _merge_links(pairs: list[tuple[str, str]]) -> list[tuple[str, ...]]:
+    """Union of link pairs into groups sharing one map, e.g. [(a, b), (b, c)] -> [(a, b, c)]."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in pairs:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[rb] = ra
+    groups: dict[str, list[str]] = {}
+    for x in list(parent):
+        groups.setdefault(find(x), []).append(x)
+    return [tuple(sorted(g)) for g in groups.values() if len(g) > 1]

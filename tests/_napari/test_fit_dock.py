@@ -1,0 +1,257 @@
+"""The fit dock in a real viewer: runs, live layers, cancel, side-by-side runs, export, errors.
+
+These use small analytic models and a 16x16x40 cube so they run in seconds; test_sample_app.py
+runs the same workflow on the toy remnant sample with the shipped models.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from astropy.wcs import WCS
+
+from napari_sushi._napari import fit_dock as fd
+from napari_sushi._napari.layers import cube_layer
+from napari_sushi._napari.result_layers import DIVERGING
+
+from app_helpers import LineModel, PowerLawModel, make_cube
+
+pytestmark = pytest.mark.gui
+
+
+def _wcs(ny: int, nx: int) -> WCS:
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    w.wcs.crval = [228.5, -59.1]
+    w.wcs.crpix = [nx / 2 + 0.5, ny / 2 + 0.5]
+    w.wcs.cdelt = [-0.5 / 3600, 0.5 / 3600]
+    return w
+
+
+@pytest.fixture
+def notes(monkeypatch):
+    """Capture the dock's notifications (they still are plain napari notifications in the app)."""
+    got: dict[str, list[str]] = {"error": [], "warning": [], "info": []}
+    monkeypatch.setattr(fd, "show_error", lambda m: got["error"].append(str(m)))
+    monkeypatch.setattr(fd, "show_warning", lambda m: got["warning"].append(str(m)))
+    monkeypatch.setattr(fd, "show_info", lambda m: got["info"].append(str(m)))
+    return got
+
+
+def _viewer_with_cube(make_napari_viewer, ny=16, nx=16, scale=2.0, translate=10.0):
+    viewer = make_napari_viewer()
+    cube, truth = make_cube(ny, nx)
+    cube.wcs = _wcs(ny, nx)
+    data, kwargs, _ = cube_layer(cube)
+    kwargs["scale"] = (kwargs["scale"][0], scale, scale)
+    kwargs["translate"] = (kwargs["translate"][0], translate, translate)
+    layer = viewer.add_image(data, **kwargs)
+    return viewer, layer, truth
+
+
+def _dock(viewer, **settings) -> fd.SushiFitDock:
+    dock = fd.SushiFitDock(viewer)
+    viewer.window.add_dock_widget(dock, name="SUSHI fit")
+    for e in list(dock.editors):
+        dock.remove_component(e)
+    dock.add_component(LineModel())
+    dock.add_component(PowerLawModel())
+    dock.max_iter.setValue(settings.get("max_iter", 6))
+    dock.tol.setText(str(settings.get("tol", 0.0)))
+    dock.snapshot_every.setValue(settings.get("snapshot_every", 2))
+    dock.binning.setValue(settings.get("binning", 1))
+    dock.kmad.setValue(settings.get("kmad", 1.0))
+    return dock
+
+
+def _run(qtbot, dock, method="sushi", timeout=60_000):
+    job = dock.start(method)
+    assert job is not None, "the dock refused to start"
+    qtbot.waitUntil(lambda: dock.job is None, timeout=timeout)
+    return job
+
+
+def test_cube_combo_follows_layers(make_napari_viewer):
+    viewer, layer, _ = _viewer_with_cube(make_napari_viewer)
+    dock = fd.SushiFitDock(viewer)
+    assert dock.cube_combo.currentText() == layer.name
+    layer.name = "renamed cube"
+    assert [dock.cube_combo.itemText(i) for i in range(dock.cube_combo.count())] == ["renamed cube"]
+    viewer.add_image(np.zeros((8, 8)), name="plain image")  # 2-D: not a cube
+    assert dock.cube_combo.count() == 1
+    viewer.layers.remove(layer)
+    assert dock.cube_combo.count() == 0
+
+
+def test_run_makes_named_scaled_unit_layers(make_napari_viewer, qtbot, notes):
+    viewer, cube_layer_, _ = _viewer_with_cube(make_napari_viewer, scale=2.0, translate=10.0)
+    dock = _dock(viewer, max_iter=6, snapshot_every=2, binning=2)
+    seen_live: list[str] = []
+    viewer.layers.events.inserted.connect(lambda e: seen_live.append(e.value.name) if dock.job else None)
+    _run(qtbot, dock)
+    assert not notes["error"], notes["error"]
+    run = "SUSHI#1 kmad=1"
+    assert run in dock.runs
+    names = set(dock.runs[run].layer_names)
+    expected = {
+        f"{run} thermal amplitude",
+        f"{run} thermal kT [keV]",
+        f"{run} thermal velocity [km/s]",
+        f"{run} powerlaw amplitude",
+        f"{run} powerlaw index",
+        f"{run} thermal kT σ [keV]",
+        f"{run} thermal velocity σ [km/s]",
+        f"{run} powerlaw index σ",
+        f"{run} model",
+        f"{run} residual",
+    }
+    assert expected <= names, expected - names
+    assert any(n.startswith(f"{run} goodness of fit") for n in names)
+    # live maps appeared while the fit ran (before the final set)
+    assert f"{run} thermal kT [keV]" in seen_live
+    kt = viewer.layers[f"{run} thermal kT [keV]"]
+    assert kt.data.shape == (8, 8)  # 16x16 binned 2x2
+    np.testing.assert_allclose(kt.scale, [4.0, 4.0])
+    np.testing.assert_allclose(kt.translate, [11.0, 11.0])  # centre of the first 2x2 block
+    assert kt.metadata["unit"] == "keV" and kt.metadata["run"] == run
+    assert kt.metadata["wcs"] is not None and kt.metadata["provenance"]["method"] == "sushi"
+    assert viewer.layers[f"{run} thermal kT σ [keV]"].visible is False
+    vel = viewer.layers[f"{run} thermal velocity [km/s]"]
+    assert vel.colormap.name == DIVERGING
+    lo, hi = vel.contrast_limits
+    assert lo == pytest.approx(-hi)
+    model = viewer.layers[f"{run} model"]
+    assert model.data.shape == (40, 8, 8)
+    np.testing.assert_allclose(model.scale, [cube_layer_.scale[0], 4.0, 4.0])
+    np.testing.assert_allclose(model.translate[0], cube_layer_.translate[0])
+    res = dock.runs[run].result
+    np.testing.assert_allclose(kt.data, res.params["thermal kT"], rtol=1e-6)
+    assert dock.export_button.isEnabled()
+
+
+def test_cancel_stops_within_one_iteration_and_leaves_nothing(make_napari_viewer, qtbot, notes):
+    viewer, _, _ = _viewer_with_cube(make_napari_viewer)
+    dock = _dock(viewer, max_iter=5000, snapshot_every=1)
+    before = [ly.name for ly in viewer.layers]
+    job = dock.start("sushi")
+    assert job is not None
+    qtbot.waitUntil(lambda: job.last_iteration >= 3 and len(viewer.layers) > len(before), timeout=60_000)
+    dock.cancel_button.click()
+    qtbot.waitUntil(lambda: dock.job is None and not job.solver_running, timeout=30_000)
+    assert job.cancel_iteration is not None
+    assert job.last_iteration <= job.cancel_iteration + 1
+    qtbot.wait(50)  # let any queued signal land
+    assert [ly.name for ly in viewer.layers] == before
+    assert not dock.runs
+    assert dock.run_button.isEnabled() and not dock.cancel_button.isEnabled()
+
+
+def test_second_run_sits_beside_first_and_pixelfit(make_napari_viewer, qtbot, notes):
+    viewer, _, _ = _viewer_with_cube(make_napari_viewer)
+    dock = _dock(viewer, max_iter=4, kmad=1.0)
+    _run(qtbot, dock)
+    first = viewer.layers["SUSHI#1 kmad=1 thermal kT [keV]"].data.copy()
+    dock.kmad.setValue(3.0)
+    _run(qtbot, dock)
+    assert "SUSHI#2 kmad=3 thermal kT [keV]" in viewer.layers
+    np.testing.assert_array_equal(viewer.layers["SUSHI#1 kmad=1 thermal kT [keV]"].data, first)
+    _run(qtbot, dock, "pixelfit")
+    assert "pixel#3 thermal kT [keV]" in viewer.layers
+    assert dock.runs["pixel#3"].result.method == "pixelfit"
+    assert list(dock.runs) == ["SUSHI#1 kmad=1", "SUSHI#2 kmad=3", "pixel#3"]
+
+
+def test_fixed_and_linked_parameters_reach_the_core(make_napari_viewer, monkeypatch):
+    viewer, _, _ = _viewer_with_cube(make_napari_viewer)
+    dock = _dock(viewer)
+    th = dock.editors[0]
+    th.set_parameter("kT", "fixed", 3.0)
+    th.set_parameter("velocity", "free", 500.0)
+    other = dock.add_component(LineModel())
+    assert other.name == "thermal2"
+    other.set_parameter("velocity", "linked", link="thermal.velocity")
+    req = dock.build_request("sushi")
+    comps = {c.name: c for c in req.components}
+    assert comps["thermal"].fixed == {"kT": 3.0}
+    assert comps["thermal"].init["velocity"] == 500.0
+    assert req.settings.links == [("thermal.velocity", "thermal2.velocity")]
+
+
+def test_export_reopens_with_same_values_and_wcs(make_napari_viewer, qtbot, notes, tmp_path):
+    from napari_sushi.core.io.maps import read_maps_fits
+
+    viewer, _, _ = _viewer_with_cube(make_napari_viewer)
+    dock = _dock(viewer, max_iter=3, binning=2)
+    _run(qtbot, dock)
+    run = "SUSHI#1 kmad=1"
+    out = dock.export(run, str(tmp_path / "maps.fits"), include_cubes=True)
+    assert out is not None and out.exists(), notes["error"]
+    ms = read_maps_fits(out)
+    res = dock.runs[run].result
+    key = next(k for k in ms.maps if "kT" in k and "σ" not in k and "sigma" not in k.lower())
+    np.testing.assert_allclose(ms.maps[key], res.params["thermal kT"], rtol=1e-6)
+    assert ms.units[key] == "keV"
+    layer_wcs = viewer.layers[f"{run} thermal kT [keV]"].metadata["wcs"]
+    np.testing.assert_allclose(ms.wcs.wcs.crval, layer_wcs.wcs.crval)
+    np.testing.assert_allclose(ms.wcs.wcs.crpix, layer_wcs.wcs.crpix)
+    np.testing.assert_allclose(ms.wcs.pixel_scale_matrix, layer_wcs.pixel_scale_matrix)
+
+
+def test_no_cube_layer_is_a_notification(make_napari_viewer, notes):
+    viewer = make_napari_viewer()
+    dock = fd.SushiFitDock(viewer)
+    assert dock.start("sushi") is None
+    assert notes["error"] and "no cube layer" in notes["error"][0]
+    assert dock.job is None and len(viewer.layers) == 0
+
+
+def test_model_for_another_band_is_a_notification(make_napari_viewer, notes):
+    viewer, _, _ = _viewer_with_cube(make_napari_viewer)
+    dock = _dock(viewer)
+    dock.remove_component(dock.editors[0])
+    dock.add_component(LineModel(edges=np.linspace(0.5, 2.0, 31)))  # soft-band model, 3-8 keV cube
+    n = len(viewer.layers)
+    assert dock.start("sushi") is None
+    assert notes["error"] and "0.5" in notes["error"][0] and "cube" in notes["error"][0]
+    assert len(viewer.layers) == n and dock.job is None
+
+
+def test_memory_estimate_too_large_is_a_notification(make_napari_viewer, notes, monkeypatch):
+    viewer, _, _ = _viewer_with_cube(make_napari_viewer)
+    dock = _dock(viewer)
+    monkeypatch.setattr(fd, "available_memory", lambda device: 1000)
+    assert dock.start("sushi") is None
+    assert notes["error"] and "binning" in notes["error"][0]
+
+
+def test_background_and_mask_from_layers(make_napari_viewer):
+    viewer, layer, _ = _viewer_with_cube(make_napari_viewer, scale=2.0, translate=10.0)
+    dock = _dock(viewer)
+    # rectangle over cube pixels y 2..5, x 3..6 (world = 10 + 2 * pixel)
+    viewer.add_shapes([np.array([[13.0, 15.0], [13.0, 23.0], [21.0, 23.0], [21.0, 15.0]])], name="bkg")
+    labels = np.zeros((16, 16), int)
+    labels[4:12, 4:12] = 1
+    viewer.add_labels(labels, name="roi")
+    dock.background_combo.setCurrentText("region: bkg")
+    dock.mask_combo.setCurrentText("labels: roi")
+    req = dock.build_request("sushi")
+    region = np.zeros((16, 16), bool)
+    region[2:6, 3:7] = True
+    expected = layer.data[:, region].sum(axis=1) / region.sum()
+    np.testing.assert_allclose(req.settings.background, expected)
+    np.testing.assert_array_equal(req.settings.mask, labels != 0)
+
+
+def test_errors_during_fit_become_notifications(make_napari_viewer, qtbot, notes, monkeypatch):
+    viewer, _, _ = _viewer_with_cube(make_napari_viewer)
+    dock = _dock(viewer)
+
+    def broken(cube, components, settings, callback=None, cancel=None):
+        raise ValueError("the solver says no: try fewer components")
+
+    monkeypatch.setattr(fd, "solver_function", lambda method: broken)
+    n = len(viewer.layers)
+    assert dock.start("sushi") is not None
+    qtbot.waitUntil(lambda: dock.job is None, timeout=10_000)
+    assert any("the solver says no" in m for m in notes["error"])
+    assert len(viewer.layers) == n
