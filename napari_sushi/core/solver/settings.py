@@ -45,6 +45,11 @@ class FitSettings:
               is below ``tol`` (sign-independent), or at max_iter.
     device:   "auto" | "cpu" | "cuda" | "mps"; dtype "float32" | "float64".
     snapshot_every: call the callback with map snapshots every N iterations.
+    step_rule: "newton" (default: per-pixel Fisher-preconditioned, damped Gauss-Newton step with the
+              threshold scaled by the per-pixel step, plus backtracking) or "fixed" (the reference
+              scheme: parameter step ``fixed_step``, default 0.1 / max(counts)).
+    fixed_step: parameter step of the "fixed" rule (None = 0.1 / max(counts)).
+    n_starts: per-pixel fit only: number of starting points per pixel (best cost wins).
     """
 
     kmad: float | dict[str, float] = 1.0
@@ -65,6 +70,9 @@ class FitSettings:
     dtype: str = "float32"
     seed: int = 0
     snapshot_every: int = 10
+    step_rule: str = "newton"
+    fixed_step: float | None = None
+    n_starts: int = 4
 
 
 @dataclass

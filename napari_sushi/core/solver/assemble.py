@@ -1,0 +1,119 @@
+"""Build a FitResult (maps, uncertainties, model cubes, provenance) from a solver's final state."""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+
+import numpy as np
+import torch
+
+from napari_sushi.core.solver.engine import State
+from napari_sushi.core.solver.problem import MODEL_FLOOR, Problem
+from napari_sushi.core.solver.result import FitResult
+from napari_sushi.core.solver.settings import FitSettings
+from napari_sushi.core.solver.uncertainty import fisher_sigmas, gof_map
+
+
+def settings_summary(settings: FitSettings) -> dict:
+    """JSON-able record of the settings (arrays summarised by their shape)."""
+    out = {}
+    for f in dataclasses.fields(settings):
+        v = getattr(settings, f.name)
+        if isinstance(v, np.ndarray):
+            v = f"array{list(v.shape)}"
+        elif f.name == "warm_start":
+            v = None if v is None else "previous result"
+        elif isinstance(v, tuple):
+            v = list(v)
+        elif isinstance(v, list):
+            v = [list(x) if isinstance(x, tuple) else x for x in v]
+        out[f.name] = v
+    return out
+
+
+def model_cubes(problem: Problem, A: torch.Tensor, U: torch.Tensor) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per-component model cubes and the total (background included), each (E, Y, X)."""
+    ny, nx = problem.shape
+    E = problem.X.shape[1]
+    cubes = {}
+    total = np.zeros((problem.n_pix, E), np.float32)
+    with torch.no_grad():
+        ths = problem.thetas(U)
+        for c, spec in enumerate(problem.comps):
+            arr = np.empty((problem.n_pix, E), np.float32)
+            for s in range(0, problem.n_pix, problem.chunk):
+                sl = slice(s, min(s + problem.chunk, problem.n_pix))
+                arr[sl] = (A[c, sl, None] * spec.model.spectrum(ths[c][sl])).float().cpu().numpy()
+            total += arr
+            cubes[spec.name] = arr.T.reshape(E, ny, nx)
+        if problem.bkg is not None:
+            b = problem.bkg.float().cpu().numpy()
+            total += b if b.shape[0] > 1 else np.broadcast_to(b, total.shape)
+    return cubes, total.T.reshape(E, ny, nx)
+
+
+def assemble(
+    problem: Problem, state: State, settings: FitSettings, method: str, wall_time: float, extra: dict | None = None
+) -> FitResult:
+    """All FitResult fields from the final iterate; maps are NaN outside the mask (not fitted)."""
+    from napari_sushi import __version__
+
+    A, U = state.A, state.U
+    maps = problem.unpack(A, U)
+    sig = fisher_sigmas(problem, A, U)
+    gof, gof_name = gof_map(problem, A, U)
+    out_mask = ~problem.mask
+    for d in (maps, sig):
+        for k in d:
+            d[k] = d[k].astype(np.float32)
+            d[k][out_mask] = np.nan
+    gof = gof.astype(np.float32)
+    gof[out_mask] = np.nan
+    amplitudes = {spec.name: maps.pop(f"{spec.name} amplitude") for spec in problem.comps}
+    units = {f"{s.name} amplitude": "counts" for s in problem.comps}
+    for spec in problem.comps:
+        for name, unit in zip(spec.model.param_names, spec.model.param_units):
+            units[f"{spec.name} {name}"] = unit
+    cubes, total = model_cubes(problem, A, U)
+    residual = problem.cube.counts.astype(np.float32) - total
+    prov = {
+        "method": method,
+        "settings": settings_summary(settings),
+        "models": {
+            s.name: {"identity": s.model.identity(), "component": s.model.component,
+                     "family": s.model.meta.family, "response": s.model.meta.response_id}
+            for s in problem.comps
+        },
+        "links": [fp.keys for fp in problem.free if len(fp.keys) > 1],
+        "package_version": __version__,
+        "torch_version": torch.__version__,
+        "python": platform.python_version(),
+        "cube": {"name": problem.cube.name, "shape": list(problem.cube.shape),
+                 "band_keV": [float(problem.cube.energy_edges[0]), float(problem.cube.energy_edges[-1])]},
+        "n_backtracks": state.n_backtracks,
+        "n_rejected_pixel_steps": state.n_rejected_pixels,
+        "model_floor": MODEL_FLOOR,
+    }
+    prov.update(extra or {})
+    return FitResult(
+        method=method,
+        amplitudes=amplitudes,
+        params=maps,
+        sigmas=sig,
+        units=units,
+        gof=gof,
+        gof_name=gof_name,
+        model_cubes=cubes,
+        model_total=total,
+        residual=residual,
+        energy_edges=problem.cube.energy_edges.copy(),
+        cost_history=np.asarray(state.history, float),
+        n_iter=state.n_iter,
+        stop_reason=state.stop_reason,
+        wall_time=wall_time,
+        device=str(problem.device),
+        provenance=prov,
+        wcs=problem.cube.wcs,
+        mask=problem.mask.copy(),
+    )

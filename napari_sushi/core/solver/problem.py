@@ -1,0 +1,502 @@
+"""Turn (cube, components, settings) into the tensors the solvers iterate on.
+
+Handles band selection and model/cube grid matching, spatial binning, mask, background, chi-square
+errors, linked and fixed parameters, initial values / warm start, and device/dtype choice. The
+forward model, its Jacobian and the per-pixel Fisher information live here too, because the SUSHI
+solver, the per-pixel fit and the uncertainty estimate all share them.
+
+Free parameters are stored in normalised coordinates ``u`` in [0, 1] of their validity box (linked
+parameters share one map whose box is the intersection of the linked boxes); amplitudes ``A >= 0``
+are expected counts in the band. Pixels are flattened: maps (Y, X) become vectors (N,).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.autograd.forward_ad as fwAD
+
+from napari_sushi.core.cube import HyperCube, as_cube
+from napari_sushi.core.solver.settings import Component, FitSettings
+from napari_sushi.core.spectral.base import ModelGridError, SpectralModel
+
+MODEL_FLOOR = 1e-6  # counts added to every model bin so log(model) stays finite
+
+
+class FitSetupError(ValueError):
+    """The fit request is inconsistent (message says what to change)."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """"auto" -> cuda if available, else mps if available, else cpu; other names are checked."""
+    name = (name or "auto").lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise FitSetupError("device 'cuda' was requested but no CUDA GPU is available; use --device cpu or auto.")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise FitSetupError("device 'mps' was requested but Apple MPS is not available; use cpu or auto.")
+    if name not in ("cpu", "mps") and not name.startswith("cuda"):
+        raise FitSetupError(f"unknown device {name!r}; use auto, cpu, cuda or mps.")
+    return torch.device(name)
+
+
+def resolve_dtype(name: str) -> torch.dtype:
+    table = {"float32": torch.float32, "float64": torch.float64}
+    if name not in table:
+        raise FitSetupError(f"dtype must be float32 or float64; got {name!r}.")
+    return table[name]
+
+
+@dataclass
+class FreeParam:
+    """One free parameter map (possibly shared by linked component parameters)."""
+
+    keys: list[str]  # "<component>.<parameter>" it stands for
+    low: float
+    high: float
+    unit: str
+    kmad: float
+
+    @property
+    def width(self) -> float:
+        return self.high - self.low
+
+
+@dataclass
+class ComponentSpec:
+    """How to assemble one component's theta (n, P): per parameter either a free map or a fixed value."""
+
+    name: str
+    model: SpectralModel
+    sources: list[tuple[str, object]]  # ("free", k) or ("fixed", tensor (N,))
+
+
+@dataclass
+class Problem:
+    """Everything a solver iteration needs, on the device."""
+
+    X: torch.Tensor  # (N, C) counts
+    w: torch.Tensor  # (N,) 1 for pixels that count, 0 otherwise
+    bkg: torch.Tensor | None  # (N, C) or (1, C) expected background counts
+    sigma2: torch.Tensor | None  # (N, C) chi-square variances, None for Poisson
+    comps: list[ComponentSpec]
+    free: list[FreeParam]
+    shape: tuple[int, int]
+    cube: HyperCube  # the cube actually fitted (band-selected, binned)
+    mask: np.ndarray  # (Y, X) bool
+    signal: torch.Tensor  # (N,) bool: counted pixels with counts > 0
+    A0: torch.Tensor  # (n_comp, N) initial amplitudes
+    U0: torch.Tensor  # (K, N) initial normalised parameters
+    device: torch.device
+    dtype: torch.dtype
+    chunk: int = 16384
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n_pix(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def n_comp(self) -> int:
+        return len(self.comps)
+
+    @property
+    def n_free(self) -> int:
+        return len(self.free)
+
+    # ------------------------------------------------------------------ forward model
+    def thetas(self, U: torch.Tensor, idx: slice | None = None) -> list[torch.Tensor]:
+        """Physical parameters (n, P_c) of every component for pixels ``idx`` from free maps U (K, N)."""
+        sl = idx if idx is not None else slice(None)
+        out = []
+        for spec in self.comps:
+            cols = []
+            for kind, val in spec.sources:
+                if kind == "free":
+                    fp = self.free[val]
+                    cols.append(fp.low + fp.width * U[val, sl])
+                else:
+                    cols.append(val[sl] if val.ndim else val.expand(U[0, sl].shape))
+            out.append(torch.stack(cols, dim=1))
+        return out
+
+    def model(self, A: torch.Tensor, U: torch.Tensor, idx: slice | None = None) -> torch.Tensor:
+        """Expected counts (n, C) for pixels ``idx``."""
+        sl = idx if idx is not None else slice(None)
+        m = None
+        for c, (spec, th) in enumerate(zip(self.comps, self.thetas(U, idx))):
+            term = A[c, sl, None] * spec.model.spectrum(th)
+            m = term if m is None else m + term
+        if self.bkg is not None:
+            m = m + (self.bkg[sl] if self.bkg.shape[0] > 1 else self.bkg)
+        return m + MODEL_FLOOR
+
+    def pixel_cost(self, m: torch.Tensor, idx: slice | None = None) -> torch.Tensor:
+        """Per-pixel cost (n,): Poisson sum(m - X log m) or chi-square sum((X - m)^2 / sigma^2)."""
+        sl = idx if idx is not None else slice(None)
+        X = self.X[sl]
+        if self.sigma2 is None:
+            c = (m - X * torch.log(m)).sum(dim=1)
+        else:
+            c = ((X - m) ** 2 / self.sigma2[sl]).sum(dim=1)
+        return c * self.w[sl]
+
+    def costs(self, A: torch.Tensor, U: torch.Tensor) -> torch.Tensor:
+        """Per-pixel cost (N,) over all pixels, computed chunk by chunk (bounded memory)."""
+        out = []
+        with torch.no_grad():
+            for s in range(0, self.n_pix, self.chunk):
+                sl = slice(s, min(s + self.chunk, self.n_pix))
+                out.append(self.pixel_cost(self.model(A, U, sl), sl))
+        return torch.cat(out)
+
+    def deviance(self, m: torch.Tensor, idx: slice | None = None) -> torch.Tensor:
+        """Per-pixel C-stat with the data term, 2 sum(m - X + X log(X/m)) (~chi2), or chi-square."""
+        sl = idx if idx is not None else slice(None)
+        X = self.X[sl]
+        if self.sigma2 is not None:
+            return self.pixel_cost(m, idx)
+        xlx = torch.where(X > 0, X * torch.log(torch.clamp(X, min=1e-30) / m), torch.zeros_like(X))
+        return 2.0 * (m - X + xlx).sum(dim=1) * self.w[sl]
+
+    # ------------------------------------------------------------------ Jacobian and Fisher
+    def _dspec(self, model: SpectralModel, th: torch.Tensor, cols: list[int], scales: list[float]) -> torch.Tensor:
+        """d spectrum / d u for the parameter columns ``cols`` of th: (len(cols), n, C).
+
+        All tangents go through one batched forward-mode AD pass (rows repeated per tangent);
+        central finite differences are the fallback for models whose ops lack forward-mode AD.
+        """
+        n, P = th.shape
+        q = len(cols)
+        tangent = torch.zeros(q, n, P, dtype=th.dtype, device=th.device)
+        for i, (p, sc) in enumerate(zip(cols, scales)):
+            tangent[i, :, p] = sc
+        tangent = tangent.reshape(q * n, P)
+        rep = th.repeat(q, 1)
+        if not getattr(model, "_sushi_no_jvp", False):
+            try:
+                with fwAD.dual_level():
+                    out = model.spectrum(fwAD.make_dual(rep, tangent))
+                    d = fwAD.unpack_dual(out).tangent
+                if d is None:
+                    d = torch.zeros(q * n, out.shape[1], dtype=th.dtype, device=th.device)
+                return d.reshape(q, n, -1)
+            except Exception:  # model uses ops without forward-mode AD
+                model._sushi_no_jvp = True  # type: ignore[attr-defined]
+        h = 1e-3
+        d = (model.spectrum(rep + h * tangent) - model.spectrum(rep - h * tangent)) / (2 * h)
+        return d.reshape(q, n, -1)
+
+    def grad_fisher(
+        self, A: torch.Tensor, U: torch.Tensor, idx: slice
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Gradient g (n, D), Gauss-Newton/Fisher matrix F (n, D, D) and cost (n,) for pixels idx.
+
+        Variables per pixel are ordered [A_0..A_{nc-1}, u_0..u_{K-1}]. For Poisson,
+        g = J^T (1 - X/m) and F = J^T diag(1/m) J; for chi-square, g = 2 J^T (m - X)/s^2 and
+        F = 2 J^T diag(1/s^2) J (both times the pixel weight).
+        """
+        nc, K = self.n_comp, self.n_free
+        with torch.no_grad():
+            ths = self.thetas(U, idx)
+            n = ths[0].shape[0]
+            C = self.X.shape[1]
+            J = torch.zeros(n, C, nc + K, dtype=self.dtype, device=self.device)
+            m = None
+            for c, (spec, th) in enumerate(zip(self.comps, ths)):
+                S = spec.model.spectrum(th)
+                J[:, :, c] = S
+                term = A[c, idx, None] * S
+                m = term if m is None else m + term
+                cols = [p for p, (kind, _) in enumerate(spec.sources) if kind == "free"]
+                if cols:
+                    ks = [spec.sources[p][1] for p in cols]
+                    dS = self._dspec(spec.model, th, cols, [self.free[k].width for k in ks])
+                    for i, k in enumerate(ks):
+                        J[:, :, nc + k] += A[c, idx, None] * dS[i]
+            if self.bkg is not None:
+                m = m + (self.bkg[idx] if self.bkg.shape[0] > 1 else self.bkg)
+            m = m + MODEL_FLOOR
+            X = self.X[idx]
+            wt = self.w[idx, None]
+            if self.sigma2 is None:
+                r = (1.0 - X / m) * wt
+                h = wt / m
+            else:
+                s2 = self.sigma2[idx]
+                r = 2.0 * (m - X) / s2 * wt
+                h = 2.0 * wt / s2
+            g = torch.einsum("ncd,nc->nd", J, r)
+            F = torch.einsum("ncd,nce->nde", J * h[:, :, None], J)
+            cost = self.pixel_cost(m, idx)
+        return g, F, cost
+
+    def unpack(self, A: torch.Tensor, U: torch.Tensor) -> dict[str, np.ndarray]:
+        """Maps keyed like the app's layers: "<comp> amplitude" and "<comp> <param>" (physical)."""
+        ny, nx = self.shape
+        out: dict[str, np.ndarray] = {}
+        ths = self.thetas(U)
+        for c, spec in enumerate(self.comps):
+            out[f"{spec.name} amplitude"] = A[c].detach().cpu().double().numpy().reshape(ny, nx)
+            for p, name in enumerate(spec.model.param_names):
+                out[f"{spec.name} {name}"] = ths[c][:, p].detach().cpu().double().numpy().reshape(ny, nx)
+        return out
+
+
+# ---------------------------------------------------------------------------------- building
+def _check_grid(model: SpectralModel, cube: HyperCube, band: tuple[float, float] | None) -> HyperCube:
+    """The cube restricted to the model's channels; ModelGridError when the grids disagree."""
+    try:  # the spectral-model package's matcher, when present, knows about channels too
+        from napari_sushi.core.spectral.files import match_model_to_cube  # type: ignore
+
+        if band is not None:
+            cube = cube.select_band(*band)
+        matched, _msg = match_model_to_cube(model, cube)
+        return matched
+    except ImportError:
+        pass
+    edges = np.asarray(model.energy_edges, float)
+    lo, hi = (band if band is not None else (edges[0], edges[-1]))
+    try:
+        sub = cube.select_band(max(lo, edges[0]), min(hi, edges[-1]))
+    except ValueError as exc:
+        raise ModelGridError(
+            f"model {model.component!r} covers {edges[0]:.3f}-{edges[-1]:.3f} keV with "
+            f"{len(edges) - 1} channels but the cube ({cube.energy_edges[0]:.3f}-"
+            f"{cube.energy_edges[-1]:.3f} keV) has no channel in that range: {exc}"
+        ) from None
+    if sub.energy_edges.size != edges.size or not np.allclose(sub.energy_edges, edges, atol=1e-4, rtol=0):
+        raise ModelGridError(
+            f"model {model.component!r} was built for {len(edges) - 1} channels "
+            f"{edges[0]:.4f}-{edges[-1]:.4f} keV but the cube has {sub.n_energy} channels "
+            f"{sub.energy_edges[0]:.4f}-{sub.energy_edges[-1]:.4f} keV in that band: the energy grids "
+            "differ. Bin the cube on the model's channels or use a model built for this cube's grid."
+        )
+    return sub
+
+
+def _as_map(value, full: tuple[int, int], shape: tuple[int, int], f: int, what: str) -> np.ndarray:
+    """A number or a map given at the cube's resolution ``full`` (binned by ``f``) or the fitted one."""
+    arr = np.asarray(value, dtype=float)
+    if arr.ndim == 0:
+        arr = np.full(shape, float(arr))
+    elif arr.shape == full and full != shape:
+        arr = _bin_map(arr, f, "mean")
+    if arr.shape != shape:
+        raise FitSetupError(f"{what} must be a number or a map of shape {full}; got shape {arr.shape}.")
+    if not np.all(np.isfinite(arr)):
+        raise FitSetupError(f"{what} contains NaN or infinite values; give finite values.")
+    return arr
+
+
+def _bin_map(arr: np.ndarray, f: int, how: str) -> np.ndarray:
+    ny, nx = arr.shape[-2] // f, arr.shape[-1] // f
+    a = arr[..., : ny * f, : nx * f].reshape(*arr.shape[:-2], ny, f, nx, f)
+    if how == "sum":
+        return a.sum(axis=(-3, -1))
+    if how == "mean":
+        return a.mean(axis=(-3, -1))
+    return a.all(axis=(-3, -1))
+
+
+def build_problem(cube, components: list[Component], settings: FitSettings) -> Problem:
+    """Validate the request and put data, masks and initial values on the device."""
+    if not components:
+        raise FitSetupError("give at least one component (e.g. --model toy-thermal-emulator).")
+    names = [c.name for c in components]
+    if len(set(names)) != len(names):
+        raise FitSetupError(f"component names must be unique; got {names}.")
+    if settings.cost not in ("poisson", "chi2"):
+        raise FitSetupError(f"cost must be 'poisson' or 'chi2'; got {settings.cost!r}.")
+    if settings.n_scales < 0 or settings.n_scales > 8:
+        raise FitSetupError(f"n_scales must be between 0 and 8; got {settings.n_scales}.")
+    if settings.max_iter < 1:
+        raise FitSetupError(f"max_iter must be >= 1; got {settings.max_iter}.")
+    if settings.step_rule not in ("newton", "fixed"):
+        raise FitSetupError(f"step_rule must be 'newton' or 'fixed'; got {settings.step_rule!r}.")
+    device = resolve_device(settings.device)
+    dtype = resolve_dtype(settings.dtype)
+    cube0 = as_cube(cube)
+    full_e = cube0.n_energy
+
+    # --- energy grid: every model must describe the same channels of the cube
+    sub = None
+    for comp in components:
+        s = _check_grid(comp.model, cube0, settings.band)
+        if sub is not None and (s.n_energy != sub.n_energy or not np.allclose(s.energy_edges, sub.energy_edges)):
+            raise ModelGridError(
+                f"components use different energy grids ({sub.n_energy} vs {s.n_energy} channels); "
+                "all models of one fit must be built on the same channels."
+            )
+        sub = s
+    assert sub is not None
+    i0 = int(np.argmin(np.abs(cube0.energy_edges - sub.energy_edges[0])))
+    e_sl = slice(i0, i0 + sub.n_energy)
+    f = int(settings.binning)
+    ny0, nx0 = cube0.shape[1:]
+    fitted = sub.rebin_spatial(f)
+    E, ny, nx = fitted.shape
+    N = ny * nx
+
+    def _energy(arr: np.ndarray, what: str) -> np.ndarray:
+        if arr.shape[0] == full_e:
+            return arr[e_sl]
+        if arr.shape[0] == E:
+            return arr
+        raise FitSetupError(f"{what} must have {full_e} (cube) or {E} (band) energy bins; got {arr.shape[0]}.")
+
+    # --- mask
+    if settings.mask is None:
+        mask = np.ones((ny, nx), bool)
+    else:
+        m = np.asarray(settings.mask, bool)
+        if m.shape == (ny0, nx0) and f > 1:
+            m = _bin_map(m, f, "all")
+        if m.shape != (ny, nx):
+            raise FitSetupError(f"mask must have shape {(ny0, nx0)} (the cube's image); got {m.shape}.")
+        mask = m
+    if not mask.any():
+        raise FitSetupError("the mask excludes every pixel; nothing to fit.")
+
+    X = torch.as_tensor(fitted.counts.reshape(E, N).T.astype(np.float64), dtype=dtype, device=device).contiguous()
+    w = torch.as_tensor(mask.ravel().astype(np.float64), dtype=dtype, device=device)
+
+    # --- background
+    bkg = None
+    if settings.background is not None:
+        b = _energy(np.asarray(settings.background, float), "background")
+        if b.ndim == 1:
+            bkg = torch.as_tensor(b * f * f, dtype=dtype, device=device)[None, :]
+        elif b.ndim == 3:
+            if f > 1 and b.shape[1:] == (ny0, nx0):
+                b = _bin_map(b, f, "sum")
+            if b.shape[1:] != (ny, nx):
+                raise FitSetupError(f"a background cube must match the cube's image {(ny0, nx0)}; got {b.shape[1:]}.")
+            bkg = torch.as_tensor(b.reshape(E, N).T.copy(), dtype=dtype, device=device)
+        else:
+            raise FitSetupError("background must be a spectrum (E,) or a cube (E, Y, X).")
+        if not torch.isfinite(bkg).all() or (bkg < 0).any():
+            raise FitSetupError("background must be finite and >= 0 (expected counts).")
+
+    sigma2 = None
+    if settings.cost == "chi2":
+        if settings.sigma is None:
+            s2 = torch.clamp(X, min=1.0)
+        else:
+            s = _energy(np.asarray(settings.sigma, float), "sigma")
+            if f > 1 and s.shape[1:] == (ny0, nx0):
+                s = np.sqrt(_bin_map(s**2, f, "sum"))
+            if s.shape != (E, ny, nx) or not np.all(s > 0):
+                raise FitSetupError(f"sigma must be a positive cube of shape {(E, ny, nx)}.")
+            s2 = torch.as_tensor((s**2).reshape(E, N).T.copy(), dtype=dtype, device=device)
+        sigma2 = s2
+
+    # --- parameters: links, fixed, free
+    kmad = settings.kmad
+    all_keys = {f"{c.name}.{p.name}": (c, p) for c in components for p in c.model.meta.parameters}
+    group_of: dict[str, int] = {}
+    groups: list[list[str]] = []
+    for link in settings.links:
+        keys = [str(k) for k in link]
+        for k in keys:
+            if k not in all_keys:
+                raise FitSetupError(f"cannot link {k!r}: no such parameter (known: {sorted(all_keys)}).")
+            if k in group_of:
+                raise FitSetupError(f"parameter {k!r} appears in two link groups.")
+        if len(keys) < 2:
+            continue
+        for k in keys:
+            group_of[k] = len(groups)
+        groups.append(keys)
+
+    def _kmad(key: str) -> float:
+        if isinstance(kmad, dict):
+            return float(kmad.get(key, settings.kmad_default))
+        return float(kmad)
+
+    warm = settings.warm_start
+    warm_maps = {}
+    if warm is not None:
+        warm_maps = dict(getattr(warm, "params", {}))
+        for cname, amp in getattr(warm, "amplitudes", {}).items():
+            warm_maps[f"{cname} amplitude"] = amp
+
+    free: list[FreeParam] = []
+    free_index: dict[str, int] = {}
+    U0_rows: list[np.ndarray] = []
+    comps: list[ComponentSpec] = []
+    for comp in components:
+        unknown = set(comp.fixed) | set(comp.init)
+        unknown -= set(comp.model.param_names)
+        if unknown:
+            raise FitSetupError(
+                f"component {comp.name!r} has no parameter(s) {sorted(unknown)}; its parameters are "
+                f"{comp.model.param_names}."
+            )
+        sources: list[tuple[str, object]] = []
+        for p in comp.model.meta.parameters:
+            key = f"{comp.name}.{p.name}"
+            if p.name in comp.fixed:
+                if key in group_of:
+                    raise FitSetupError(f"{key} is both fixed and linked; do one or the other.")
+                val = _as_map(comp.fixed[p.name], (ny0, nx0), (ny, nx), f, f"fixed {key}")
+                if val.min() < p.low - 1e-9 or val.max() > p.high + 1e-9:
+                    raise FitSetupError(f"fixed {key} must lie within the model's range {p.low:g}..{p.high:g}.")
+                sources.append(("fixed", torch.as_tensor(val.ravel(), dtype=dtype, device=device)))
+                continue
+            gkey = f"g{group_of[key]}" if key in group_of else key
+            if gkey not in free_index:
+                members = groups[group_of[key]] if key in group_of else [key]
+                lows = [all_keys[m][1].low for m in members]
+                highs = [all_keys[m][1].high for m in members]
+                lo, hi = max(lows), min(highs)
+                if not hi > lo:
+                    raise FitSetupError(f"linked parameters {members} have disjoint validity ranges.")
+                units = {all_keys[m][1].unit for m in members}
+                if len(units) > 1:
+                    raise FitSetupError(f"linked parameters {members} have different units {sorted(units)}.")
+                free_index[gkey] = len(free)
+                free.append(FreeParam(members, lo, hi, p.unit, _kmad(members[0])))
+                # initial value: warm start > init > default
+                init = comp.init.get(p.name, p.default)
+                wkey = f"{comp.name} {p.name}"
+                if wkey in warm_maps:
+                    init = warm_maps[wkey]
+                if np.ndim(init) and np.shape(init) == (ny, nx):
+                    init = np.nan_to_num(np.asarray(init, float), nan=p.default)
+                v = _as_map(init, (ny0, nx0), (ny, nx), f, f"init {key}")
+                U0_rows.append(np.clip((v.ravel() - lo) / (hi - lo), 0.0, 1.0))
+            sources.append(("free", free_index[gkey]))
+        comps.append(ComponentSpec(comp.name, comp.model.to(device=device, dtype=dtype), sources))
+
+    # --- amplitudes: warm start, else the pixel's net counts shared equally
+    tot = X.sum(dim=1)
+    if bkg is not None:
+        tot = torch.clamp(tot - bkg.sum(dim=1), min=0.0)
+    A0 = torch.stack([tot / len(components)] * len(components)).clone()
+    for c, comp in enumerate(components):
+        wkey = f"{comp.name} amplitude"
+        if wkey in warm_maps:
+            a = np.asarray(warm_maps[wkey], float)
+            if a.shape == (ny, nx):
+                A0[c] = torch.as_tensor(np.nan_to_num(np.clip(a, 0, None)).ravel(), dtype=dtype, device=device)
+    A0 = A0 * w  # masked-out pixels carry nothing
+    U0 = (
+        torch.as_tensor(np.array(U0_rows), dtype=dtype, device=device)
+        if U0_rows
+        else torch.zeros(0, N, dtype=dtype, device=device)
+    )
+    signal = (w > 0) & (X.sum(dim=1) > 0)
+    D = len(components) + len(free)
+    chunk = max(256, int(2**24 // max(1, E * D)))
+    return Problem(
+        X=X, w=w, bkg=bkg, sigma2=sigma2, comps=comps, free=free, shape=(ny, nx), cube=fitted,
+        mask=mask, signal=signal, A0=A0, U0=U0, device=device, dtype=dtype, chunk=chunk,
+    )
