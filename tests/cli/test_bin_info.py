@@ -1,0 +1,97 @@
+"""`napari-sushi bin` and `napari-sushi info`: outputs, messages, exit codes, no partial files."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_sushi.cli import main
+from napari_sushi.core.io import read_fits_cube
+from napari_sushi.core.io.synthetic import write_event_file
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+MSH = DATA / "chandra_msh1552" / "msh1552_acis_evt2_filtered.fits"
+
+
+@pytest.fixture
+def evt(tmp_path):
+    return write_event_file(tmp_path / "evt.fits")
+
+
+def test_bin_then_info(evt, tmp_path, capsys):
+    out = tmp_path / "cube.fits"
+    rc = main(["bin", str(evt), "-o", str(out), "--band", "0.5", "8", "--channel-width", "0.5", "--binning", "8"])
+    assert rc == 0
+    cube = read_fits_cube(out)
+    assert cube.shape[0] == 15 and cube.header["SPBIN"] == 8
+    printed = capsys.readouterr().out
+    assert f"{int(cube.total_counts):,} counts" in printed
+    assert main(["info", str(out)]) == 0
+    info = capsys.readouterr().out
+    assert "(15, " in info and "0.5-8 keV" in info and "exposure: 10000.0 s" in info
+    assert f"total counts: {int(cube.total_counts):,}" in info and "RA 228." in info
+    assert main(["info", str(evt)]) == 0
+    info = capsys.readouterr().out
+    assert "events: 2,000" in info and "sky x:" in info and "energy:" in info
+
+
+def test_native_grouped_and_cutout(evt, tmp_path):
+    out = tmp_path / "native.fits"
+    rc = main(["bin", str(evt), "-o", str(out), "--band", "1", "2", "--native", "--group", "2",
+               "--binning", "4", "--cutout", "4060", "4140", "4050", "4130", "-q"])
+    assert rc == 0
+    cube = read_fits_cube(out)
+    assert cube.shape[1:] == (20, 20)
+    assert np.all(np.diff(cube.channels) == 2)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--band", "11", "12", "--binning", "8"], "no events fall in the band"),
+        (["--group", "3"], "--group needs --native"),
+        (["--channel-width", "0.7"], "whole number"),
+        (["--binning", "0"], "binning"),
+    ],
+)
+def test_bin_errors_are_one_line_with_exit_code(evt, tmp_path, capsys, args, message):
+    out = tmp_path / "cube.fits"
+    rc = main(["bin", str(evt), "-o", str(out), *args])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["evt.fits"]
+
+
+def test_existing_output_missing_input_and_non_fits(evt, tmp_path, capsys):
+    out = tmp_path / "cube.fits"
+    out.write_text("keep me")
+    assert main(["bin", str(evt), "-o", str(out), "--binning", "8"]) == 2
+    assert "--overwrite" in capsys.readouterr().err and out.read_text() == "keep me"
+    assert main(["bin", str(evt), "-o", str(out), "--binning", "8", "--channel-width", "0.5", "--overwrite", "-q"]) == 0
+    assert read_fits_cube(out).n_energy == 15
+    assert main(["bin", str(tmp_path / "nope.fits"), "-o", str(tmp_path / "x.fits")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["info", str(tmp_path / "nope.fits")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    junk = tmp_path / "junk.txt"
+    junk.write_text("hello")
+    assert main(["info", str(junk)]) == 2
+    assert "not a FITS file" in capsys.readouterr().err
+
+
+def test_help_exits_cleanly(capsys):
+    for cmd in ("bin", "info"):
+        with pytest.raises(SystemExit) as exc:
+            main([cmd, "--help"])
+        assert exc.value.code == 0
+    assert "--channel-width" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not MSH.exists(), reason=f"real data not found at {MSH} (../shared/data absent)")
+def test_bin_msh1552(tmp_path, capsys):
+    out = tmp_path / "msh.fits"
+    assert main(["bin", str(MSH), "-o", str(out), "--band", "0.5", "8", "--channel-width", "0.1", "--binning", "4"]) == 0
+    assert "214,423 counts" in capsys.readouterr().out
+    cube = read_fits_cube(out)
+    assert cube.shape == (75, 611, 614) and cube.total_counts == 214423
