@@ -72,13 +72,34 @@ def bremsstrahlung(
     log_kt = np.log(kt)[:, None]
     log_pref = np.log(np.maximum(nm, 1e-300))[:, None] - 0.5 * log_kt - np.log(s)
 
-    def density(e: np.ndarray) -> np.ndarray:
-        ln_e_rest = np.log(e)[None, :] - np.log(s)
-        lnu = ln_e_rest - log_kt
-        return np.exp(log_pref + _log_gaunt_fast(lnu) - np.exp(lnu) - ln_e_rest) * (nm > 0)[:, None]
-
     width = np.diff(edges)
-    if float(width.max()) <= 0.01 * float(kt.min()):
-        # fine bins: the midpoint rule is accurate to ~(w/kT)^2/24 < 1e-5 and costs half Simpson
-        return density(0.5 * (edges[:-1] + edges[1:])) * width
-    return simpson_bins(edges, density)
+    mid = 0.5 * (edges[:-1] + edges[1:])
+    # Rows whose bins are fine compared with kT use the midpoint rule with its second-order
+    # correction w^2/24 * f''/f (from finite differences of ln f on the bin centres): accurate to
+    # ~1e-6 at half the cost of Simpson. Coarse rows (w > 5% of kT) use Simpson. The choice depends
+    # only on each row's kT and the grid, so a spectrum does not depend on the rest of its batch.
+    fine = float(width.max()) <= 0.05 * kt
+    out = np.empty((n, width.size))
+    if fine.any():
+        sub_pref, sub_kt = log_pref[fine], log_kt[fine]
+        ln_e_rest = np.log(mid)[None, :] - np.log(s[fine])
+        lnu = ln_e_rest - sub_kt
+        lnf = sub_pref + _log_gaunt_fast(lnu) - np.exp(lnu) - ln_e_rest
+        if width.size >= 3:
+            d1 = np.gradient(lnf, mid, axis=1)
+            d2 = np.gradient(d1, mid, axis=1)
+            corr = 1.0 + width**2 / 24.0 * (d1**2 + d2)
+        else:
+            corr = 1.0
+        out[fine] = np.exp(lnf) * width * corr * (nm[fine] > 0)[:, None]
+    if (~fine).any():
+        coarse = ~fine
+        log_kt_c, log_pref_c, s_c, nm_c = log_kt[coarse], log_pref[coarse], s[coarse], nm[coarse]
+
+        def density_c(e: np.ndarray) -> np.ndarray:
+            ln_e_rest = np.log(e)[None, :] - np.log(s_c)
+            lnu = ln_e_rest - log_kt_c
+            return np.exp(log_pref_c + _log_gaunt_fast(lnu) - np.exp(lnu) - ln_e_rest) * (nm_c > 0)[:, None]
+
+        out[coarse] = simpson_bins(edges, density_c)
+    return out
