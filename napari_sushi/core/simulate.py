@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
@@ -355,7 +356,7 @@ def simulate_remnant(preset: str | Preset = "toy", seed: int = 0) -> SimulatedRe
     return SimulatedRemnant(cube, maps, dict(TRUTH_UNITS), expected, pre.name, int(seed))
 
 
-def write_simulation(sim: SimulatedRemnant, path: str | os.PathLike, overwrite: bool = False) -> None:
+def write_simulation(sim: SimulatedRemnant, path: str | os.PathLike, overwrite: bool = False) -> Path:
     """Write the cube (primary HDU) and every truth map (IMAGE extension, TRUTH=T) in one FITS file."""
     from napari_sushi.core.io.fits_cube import write_cube_fits
 
@@ -364,8 +365,9 @@ def write_simulation(sim: SimulatedRemnant, path: str | os.PathLike, overwrite: 
         from dataclasses import replace
 
         cube = replace(cube, counts=cube.counts.astype(np.int16))
-    write_cube_fits(cube, path, maps=sim.truth, units=sim.units, header=None, overwrite=overwrite,
-                    map_header={"TRUTH": True})
+    maps = {k: v.astype(np.float32) for k, v in sim.truth.items()}  # float32 keeps the file compact
+    return write_cube_fits(cube, path, maps=maps, units=sim.units, header=None, overwrite=overwrite,
+                           map_header={"TRUTH": True})
 
 
 __all__ = [
