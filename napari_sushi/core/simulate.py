@@ -179,10 +179,13 @@ def folded_spectra(
     """
     if component not in COMPONENT_MODELS:
         raise SimulationError(f"unknown component {component!r}; choose one of {sorted(COMPONENT_MODELS)}.")
-    resp = load_response(response) if isinstance(response, str) else response
     emin, emax = (float(b) for b in band)
-    if resp.band is None or abs(resp.band[0] - emin) > 1e-9 or abs(resp.band[1] - emax) > 1e-9:
-        resp = _restricted(resp, (emin, emax)) if isinstance(response, str) else resp.restrict(emin, emax)
+    if isinstance(response, str):
+        resp = _restricted(response, (emin, emax))  # cached per (name, band)
+    elif response.band is None or abs(response.band[0] - emin) > 1e-9 or abs(response.band[1] - emax) > 1e-9:
+        resp = response.restrict(emin, emax)
+    else:
+        resp = response
     model = COMPONENT_MODELS[component]()
     p = {k: np.atleast_1d(np.asarray(v, dtype=float)) for k, v in params.items()}
     needed = [k for k in model.param_names if k not in model.defaults]
