@@ -30,6 +30,7 @@ from napari_sushi.core.io import (
     read_maps_fits,
 )
 from napari_sushi._napari.layers import cube_layer, map_layer
+from napari_sushi.core.io.arrays import NoEnergyEdgesWarning
 
 LayerData = tuple[Any, dict[str, Any], str]
 EVENT_IMAGE_PIXELS = 512  # target image size when opening an event list without options
@@ -56,6 +57,7 @@ def read_layers(path: str | os.PathLike) -> list[LayerData]:
     """Read one file into napari layer data tuples (raises clear errors on bad content)."""
     p = Path(path)
     kind = file_kind(p)
+    caught: list[warnings.WarningMessage] = []
     if kind == "maps":
         ms = read_maps_fits(p)
         layers = [map_layer(ms, name) for name in ms.maps]
@@ -71,6 +73,10 @@ def read_layers(path: str | os.PathLike) -> list[LayerData]:
     else:
         cube = read_fits_cube(p)
     layers = [cube_layer(cube, source=str(p))]
+    if kind == "array" and any(issubclass(w.category, NoEnergyEdgesWarning) for w in caught):
+        kw = layers[0][1]
+        kw["units"] = ("dimensionless", "pixel", "pixel")
+        kw["metadata"]["energy_axis"] = "channel index: the file has no energy_edges (not keV)"
     if kind == "cube":
         try:
             ms = read_maps_fits(p)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -71,14 +72,24 @@ def describe(path: Path) -> list[str]:
             any_map = next(iter(ms.maps.values()))
             lines.append(f"  WCS centre: {_wcs_centre(ms.wcs, *any_map.shape)}")
         return lines
-    cube = read_array_cube(path) if kind == "array" else read_fits_cube(path)
+    from napari_sushi.core.io.arrays import NoEnergyEdgesWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NoEnergyEdgesWarning)
+        cube = read_array_cube(path) if kind == "array" else read_fits_cube(path)
+    no_edges = any(issubclass(w.category, NoEnergyEdgesWarning) for w in caught)
     ne, ny, nx = cube.shape
     widths = cube.energy_widths
     uniform = np.allclose(widths, widths[0], rtol=1e-6)
+    band = (
+        f"  band: channel index 0-{ne} (no energy_edges in the file, so no keV scale)"
+        if no_edges
+        else f"  band: {cube.energy_edges[0]:.4g}-{cube.energy_edges[-1]:.4g} keV, "
+        + (f"{ne} bins of {widths[0] * 1000:.4g} eV" if uniform else f"{ne} non-uniform bins")
+    )
     lines += [
         f"  kind: {'array' if kind == 'array' else 'FITS'} cube (energy, y, x) = ({ne}, {ny}, {nx})",
-        f"  band: {cube.energy_edges[0]:.4g}-{cube.energy_edges[-1]:.4g} keV, "
-        + (f"{ne} bins of {widths[0] * 1000:.4g} eV" if uniform else f"{ne} non-uniform bins"),
+        band,
         "  channels: "
         + ("none" if cube.channels is None else f"{cube.channels[0]}-{cube.channels[-1]} ({ne} bins)"),
         f"  WCS centre: {_wcs_centre(cube.wcs, ny, nx)}",

@@ -66,7 +66,11 @@ def test_event_list_and_arrays_open(tmp_path):
     assert data.shape[0] == 75 and np.isclose(kw["scale"][0], 0.1)
     np.savez(tmp_path / "c.npz", counts=np.ones((4, 3, 3)), energy_edges=[1, 2, 3, 4, 5])
     data, kw, _ = get_reader(str(tmp_path / "c.npz"))(str(tmp_path / "c.npz"))[0]
-    assert np.isclose(kw["translate"][0], 1.5)
+    assert np.isclose(kw["translate"][0], 1.5) and kw["units"][0] == "keV"
+    np.save(tmp_path / "bare.npy", np.ones((4, 3, 3)))
+    with pytest.warns(UserWarning, match="no energy_edges"):
+        data, kw, _ = get_reader(str(tmp_path / "bare.npy"))(str(tmp_path / "bare.npy"))[0]
+    assert kw["units"][0] == "dimensionless" and "channel index" in kw["metadata"]["energy_axis"]
 
 
 def test_reader_declines_files_it_cannot_handle(tmp_path):

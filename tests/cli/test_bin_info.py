@@ -95,3 +95,10 @@ def test_bin_msh1552(tmp_path, capsys):
     assert "214,423 counts" in capsys.readouterr().out
     cube = read_fits_cube(out)
     assert cube.shape == (75, 611, 614) and cube.total_counts == 214423
+
+
+def test_info_on_bare_npy_says_channel_index(tmp_path, capsys):
+    np.save(tmp_path / "a.npy", np.ones((4, 3, 3)))
+    assert main(["info", str(tmp_path / "a.npy")]) == 0
+    out = capsys.readouterr().out
+    assert "channel index 0-4" in out and "keV" not in out.split("band:")[1].split("\n")[0].replace("no keV", "")
