@@ -253,15 +253,15 @@ class Problem:
 # ---------------------------------------------------------------------------------- building
 def _check_grid(model: SpectralModel, cube: HyperCube, band: tuple[float, float] | None) -> HyperCube:
     """The cube restricted to the model's channels; ModelGridError when the grids disagree."""
-    try:  # the spectral-model package's matcher, when present, knows about channels too
-        from napari_sushi.core.spectral.files import match_model_to_cube  # type: ignore
-
+    try:  # the spectral-model package's matcher knows about instrument channels too
+        from napari_sushi.core.spectral.matching import match_model_to_cube
+    except ImportError:  # pragma: no cover - only while that module is absent
+        match_model_to_cube = None
+    if match_model_to_cube is not None:
         if band is not None:
             cube = cube.select_band(*band)
         matched, _msg = match_model_to_cube(model, cube)
         return matched
-    except ImportError:
-        pass
     edges = np.asarray(model.energy_edges, float)
     lo, hi = (band if band is not None else (edges[0], edges[-1]))
     try:

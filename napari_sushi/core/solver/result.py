@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from astropy.wcs import WCS
@@ -39,3 +41,51 @@ class FitResult:
     provenance: dict = field(default_factory=dict)  # settings, model hashes, package version
     wcs: WCS | None = None
     mask: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ views and export
+    def all_maps(self) -> dict[str, np.ndarray]:
+        """Every 2-D map by layer name: amplitudes, parameters, "<key> sigma" and the goodness of fit."""
+        out: dict[str, np.ndarray] = {}
+        for comp, amp in self.amplitudes.items():
+            out[f"{comp} amplitude"] = amp
+        out.update(self.params)
+        for key, sig in self.sigmas.items():
+            out[f"{key} sigma"] = sig
+        out["goodness of fit"] = self.gof  # statistic named by gof_name (FITS keyword GOFNAME)
+        return out
+
+    def map_units(self) -> dict[str, str]:
+        units = dict(self.units)
+        for key in self.sigmas:
+            units[f"{key} sigma"] = self.units.get(key, "")
+        units["goodness of fit"] = ""
+        return units
+
+    def to_fits(self, path: str | os.PathLike, include_cubes: bool = False, overwrite: bool = False) -> Path:
+        """Write the maps (and optionally model/residual cubes) to multi-extension FITS, atomically.
+
+        Each map is an IMAGE extension named by its layer name with BUNIT and the cube's celestial
+        WCS; the provenance (settings, model identities, versions, stop reason) goes to the header
+        and the PROVENANCE table.
+        """
+        from napari_sushi.core.io.maps import write_maps_fits
+
+        header = {
+            "METHOD": self.method,
+            "NITER": int(self.n_iter),
+            "STOPREAS": self.stop_reason,
+            "WALLTIME": float(self.wall_time),
+            "DEVICE": self.device,
+            "GOFNAME": self.gof_name,
+            "provenance": self.provenance,
+            "cost_history": [float(c) for c in self.cost_history],
+        }
+        cubes = None
+        if include_cubes:
+            cubes = {f"{c} model": m for c, m in self.model_cubes.items()}
+            cubes["model"] = self.model_total
+            cubes["residual"] = self.residual
+        return write_maps_fits(
+            path, self.all_maps(), wcs=self.wcs, units=self.map_units(), header=header, cubes=cubes,
+            energy_edges=self.energy_edges if include_cubes else None, overwrite=overwrite,
+        )

@@ -1,0 +1,230 @@
+"""SUSHI fit and per-pixel fit on small analytic cubes with known truth."""
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from napari_sushi.core.cube import HyperCube
+from napari_sushi.core.solver.engine import gradient_fisher
+from napari_sushi.core.solver.memory import estimate_fit_memory
+from napari_sushi.core.solver.pixelfit import pixelfit
+from napari_sushi.core.solver.problem import FitSetupError, build_problem
+from napari_sushi.core.solver.settings import Component, FitSettings
+from napari_sushi.core.solver.stopping import converged, relative_change
+from napari_sushi.core.solver.sushi import fit
+from napari_sushi.core.spectral.base import ModelGridError
+
+from .analytic import LineModel, PowerLawModel, edges, make_cube
+
+KEYS = ["thermal kT", "thermal velocity", "powerlaw index"]
+
+
+def _comps(models):
+    return [Component("thermal", models["thermal"]), Component("powerlaw", models["powerlaw"])]
+
+
+def _rmse(a, b):
+    return float(np.sqrt(np.nanmean((a - b) ** 2)))
+
+
+@pytest.fixture(scope="module")
+def fits_small(small_case):
+    cube, truth, models, _ = small_case
+    s = fit(cube, _comps(models), FitSettings(kmad=3.0, max_iter=200))
+    p = pixelfit(cube, _comps(models), FitSettings(max_iter=60, n_starts=2))
+    return s, p
+
+
+def test_sushi_beats_pixelfit_and_converges(small_case, fits_small):
+    _, truth, _, _ = small_case
+    s, p = fits_small
+    assert s.stop_reason == "converged" and s.n_iter < 200
+    for k in KEYS:
+        assert _rmse(s.params[k], truth[k]) < 0.7 * _rmse(p.params[k], truth[k]), k
+    # amplitudes are recovered to a few per cent in total
+    tot = s.amplitudes["thermal"] + s.amplitudes["powerlaw"]
+    assert abs(tot.mean() / 300.0 - 1) < 0.03
+
+
+def test_result_fields_consistent(small_case, fits_small):
+    cube, _, models, _ = small_case
+    for r in fits_small:
+        assert set(r.params) == set(KEYS)
+        assert set(r.sigmas) == set(KEYS) | {"thermal amplitude", "powerlaw amplitude"}
+        assert r.units["thermal kT"] == "keV" and r.units["thermal amplitude"] == "counts"
+        assert r.model_total.shape == cube.shape and r.residual.shape == cube.shape
+        np.testing.assert_allclose(r.model_total + r.residual, cube.counts, atol=1e-3)
+        np.testing.assert_allclose(r.model_cubes["thermal"].sum(0), r.amplitudes["thermal"], rtol=1e-4)
+        assert np.all(np.isfinite(r.cost_history)) and r.cost_history.size == r.n_iter
+        assert r.provenance["models"]["thermal"]["identity"] == models["thermal"].identity()
+        assert r.gof_name == "cstat/dof" and 0.7 < float(np.median(r.gof)) < 1.5
+        for k in KEYS:  # inside the validity box
+            lo, hi = (1.0, 4.0) if k != "thermal velocity" else (-5000, 5000)
+            assert np.all(r.params[k] >= lo) and np.all(r.params[k] <= hi)
+
+
+def test_gradient_and_fisher_match_autograd(small_case):
+    cube, _, models, _ = small_case
+    st = FitSettings(dtype="float64")
+    prob = build_problem(cube, _comps({k: type(v)(v.energy_edges) for k, v in models.items()}), st)
+    A = prob.A0.clone()
+    U = torch.rand(prob.U0.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    g, F, c = gradient_fisher(prob, A, U)
+    A_ = A.clone().requires_grad_(True)
+    U_ = U.clone().requires_grad_(True)
+    total = prob.pixel_cost(prob.model(A_, U_)).sum()
+    total.backward()
+    torch.testing.assert_close(g[:, :2].T, A_.grad, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(g[:, 2:].T, U_.grad, rtol=1e-6, atol=1e-6)
+    # Fisher = J^T diag(1/m) J with J from finite differences on one pixel
+    i = 7
+    def m_of(v):
+        A2, U2 = A.clone(), U.clone()
+        A2[:, i], U2[:, i] = v[:2], v[2:]
+        return prob.model(A2, U2)[i]
+    v0 = torch.cat([A[:, i], U[:, i]])
+    Jfd = torch.autograd.functional.jacobian(m_of, v0)
+    m = m_of(v0)
+    Fref = Jfd.T @ (Jfd / m[:, None])
+    torch.testing.assert_close(F[i], Fref, rtol=1e-6, atol=1e-8)
+
+
+def test_pixelfit_uncertainty_coverage():
+    # one component, 24x24 pixels with the same truth: coverage of the Fisher 1-sigma must be ~68 %
+    cube, truth, models, _ = make_cube(24, 24, 40, counts=400.0, seed=3, with_powerlaw=False)
+    r = pixelfit(cube, [Component("thermal", models["thermal"])], FitSettings(max_iter=40, n_starts=1))
+    for k in ["thermal kT", "thermal velocity"]:
+        cov = np.mean(np.abs(r.params[k] - truth[k]) < r.sigmas[k])
+        assert 0.58 <= cov <= 0.78, (k, cov)
+
+
+def test_robust_to_extreme_pixels_and_mask():
+    cube, _, models, _ = make_cube(12, 12, 40, counts=50.0, seed=1)
+    counts = cube.counts.copy()
+    counts[:, 0, :4] = 0  # all-zero pixels
+    counts[:, 1, :4] = 0
+    counts[10, 1, :4] = 1  # single-count pixels
+    counts[:, 5, 5] *= 2000  # ~1e5 counts
+    assert counts[:, 5, 5].sum() > 5e4
+    c2 = HyperCube(counts, cube.energy_edges)
+    mask = np.ones((12, 12), bool)
+    mask[:, 6:] = False
+    for fn, st in [(fit, FitSettings(kmad=3.0, max_iter=40)), (pixelfit, FitSettings(max_iter=20, n_starts=2))]:
+        for m in (None, mask):
+            st.mask = m
+            r = fn(c2, _comps(models), st)
+            sel = np.ones((12, 12), bool) if m is None else mask
+            for d in (r.params, r.sigmas, r.amplitudes):
+                for k, v in d.items():
+                    assert np.all(np.isfinite(v[sel])), (fn.__name__, k)
+                    if m is not None:
+                        assert np.all(np.isnan(v[~sel]))  # not fitted: blank
+            assert np.all(np.isfinite(r.cost_history))
+            assert np.isfinite(r.model_total).all()
+            assert r.amplitudes["thermal"][0, 0] + r.amplitudes["powerlaw"][0, 0] < 1.0
+
+
+def test_diverging_fixed_step_is_recovered(small_case):
+    cube, _, models, _ = small_case
+    r = fit(cube, _comps(models), FitSettings(step_rule="fixed", fixed_step=1e3, max_iter=15, tol=0))
+    assert r.provenance["n_backtracks"] > 0  # the step was reduced
+    h = r.cost_history
+    assert np.all(np.isfinite(h)) and np.all(np.diff(h) <= 1e-4 * np.abs(h[:-1]) + 1e-6)
+    assert all(np.isfinite(v).all() for v in r.params.values())
+
+
+def test_newton_step_into_nan_region_is_rejected(small_case):
+    cube, _, models, _ = small_case
+    trap = LineModel(models["thermal"].energy_edges, nan_above=2.6)  # NaN spectra for kT > 2.6
+    r = fit(cube, [Component("thermal", trap), Component("powerlaw", models["powerlaw"])],
+            FitSettings(kmad=1.0, max_iter=20))
+    assert r.provenance["n_rejected_pixel_steps"] > 0
+    assert all(np.isfinite(v).all() for v in r.params.values())
+    assert np.nanmax(r.params["thermal kT"]) <= 2.6 + 1e-4
+    assert np.all(np.isfinite(r.cost_history))
+
+
+def test_cancel_within_one_iteration(small_case):
+    cube, _, models, _ = small_case
+    ev = threading.Event()
+    seen = []
+
+    def cb(p):
+        seen.append(p.iteration)
+        if p.iteration == 3:
+            ev.set()
+
+    r = fit(cube, _comps(models), FitSettings(max_iter=100, tol=0), callback=cb, cancel=ev)
+    assert r.stop_reason == "cancelled" and r.n_iter == 3 and seen == [1, 2, 3]
+    r2 = pixelfit(cube, _comps(models), FitSettings(max_iter=100, tol=0), cancel=lambda: True)
+    assert r2.stop_reason == "cancelled" and r2.n_iter == 0
+
+
+def test_callback_snapshots(small_case):
+    cube, _, models, _ = small_case
+    got = []
+    fit(cube, _comps(models), FitSettings(max_iter=6, tol=0, snapshot_every=3), callback=got.append)
+    assert [p.iteration for p in got] == list(range(1, 7))
+    assert [p.snapshot is not None for p in got] == [False, False, True, False, False, True]
+    snap = got[2].snapshot
+    assert set(snap) == set(KEYS) | {"thermal amplitude", "powerlaw amplitude"}
+    assert snap["thermal kT"].shape == (16, 16)
+    assert got[-1].max_iter == 6 and got[-1].elapsed > 0
+
+
+def test_grid_mismatch_refused(small_case):
+    cube, _, models, _ = small_case
+    other = LineModel(edges(50))
+    with pytest.raises(ModelGridError, match="keV"):
+        fit(cube, [Component("thermal", other)], FitSettings(max_iter=2))
+
+
+def test_fixed_and_linked_parameters():
+    cube, truth, models, _ = make_cube(12, 12, 40, counts=300.0, seed=2)
+    fixed_v = truth["thermal velocity"]
+    comps = [Component("thermal", models["thermal"], fixed={"velocity": fixed_v}),
+             Component("powerlaw", models["powerlaw"])]
+    r = fit(cube, comps, FitSettings(max_iter=40, kmad=2.0))
+    np.testing.assert_allclose(r.params["thermal velocity"], fixed_v, rtol=1e-5, atol=1e-2)
+    assert np.all(r.sigmas["thermal velocity"] == 0)
+    # two line components sharing one velocity map
+    e = models["thermal"].energy_edges
+    comps = [Component("hot", LineModel(e)), Component("cool", LineModel(e), init={"kT": 1.2})]
+    r = fit(cube, comps, FitSettings(max_iter=20, kmad=2.0, links=[("hot.velocity", "cool.velocity")]))
+    np.testing.assert_array_equal(r.params["hot velocity"], r.params["cool velocity"])
+    assert r.provenance["links"] == [["hot.velocity", "cool.velocity"]]
+    with pytest.raises(FitSetupError, match="no such parameter"):
+        fit(cube, comps, FitSettings(links=[("hot.velocity", "cool.speed")]))
+    with pytest.raises(FitSetupError, match="no parameter"):
+        fit(cube, [Component("hot", LineModel(e), fixed={"Z": 1.0})])
+
+
+def test_warm_start_binning_band_chi2(small_case, fits_small):
+    cube, truth, models, _ = small_case
+    s, _ = fits_small
+    r = fit(cube, _comps(models), FitSettings(kmad=3.0, max_iter=200, warm_start=s))
+    # starts where the previous fit ended (a cold start begins far from it)
+    assert abs(r.cost_history[0] - s.cost_history[-1]) < 0.1 * abs(s.cost_history[0] - s.cost_history[-1])
+    assert r.n_iter <= s.n_iter
+    rb = fit(cube, _comps(models), FitSettings(kmad=1.0, max_iter=10, binning=2))
+    assert rb.params["thermal kT"].shape == (8, 8)
+    rc = fit(cube, _comps(models), FitSettings(kmad=1.0, max_iter=30, cost="chi2"))
+    assert rc.gof_name == "chi2/dof" and _rmse(rc.params["thermal kT"], truth["thermal kT"]) < 0.6
+
+
+def test_stopping_rule_sign_independent():
+    assert relative_change(-100.0, -101.0) == pytest.approx(1 / 101)
+    assert converged([-5.0] * 3 + [-5.0000001], 1e-6, 2)
+    assert not converged([-5.0, -4.0, -3.0], 1e-6, 1)
+    assert converged([0.0, 0.0], 1e-6, 1)  # zero cost: no division by zero
+
+
+def test_memory_estimate_scales(small_case):
+    _, _, models, _ = small_case
+    comps = _comps(models)
+    small = estimate_fit_memory((375, 94, 94), comps, FitSettings())
+    big = estimate_fit_memory((375, 256, 256), comps, FitSettings())
+    assert 2 * small < big < 7.5 * small and big < 3e9
+    assert estimate_fit_memory((375, 256, 256), comps, FitSettings(binning=2)) < big / 3
