@@ -15,13 +15,14 @@ def default_export_name(run_label: str, cube_name: str = "") -> str:
     return f"{stem or 'sushi_maps'}.fits"
 
 
-def export_run(result: Any, path: str | Path, include_cubes: bool = False) -> Path:
+def export_run(result: Any, path: str | Path, include_cubes: bool = False, overwrite: bool = True) -> Path:
     """Write every map, σ map and the goodness of fit (and optionally the model and residual cubes)
-    of a FitResult to ``path`` with WCS, BUNIT, settings and model hashes; atomic (core writer)."""
+    of a FitResult to ``path`` with WCS, BUNIT, settings and model hashes; atomic (core writer).
+    ``overwrite`` defaults to True because the save dialog has already asked."""
     path = Path(path)
     if path.suffix.lower() not in {".fits", ".fit", ".fts"}:
         path = path.with_suffix(".fits")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"folder {path.parent} does not exist; choose an existing folder.")
-    result.to_fits(path, include_cubes=include_cubes)
+    result.to_fits(path, include_cubes=include_cubes, overwrite=overwrite)
     return path

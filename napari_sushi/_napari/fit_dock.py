@@ -352,6 +352,7 @@ class SushiFitDock(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.export_button.clicked.connect(self._export_dialog)
         self.background_combo.activated.connect(self._background_activated)
+        self.cube_combo.currentTextChanged.connect(self._cube_selected)
 
     def _fill_devices(self) -> None:
         devs = available_devices()
@@ -401,7 +402,10 @@ class SushiFitDock(QWidget):
 
         layers = list(self.viewer.layers)
         cubes = [ly for ly in layers if L.is_cube_layer(ly)]
+        before = self.cube_combo.currentText()
         self._set_items(self.cube_combo, [(ly.name, ly.name) for ly in cubes])
+        if self.cube_combo.currentText() != before and getattr(self, "editors", None):
+            self._cube_selected()
         bg = [(NONE, None)]
         bg += [(f"region: {ly.name}", ("shapes", ly.name)) for ly in layers if isinstance(ly, Shapes)]
         bg += [
@@ -444,15 +448,56 @@ class SushiFitDock(QWidget):
             for e in entries
         ]
 
+    def _current_cube_or_none(self) -> Any:
+        try:
+            return L.hypercube_of(self.current_cube_layer())
+        except (ValueError, OSError):
+            return None
+
+    def _model_for(self, kind: str, cube: Any) -> ModelChoice | None:
+        """The first shipped model of a component kind whose grid matches ``cube`` (else the first)."""
+        from napari_sushi._napari.components import load_cached
+        from napari_sushi.core.spectral.matching import match_model_to_cube
+
+        cands = [c for c in self._choices if c.component == kind]
+        if cube is not None:
+            for c in cands:
+                try:
+                    match_model_to_cube(load_cached(c.source), cube)
+                    return c
+                except (ValueError, OSError):
+                    continue
+        return cands[0] if cands else None
+
     def _add_default_components(self) -> None:
-        """One component per kind of shipped model (e.g. thermal + power law): ready to press Run."""
-        seen: list[str] = []
-        for c in self._choices:
-            if c.component and c.component not in seen:
-                seen.append(c.component)
-                self.add_component(model=c.source)
+        """One component per kind of shipped model (thermal, power law, ...), matching the cube."""
+        kinds = sorted({c.component for c in self._choices if c.component},
+                       key=lambda k: (k != "thermal", k != "powerlaw", k))
+        cube = self._current_cube_or_none()
+        for kind in kinds:
+            choice = self._model_for(kind, cube)
+            if choice is not None:
+                self.add_component(model=choice.source)
         if not self.editors:
             self.add_component()
+
+    def _cube_selected(self, *_: Any) -> None:
+        """Switch shipped models to ones built for the selected cube's grid, when there are such."""
+        cube = self._current_cube_or_none()
+        if cube is None:
+            return
+        from napari_sushi.core.spectral.matching import match_model_to_cube
+
+        for e in self.editors:
+            c = e.choice
+            if c is None or not c.source or c.source not in {x.source for x in self._choices} or e.model is None:
+                continue
+            try:
+                match_model_to_cube(e.model, cube)
+            except (ValueError, OSError):
+                better = self._model_for(c.component or e.model.meta.component, cube)
+                if better is not None and better.source != c.source:
+                    e.select_model(better.source)
 
     def add_component(self, model: Any = None, name: str = "") -> ComponentEditor:
         """Add a component; ``model`` is a registry name, a file path or a SpectralModel."""
@@ -652,7 +697,7 @@ class SushiFitDock(QWidget):
             return None
         label = self._next_label(method, req.settings.kmad)
         geometry = L.Geometry.from_cube_layer(req.cube_layer, req.settings.binning, req.band_offset)
-        provenance = {"run": label, "method": method, "cube": req.cube_layer.name}
+        provenance = {"run": label, "method": method, "cube_layer": req.cube_layer.name}
         self._live = L.RunLayers(self.viewer, label, geometry, dict(req.units), provenance)
         self._request = req
         job = make_fit_job(method, label, fit_fn, req.cube, req.components, req.settings)

@@ -1,0 +1,128 @@
+"""The app end to end on the real sample with the shipped models: File > Open Sample, the dock from
+the Plugins menu, a short real fit (binned 4x4, few iterations), cancel, a second run, export."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_sushi._napari import fit_dock as fd
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def notes(monkeypatch):
+    got: dict[str, list[str]] = {"error": [], "warning": [], "info": []}
+    monkeypatch.setattr(fd, "show_error", lambda m: got["error"].append(str(m)))
+    monkeypatch.setattr(fd, "show_warning", lambda m: got["warning"].append(str(m)))
+    monkeypatch.setattr(fd, "show_info", lambda m: got["info"].append(str(m)))
+    return got
+
+
+@pytest.fixture
+def sample_session(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-sushi", "toy_remnant")
+    _, dock = viewer.window.add_plugin_dock_widget("napari-sushi", "SUSHI fit")  # the Plugins menu entry
+    dock.binning.setValue(4)
+    dock.tol.setText("0")
+    dock.snapshot_every.setValue(1)
+    return viewer, dock
+
+
+def test_sample_fit_layers_second_run_and_export(sample_session, qtbot, notes, tmp_path):
+    from napari_sushi.core.io.maps import read_maps_fits
+
+    viewer, dock = sample_session
+    cube_name = dock.cube_combo.currentText()
+    cube = viewer.layers[cube_name]
+    assert cube.data.shape == (375, 94, 94)
+    assert [e.name for e in dock.editors] == ["thermal", "powerlaw"]
+    assert [e.choice.source for e in dock.editors] == ["toy-thermal-emulator", "toy-powerlaw-emulator"]
+
+    dock.max_iter.setValue(3)
+    job = dock.start("sushi")
+    assert job is not None, notes["error"]
+    qtbot.waitUntil(lambda: dock.job is None, timeout=120_000)
+    assert not notes["error"], notes["error"]
+    run = "SUSHI#1 kmad=1"
+    res = dock.runs[run].result
+    assert res.n_iter == 3
+    for name, unit in [
+        (f"{run} thermal kT [keV]", "keV"),
+        (f"{run} thermal velocity [km/s]", "km/s"),
+        (f"{run} powerlaw index", ""),
+        (f"{run} thermal amplitude", "counts"),
+    ]:
+        layer = viewer.layers[name]
+        assert layer.data.shape == (23, 23)
+        np.testing.assert_allclose(layer.scale, np.asarray(cube.scale[1:]) * 4)
+        np.testing.assert_allclose(layer.translate, np.asarray(cube.translate[1:]) + 1.5 * np.asarray(cube.scale[1:]))
+        assert layer.metadata["unit"] == unit
+        assert layer.metadata["provenance"]["cube_layer"] == cube_name
+    kt = viewer.layers[f"{run} thermal kT [keV]"]
+    np.testing.assert_allclose(kt.data, res.params["thermal kT"], rtol=1e-6)
+    assert 0.5 < np.median(kt.data) < 8.0
+    assert viewer.layers[f"{run} thermal kT σ [keV]"].visible is False
+    resid = viewer.layers[f"{run} residual"]
+    assert resid.data.shape == (375, 23, 23)
+    np.testing.assert_allclose(resid.scale[0], cube.scale[0])
+    np.testing.assert_allclose(resid.translate[0], cube.translate[0])
+
+    # a second run with another strength sits beside the first
+    dock.kmad.setValue(2.5)
+    dock.max_iter.setValue(2)
+    assert dock.start("sushi") is not None
+    qtbot.waitUntil(lambda: dock.job is None, timeout=120_000)
+    assert f"SUSHI#2 kmad=2.5 thermal kT [keV]" in viewer.layers
+    np.testing.assert_array_equal(viewer.layers[f"{run} thermal kT [keV]"].data, kt.data)
+
+    # export: re-opens with the same values and WCS; the WCS is the cube's, binned 4x4
+    out = dock.export(run, str(tmp_path / "toy_maps.fits"), include_cubes=False)
+    assert out is not None, notes["error"]
+    ms = read_maps_fits(out)
+    np.testing.assert_allclose(ms.maps["thermal kT"], res.params["thermal kT"], rtol=1e-6)
+    np.testing.assert_allclose(ms.maps["thermal velocity"], res.params["thermal velocity"], rtol=1e-6)
+    assert ms.units["thermal velocity"] == "km/s"
+    cube_wcs = cube.metadata["wcs"]
+    # centre of binned pixel (i, j) is original pixel (4i + 1.5, 4j + 1.5)
+    for i, j in [(0, 0), (10, 3), (22, 22)]:
+        a = ms.wcs.pixel_to_world_values(j, i)
+        b = cube_wcs.pixel_to_world_values(4 * j + 1.5, 4 * i + 1.5)
+        np.testing.assert_allclose(a, b, atol=1e-9)
+
+
+def test_sample_fit_cancel_leaves_no_layers(sample_session, qtbot, notes):
+    viewer, dock = sample_session
+    dock.max_iter.setValue(2000)
+    before = [ly.name for ly in viewer.layers]
+    job = dock.start("sushi")
+    assert job is not None, notes["error"]
+    qtbot.waitUntil(lambda: job.last_iteration >= 2 and len(viewer.layers) > len(before), timeout=120_000)
+    dock.cancel()
+    qtbot.waitUntil(lambda: dock.job is None and not job.solver_running, timeout=60_000)
+    assert job.last_iteration <= job.cancel_iteration + 1
+    qtbot.wait(50)
+    assert [ly.name for ly in viewer.layers] == before
+    assert not dock.runs and not notes["error"]
+
+
+def test_wide_band_model_on_toy_cube_is_a_notification(sample_session, notes):
+    viewer, dock = sample_session
+    wide = [c.source for c in dock._choices if c.source.startswith("wide-thermal")]
+    if not wide:
+        pytest.skip("no wide-band thermal model shipped")
+    dock.editors[0].select_model(wide[0])
+    n = len(viewer.layers)
+    assert dock.start("sushi") is None
+    assert notes["error"] and "cube" in notes["error"][0]
+    assert len(viewer.layers) == n
+
+
+def test_demo_command_opens_sample_and_dock(capsys):
+    from napari_sushi.cli import main
+
+    assert main(["demo", "--no-show", "--binning", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "toy remnant" in out and "thermal (toy-thermal-emulator)" in out and "Run SUSHI" in out
