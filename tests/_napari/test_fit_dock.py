@@ -255,3 +255,19 @@ def test_errors_during_fit_become_notifications(make_napari_viewer, qtbot, notes
     qtbot.waitUntil(lambda: dock.job is None, timeout=10_000)
     assert any("the solver says no" in m for m in notes["error"])
     assert len(viewer.layers) == n
+
+
+def test_a_result_map_layer_saves_with_the_writer(make_napari_viewer, qtbot, notes, tmp_path):
+    """The napari writer contribution saves one result map with its unit, WCS and values."""
+    from napari_sushi.core.io.maps import read_maps_fits
+
+    viewer, _, _ = _viewer_with_cube(make_napari_viewer)
+    dock = _dock(viewer, max_iter=2, binning=2)
+    _run(qtbot, dock)
+    layer = viewer.layers["SUSHI#1 kmad=1 thermal velocity [km/s]"]
+    written = layer.save(str(tmp_path / "velocity.fits"), plugin="napari-sushi")
+    ms = read_maps_fits(written[0])
+    (name, arr), = ms.maps.items()
+    np.testing.assert_allclose(arr, layer.data)
+    assert ms.units[name] == "km/s"
+    np.testing.assert_allclose(ms.wcs.wcs.crpix, layer.metadata["wcs"].wcs.crpix)
