@@ -188,10 +188,22 @@ def read_arf(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         raise FileNotFoundError(f"ARF file {path} not found.")
     with fits.open(path, memmap=False) as hdul:
         hdu = _find_hdu(hdul, ("SPECRESP",), path)
-        lo = np.asarray(_column(hdu, "ENERG_LO", path), float)
-        hi = np.asarray(_column(hdu, "ENERG_HI", path), float)
+        lo = _decimal(_column(hdu, "ENERG_LO", path))
+        hi = _decimal(_column(hdu, "ENERG_HI", path))
         area = np.asarray(_column(hdu, "SPECRESP", path), float)
     return _edges_from(lo, hi, path, "ENERG_LO/ENERG_HI"), area
+
+
+def _decimal(values: np.ndarray) -> np.ndarray:
+    """float32 table values as the decimals they were written from (3.0076f -> 3.0076, not 3.00760007).
+
+    OGIP grids are nominal decimal energies stored in single precision; reading each value as its
+    shortest float32 decimal keeps 14.6 eV channels exactly uniform in float64.
+    """
+    v = np.asarray(values)
+    if v.dtype.kind == "f" and v.dtype.itemsize == 4:
+        return np.array([float(np.format_float_positional(x, unique=True)) for x in v.ravel()]).reshape(v.shape)
+    return v.astype(float)
 
 
 def _edges_from(lo: np.ndarray, hi: np.ndarray, path: Path, what: str) -> np.ndarray:
@@ -217,8 +229,8 @@ def read_rmf(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarra
         mhdu = _find_hdu(hdul, ("MATRIX", "SPECRESP MATRIX"), path)
         ehdu = _find_hdu(hdul, ("EBOUNDS",), path)
         has_area = mhdu.name.upper() == "SPECRESP MATRIX" or str(mhdu.header.get("HDUCLAS3", "")).strip().upper() == "FULL"
-        e_lo = np.asarray(_column(mhdu, "ENERG_LO", path), float)
-        e_hi = np.asarray(_column(mhdu, "ENERG_HI", path), float)
+        e_lo = _decimal(_column(mhdu, "ENERG_LO", path))
+        e_hi = _decimal(_column(mhdu, "ENERG_HI", path))
         n_grp = np.asarray(_column(mhdu, "N_GRP", path)).astype(np.int64).ravel()
         f_chan = _column(mhdu, "F_CHAN", path)
         n_chan = _column(mhdu, "N_CHAN", path)
@@ -226,8 +238,8 @@ def read_rmf(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarra
         fcol = mhdu.columns.names.index(next(c for c in mhdu.columns.names if c.upper() == "F_CHAN")) + 1
         first_chan = int(mhdu.header.get(f"TLMIN{fcol}", 1))
         chan = np.asarray(_column(ehdu, "CHANNEL", path)).astype(np.int64)
-        c_lo = np.asarray(_column(ehdu, "E_MIN", path), float)
-        c_hi = np.asarray(_column(ehdu, "E_MAX", path), float)
+        c_lo = _decimal(_column(ehdu, "E_MIN", path))
+        c_hi = _decimal(_column(ehdu, "E_MAX", path))
         detchans = int(mhdu.header.get("DETCHANS", chan.size))
         n_rows = e_lo.size
         dense = np.zeros((n_rows, detchans))

@@ -295,7 +295,9 @@ def remnant_maps(preset: Preset, rng: np.random.Generator) -> dict[str, np.ndarr
     depth = np.sqrt(np.clip(1.0 - (r / radius) ** 2, 0.0, None))
     velocity = 5000.0 * depth * np.tanh(proj / 0.08) + 250.0 * _smooth_field(rng, (ny, nx), 4.0 * scale) * depth
     velocity = np.clip(velocity, -5000.0, 5000.0)
-    index = 2.0 + 1.5 * _sigmoid(4.0 * (np.sin(theta - axis) ** 2 - 0.15) + 0.5 * _smooth_field(rng, (ny, nx), 5.0 * scale))
+    # hardest (index ~2) where the filaments cross the bipolar axis, softer (~3.5) towards their ends
+    across = np.abs(-dx * np.sin(axis) + dy * np.cos(axis)) / radius  # distance from the axis
+    index = 2.0 + 1.5 * _sigmoid(6.0 * (across - 0.45) + 0.6 * _smooth_field(rng, (ny, nx), 5.0 * scale))
 
     total = 0.8 * th_amp / th_amp.max() + 0.5 * pl_amp / pl_amp.max()
     norm = preset.peak_counts / total.max()
@@ -347,7 +349,7 @@ def simulate_remnant(preset: str | Preset = "toy", seed: int = 0) -> SimulatedRe
     header["SIMPRES"] = (pre.name, "napari-sushi simulation preset")
     header["SIMSEED"] = (int(seed), "random seed (numpy default_rng)")
     header["RESPONSE"] = (pre.response, "instrument response used to fold the spectra")
-    header["EXPNOTE"] = ("nominal", "amplitudes are expected counts; exposure is nominal")
+    header["EXPNOTE"] = ("nominal", "amplitudes are counts; EXPOSURE nominal")
     fixed = {k: v for spec in pre.components.values() for k, v in spec.fixed.items()}
     header["ABUND"] = (float(fixed.get("abundance", 1.0)), "metal abundance of the plasma (solar)")
     header["NH"] = (float(fixed.get("nH", 0.0)), "[1e22 cm-2] absorption column (fixed)")
