@@ -31,7 +31,7 @@ from astropy.wcs import WCS
 
 from napari_sushi.core.cube import HyperCube
 from napari_sushi.core.physics import Absorption, PhysicsError, PowerLaw, Thermal
-from napari_sushi.core.response import Response, ResponseError, load_response
+from napari_sushi.core.response import Response, load_response
 from napari_sushi.core.spectral.base import ParameterInfo
 
 COMPONENT_MODELS = {"thermal": Thermal, "powerlaw": PowerLaw}
@@ -379,4 +379,3 @@ __all__ = [
     "PRESETS", "ComponentSpec", "Preset", "SimulatedRemnant", "SimulationError", "folded_spectra",
     "get_preset", "remnant_maps", "simulate_remnant", "unit_spectra", "write_simulation",
 ]
-_ = ResponseError  # re-exported for callers catching response problems through this module
