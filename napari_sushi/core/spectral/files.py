@@ -53,6 +53,9 @@ def save_model(model: SpectralModel, path: str | os.PathLike, overwrite: bool = 
     target = Path(path)
     with atomic_path(target, overwrite=overwrite) as tmp:
         save_file(tensors, str(tmp), metadata=header)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # an ordinary readable file, not the temp file's 0600
     return target
 
 

@@ -6,7 +6,7 @@ FITS
     ``EBOUNDS`` table: ``CHANNEL`` (int), ``E_MIN``, ``E_MAX`` (keV), one row per channel.
     ``SPECTRA`` table: one row per spectrum; one scalar column per parameter (column name = parameter
     name, ``TUNITn`` = unit) and a vector column ``SPECTRUM`` (C values, expected counts per channel).
-    Optional keywords in the ``SPECTRA`` header: ``COMPONENT``, ``RESPONSE``, ``EMIN``/``EMAX`` (band),
+    Optional keywords in the ``SPECTRA`` header: ``COMPNAME`` (component), ``RESPONSE`` (response id),
     and ``<NAME>_LO``/``<NAME>_HI`` (validity box; default: the range of the table).
 NPZ
     ``energy_edges`` (C+1), ``params`` (n, P), ``param_names`` (P,) and ``param_units`` (P,) string
@@ -143,7 +143,7 @@ def read_library(path: str | os.PathLike) -> SpectralLibrary:
             low = np.array([hdr.get(f"{nm[:5].upper()}_LO", params[:, j].min()) for j, nm in enumerate(names)], float)
             high = np.array([hdr.get(f"{nm[:5].upper()}_HI", params[:, j].max()) for j, nm in enumerate(names)], float)
             return SpectralLibrary(edges, params, spectra, names, units, low, high, channels,
-                                   str(hdr.get("COMPONENT", "custom")), str(hdr.get("RESPONSE", "")))
+                                   str(hdr.get("COMPNAME", "custom")), str(hdr.get("RESPONSE", "")))
     except OSError as exc:
         raise LibraryError(f"{p}: not a readable FITS file ({exc})") from None
     except KeyError as exc:
@@ -176,7 +176,7 @@ def write_library(lib: SpectralLibrary, path: str | os.PathLike, overwrite: bool
             cols = [fits.Column(nm, "D", unit=un or None, array=lib.params[:, j]) for j, (nm, un) in enumerate(zip(lib.names, lib.units))]
             cols.append(fits.Column("SPECTRUM", f"{C}D", array=lib.spectra))
             sp = fits.BinTableHDU.from_columns(cols, name="SPECTRA")
-            sp.header["COMPONENT"] = lib.component
+            sp.header["COMPNAME"] = lib.component
             sp.header["RESPONSE"] = lib.response_id
             for j, nm in enumerate(lib.names):
                 sp.header[f"{nm[:5].upper()}_LO"] = float(lib.low[j])

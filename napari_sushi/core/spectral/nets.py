@@ -21,14 +21,16 @@ class ParamScaler(nn.Module):
         return torch.tensor([s == "log" for s in self.scales], device=device)
 
     def to_unit(self, theta: torch.Tensor) -> torch.Tensor:
-        t = torch.where(self._log_mask(theta.device), torch.log(theta.clamp_min(1e-30)), theta)
+        m = self._log_mask(theta.device)
+        t = torch.where(m, torch.log(torch.where(m, theta, torch.ones_like(theta)).clamp_min(1e-30)), theta)
         lo, hi = self.lo.to(theta.dtype), self.hi.to(theta.dtype)
         return 2.0 * (t - lo) / (hi - lo) - 1.0
 
     def from_unit(self, u: torch.Tensor) -> torch.Tensor:
         lo, hi = self.lo.to(u.dtype), self.hi.to(u.dtype)
         t = lo + (u + 1.0) * 0.5 * (hi - lo)
-        return torch.where(self._log_mask(u.device), torch.exp(t), t)
+        m = self._log_mask(u.device)  # exp only on log axes: exp(velocity) would overflow and poison gradients
+        return torch.where(m, torch.exp(torch.where(m, t, torch.zeros_like(t))), t)
 
 
 class ResBlock(nn.Module):

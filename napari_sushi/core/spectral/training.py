@@ -69,7 +69,7 @@ def train_emulator(
     generate: Generator,
     seed: int = 0,
     n_val: int = 500,
-    target: tuple[float, float] = (0.001, 0.005),
+    target: tuple[float, float] = (2e-4, 1e-3),
     start_cells: list[int] | None = None,
     max_cells: int = 256,
     max_nodes: int = 40000,
@@ -80,7 +80,7 @@ def train_emulator(
     meta = _with_family(meta, "emulator")
     scales = scales or default_scales(meta)
     P = len(meta.parameters)
-    cells = list(start_cells or [8] * P)
+    cells = list(start_cells or [16] * P)
     theta_val = random_draws(meta, n_val, seed + 1000, scales)
     spec_val = _chunked(generate, theta_val)
     curve: list[dict] = []
@@ -331,7 +331,26 @@ def simulator_source(preset: str, component: str) -> tuple[ModelMeta, Generator]
 
 
 def simulate_source_adapter(simulate, preset: str, component: str) -> tuple[ModelMeta, Generator]:
-    raise NotImplementedError("waiting for core/simulate.py")
+    """Metadata (parameters, channel grid, response, band, fixed parameters) and generator of a preset."""
+    pr = simulate.get_preset(preset)
+    if component not in pr.components:
+        raise ValueError(f"preset {preset!r} has components {sorted(pr.components)}; got {component!r}")
+    spec = pr.components[component]
+    names = spec.param_names
+    fixed = ", ".join(f"{k}={v:g}" for k, v in spec.fixed.items())
+    meta = ModelMeta(
+        component=component, family="", parameters=list(spec.parameters),
+        energy_edges=np.asarray(pr.channel_edges, float), channels=np.asarray(pr.channels, np.int64),
+        response_id=pr.response, band=(float(pr.band[0]), float(pr.band[1])),
+        description=f"{spec.description}; preset {preset}" + (f"; fixed {fixed}" if fixed else ""),
+        extra={"preset": preset, "fixed": {k: float(v) for k, v in spec.fixed.items()}},
+    )
+
+    def generate(theta: np.ndarray) -> np.ndarray:
+        theta = np.atleast_2d(np.asarray(theta, float))
+        return pr.folded_spectra(component, {n: theta[:, j] for j, n in enumerate(names)})
+
+    return meta, generate
 
 
 def train_model(
