@@ -104,8 +104,9 @@ def main() -> None:
         raise SystemExit("no truth maps found next to the sample cube; cannot make maps_vs_truth.png")
     for ly in viewer.layers:
         ly.visible = False
-    # napari fills the grid from the top of the layer list: put truths first, fits below them
-    order = [t for t, _ in pairs] + [f for _, f in pairs]
+    # napari fills the grid from the lowest layer index up (the bottom of the layer list):
+    # truths in the first row, the fits under them, one column per parameter
+    order = ([t for t, _ in pairs] + [f for _, f in pairs])[::-1]
     for i, ly in enumerate(order):
         viewer.layers.move(viewer.layers.index(ly), len(viewer.layers) - 1 - i)
     for truth, fit in pairs:

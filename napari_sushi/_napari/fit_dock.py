@@ -342,6 +342,7 @@ class SushiFitDock(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(inner)
+        self._scroll = scroll
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
@@ -717,6 +718,7 @@ class SushiFitDock(QWidget):
         self.status.setText(f"{label}: starting on {self.device_combo.currentText()}…")
         w.start()
         self._timer.start()
+        self._scroll.ensureWidgetVisible(self.cost_plot)  # progress in view while it runs
         return job
 
     def cancel(self) -> None:
@@ -798,9 +800,13 @@ class SushiFitDock(QWidget):
 
     def _on_finished(self) -> None:
         self._timer.stop()
-        self.job = None
         self._live = None
         self._request = None
+        job = self.job
+        if job is not None and job.solver_running:  # a cancelled solver finishes its iteration
+            QTimer.singleShot(50, self._on_finished)
+            return
+        self.job = None
         self._set_running(False)
 
     # ================================================================================ export

@@ -204,9 +204,13 @@ class RunLayers:
         data = np.asarray(data, dtype=np.float32)
         layer = self.layer(name)
         if layer is not None:
+            auto = layer.metadata.get("auto_contrast")
+            user_set = auto is not None and not np.allclose(layer.contrast_limits, auto)
             layer.data = data
             layer.metadata.update(self._metadata(key, kind, unit, extra))
-            layer.contrast_limits = contrast_for(data, key, unit, kind)
+            if not user_set:  # keep a range the user chose while the fit runs
+                layer.contrast_limits = contrast_for(data, key, unit, kind)
+            layer.metadata["auto_contrast"] = tuple(layer.contrast_limits)
             return layer
         g = self.geometry
         kwargs: dict[str, Any] = {}
@@ -225,6 +229,7 @@ class RunLayers:
             metadata=self._metadata(key, kind, unit, extra),
             **kwargs,
         )
+        layer.metadata["auto_contrast"] = tuple(layer.contrast_limits)
         self.names.append(layer.name)
         return layer
 

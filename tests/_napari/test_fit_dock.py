@@ -271,3 +271,19 @@ def test_a_result_map_layer_saves_with_the_writer(make_napari_viewer, qtbot, not
     np.testing.assert_allclose(arr, layer.data)
     assert ms.units[name] == "km/s"
     np.testing.assert_allclose(ms.wcs.wcs.crpix, layer.metadata["wcs"].wcs.crpix)
+
+
+def test_live_updates_keep_a_contrast_range_the_user_chose(make_napari_viewer):
+    from napari_sushi._napari.result_layers import Geometry, RunLayers
+
+    viewer, cube, _ = _viewer_with_cube(make_napari_viewer)
+    live = RunLayers(viewer, "SUSHI#9 kmad=1", Geometry.from_cube_layer(cube, 1), {"thermal kT": "keV"})
+    rng = np.random.default_rng(1)
+    live.update_maps({"thermal kT": 2 + rng.random((16, 16)), "thermal amplitude": 10 * rng.random((16, 16))})
+    kt, amp = viewer.layers["SUSHI#9 kmad=1 thermal kT [keV]"], viewer.layers["SUSHI#9 kmad=1 thermal amplitude"]
+    kt.contrast_limits = (1.0, 5.0)  # the user's choice
+    live.update_maps({"thermal kT": 3 + rng.random((16, 16)), "thermal amplitude": 100 * rng.random((16, 16))})
+    assert tuple(kt.contrast_limits) == (1.0, 5.0)
+    assert amp.contrast_limits[1] > 50  # untouched layers follow the data
+    live.remove()
+    assert [ly.name for ly in viewer.layers] == [cube.name]
