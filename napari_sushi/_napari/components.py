@@ -182,8 +182,7 @@ class ComponentEditor(QGroupBox):
         self.model_combo.setItemData(self.model_combo.count() - 1, choice.description, 3)  # ToolTipRole
         self.model_combo.blockSignals(False)
         if select:
-            self.model_combo.setCurrentIndex(self.model_combo.count() - 1)
-            self._model_selected(self.model_combo.count() - 1)
+            self._select_index(self.model_combo.count() - 1)
 
     def set_model(self, model: Any, label: str | None = None) -> None:
         """Use an already loaded SpectralModel (e.g. from a script) for this component."""
@@ -194,10 +193,15 @@ class ComponentEditor(QGroupBox):
         """Select a model by its label or registry name / path."""
         for i, c in enumerate(self._choices):
             if label_or_source in (c.label, c.source):
-                self.model_combo.setCurrentIndex(i)
-                self._model_selected(i)
+                self._select_index(i)
                 return
         raise ValueError(f"no model {label_or_source!r} in this component's list")
+
+    def _select_index(self, i: int) -> None:
+        if self.model_combo.currentIndex() != i:
+            self.model_combo.setCurrentIndex(i)  # builds the rows through the signal
+        else:
+            self._model_selected(i)
 
     def _load_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -260,6 +264,8 @@ class ComponentEditor(QGroupBox):
         for r in self.rows:
             for w in r.widgets():
                 self.grid.removeWidget(w)
+                w.hide()
+                w.setParent(None)  # gone now, not at the next event-loop turn
                 w.deleteLater()
         self.rows = []
         if model is None:

@@ -130,7 +130,8 @@ class CostPlot(QWidget):
                 p.drawText(6, h // 2, "cost: waiting for iterations")
                 return
             c = np.asarray(self.costs)
-            y = np.log10(c - c.min() + 1e-9 * max(1.0, abs(c.min())) + 1e-12)
+            span = float(c.max() - c.min())
+            y = np.log10(c - c.min() + max(1e-3 * span, 1e-12))  # log scale that tolerates bumps
             lo, hi = float(y.min()), float(y.max())
             hi = hi if hi > lo else lo + 1.0
             pad = 6
@@ -341,12 +342,13 @@ class SushiFitDock(QWidget):
 
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(inner)
         self._scroll = scroll
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
-        self.setMinimumWidth(380)
+        self.setMinimumWidth(470)
 
         self.run_button.clicked.connect(lambda: self.start("sushi"))
         self.pixel_button.clicked.connect(lambda: self.start("pixelfit"))
