@@ -126,3 +126,12 @@ def test_demo_command_opens_sample_and_dock(capsys):
     assert main(["demo", "--no-show", "--binning", "2"]) == 0
     out = capsys.readouterr().out
     assert "toy remnant" in out and "thermal (toy-thermal-emulator)" in out and "Run SUSHI" in out
+
+
+def test_demo_without_a_display_says_what_to_do(monkeypatch, capsys):
+    from napari_sushi._napari import demo
+    from napari_sushi.cli import main
+
+    monkeypatch.setattr(demo, "has_display", lambda: False)
+    assert main(["demo"]) == 2
+    assert "xvfb-run" in capsys.readouterr().err
