@@ -158,55 +158,38 @@ def iterate(
             delta = (inv @ g.double()[:, :, None])[:, :, 0].to(problem.dtype)
             zA = torch.clamp(st.A - delta[:, :nc].T, min=amp_floor)
             zU = torch.clamp(st.U - delta[:, nc:].T, 0.0, 1.0)
-            c1 = problem.costs(zA, zU)
-            bad = ~torch.isfinite(c1) | (c1 > c0 + 1e-6 * c0.abs() + 1e-6)
-            if bool(bad.any()):
-                st.n_rejected_pixels += int(bad.sum())
-                zA = torch.where(bad[None], st.A, zA)
-                zU = torch.where(bad[None], st.U, zU)
-            lam = torch.where(bad, lam * 10.0, lam * 0.3).clamp(LAM_MIN, LAM_MAX)
             stepU = torch.diagonal(inv, dim1=1, dim2=2)[:, nc:].T.to(problem.dtype)  # (K, N)
+            if not reg.active:
+                # per-pixel Levenberg-Marquardt: a pixel whose cost would rise (or turn NaN) keeps its
+                # values and is damped harder; the others are damped less next time
+                c1 = problem.costs(zA, zU)
+                bad = ~torch.isfinite(c1) | (c1 > c0 + 1e-6 * c0.abs() + 1e-6)
+                if bool(bad.any()):
+                    st.n_rejected_pixels += int(bad.sum())
+                    zA = torch.where(bad[None], st.A, zA)
+                    zU = torch.where(bad[None], st.U, zU)
+                    c1 = torch.where(bad, c0, c1)
+                lam = torch.where(bad, lam * 10.0, lam * 0.3).clamp(LAM_MIN, LAM_MAX)
+                st.A, st.U = zA, zU
+                cost = _sum(c1)
+                obj = cost
+                self_done = True
+            else:
+                self_done = False
         else:
             diagA = torch.diagonal(F, dim1=1, dim2=2)[:, :nc].T
             zA = torch.clamp(st.A - g[:, :nc].T / (diagA + 1e-12), min=amp_floor)
             zU = None
             stepU = None
+            self_done = False
 
-        alpha = 1.0
-        accepted = False
-        for _ in range(30):
-            if settings.step_rule == "newton":
-                nA = st.A + alpha * (zA - st.A)
-                nU = reg.prox(st.U + alpha * (zU - st.U), alpha * stepU)
+        if not self_done:
+            cost, obj = _step_with_guard(problem, settings, reg, st, zA, zU, stepU, gU, c0, old_data, old_obj, lam)
+            if cost is None:  # no acceptable step: keep the iterate, damp harder
+                lam = (lam * 10.0).clamp(LAM_MIN, LAM_MAX)
+                cost, obj = old_data, old_obj
             else:
-                s = st.step
-                nA = st.A + alpha * (zA - st.A)
-                nU = torch.clamp(st.U - s * gU, 0.0, 1.0)
-                nU = reg.prox(nU, torch.full((problem.n_free, 1), s, dtype=problem.dtype, device=problem.device))
-            cn = problem.costs(nA, nU)
-            new_obj = _sum(cn) + reg.penalty(nU)
-            # divergence guard: the data cost may rise a little (the proximal step trades data fit
-            # for sparsity) but not by more than DIVERGENCE_RTOL, and never to NaN/inf
-            new_data = _sum(cn)
-            ok = np.isfinite(new_obj) and new_data <= old_data + DIVERGENCE_RTOL * abs(old_data) + 1e-6
-            if ok:
-                accepted = True
-                break
-            st.n_backtracks += 1
-            if settings.step_rule == "newton":
-                alpha *= 0.5
-                if alpha < 1e-3:
-                    break
-            else:
-                st.step *= 0.5
-                alpha = 1.0
-        if accepted:
-            st.A, st.U = nA, nU
-            cost = _sum(cn)
-            obj = new_obj
-        else:  # no decrease found: keep the iterate, damp harder
-            lam = (lam * 10.0).clamp(LAM_MIN, LAM_MAX)
-            cost, obj = _sum(c0), old_obj
+                lam = (lam * 0.3).clamp(LAM_MIN, LAM_MAX)
         st.history.append(cost)
         st.objective.append(obj)
         st.n_iter = it
@@ -221,3 +204,41 @@ def iterate(
             break
     st.elapsed = time.perf_counter() - t0
     return st
+
+
+def _step_with_guard(problem, settings, reg, st, zA, zU, stepU, gU, c0, old_data, old_obj, lam):
+    """Proximal step with backtracking; updates ``st`` and returns (cost, objective) or (None, None).
+
+    Pixels whose cost turns NaN/inf keep their previous values; if the total data cost then still
+    rose by more than DIVERGENCE_RTOL (a diverging step), the step is halved and retried.
+    """
+    alpha = 1.0
+    for _ in range(30):
+        if settings.step_rule == "newton":
+            nA = st.A + alpha * (zA - st.A)
+            nU = reg.prox(st.U + alpha * (zU - st.U), alpha * stepU)
+        else:
+            s = st.step
+            nA = st.A + alpha * (zA - st.A)
+            nU = torch.clamp(st.U - s * gU, 0.0, 1.0)
+            nU = reg.prox(nU, torch.full((problem.n_free, 1), s, dtype=problem.dtype, device=problem.device))
+        cn = problem.costs(nA, nU)
+        bad = ~torch.isfinite(cn)
+        if bool(bad.any()):
+            st.n_rejected_pixels += int(bad.sum())
+            nA = torch.where(bad[None], st.A, nA)
+            nU = torch.where(bad[None], st.U, nU)
+            cn = torch.where(bad, c0, cn)
+        new_data = _sum(cn)
+        new_obj = new_data + reg.penalty(nU)
+        if np.isfinite(new_obj) and new_data <= old_data + DIVERGENCE_RTOL * abs(old_data) + 1e-6:
+            st.A, st.U = nA, nU
+            return new_data, new_obj
+        st.n_backtracks += 1
+        if settings.step_rule == "newton":
+            alpha *= 0.5
+            if alpha < 1e-3:
+                return None, None
+        else:
+            st.step *= 0.5
+    return None, None

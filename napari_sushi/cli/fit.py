@@ -1,0 +1,218 @@
+"""``napari-sushi fit``: SUSHI parameter maps from a cube, written to a multi-extension FITS file.
+
+Shared with ``napari-sushi pixelfit`` (same options, no regularisation). The fit runs in a worker
+thread so that Ctrl-C cancels it cleanly at the next iteration; nothing is written then (exit 130).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from napari_sushi.cli import CLIError
+
+
+def add_common(p: argparse.ArgumentParser, regularised: bool) -> None:
+    """Options shared by ``fit`` and ``pixelfit``."""
+    p.add_argument("cube", type=Path, help="cube file (FITS cube, event list binned on the fly is not supported, .npy/.npz)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output maps (multi-extension FITS)")
+    p.add_argument("--model", action="append", required=True, metavar="NAME_OR_FILE",
+                   help="spectral model per component: a shipped name (see `napari-sushi models`) or a file; "
+                        "repeat for several components; NAME=MODEL sets the component name")
+    if regularised:
+        p.add_argument("--kmad", action="append", metavar="K or COMP.PARAM=K",
+                       help="regularisation strength (default 3): one number for every map, or per map; repeatable")
+        p.add_argument("--scales", type=int, default=2, metavar="J", help="number of thresholded starlet scales (default 2)")
+        p.add_argument("--step-rule", choices=["newton", "fixed"], default="newton",
+                       help="parameter step: Fisher-preconditioned (default) or the reference fixed step")
+    else:
+        p.add_argument("--starts", type=int, default=4, metavar="N", help="starting points per pixel (default 4)")
+    p.add_argument("--fix", action="append", default=[], metavar="COMP.PARAM=VALUE",
+                   help="hold a parameter fixed at a value or a map (.npy or 2-D FITS file); repeatable")
+    p.add_argument("--link", action="append", default=[], metavar="A.P,B.P",
+                   help="parameters sharing one map, comma-separated; repeatable")
+    p.add_argument("--band", nargs=2, type=float, metavar=("EMIN", "EMAX"), help="energy band in keV (default: the models')")
+    p.add_argument("--binning", type=int, default=1, metavar="F", help="spatial binning F x F before fitting")
+    p.add_argument("--mask", type=Path, help="pixel mask (.npy or 2-D FITS; non-zero = use)")
+    p.add_argument("--background", type=Path, help="expected background counts: spectrum (E,) or cube (.npy/FITS)")
+    p.add_argument("--cost", choices=["poisson", "chi2"], default="poisson", help="statistic (default poisson)")
+    p.add_argument("--max-iter", type=int, default=300 if regularised else 100, metavar="N", help="iteration limit")
+    p.add_argument("--tol", type=float, default=1e-6, metavar="T", help="relative cost change to stop (default 1e-6)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--with-cubes", action="store_true", help="also write model, per-component and residual cubes")
+    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "fit",
+        help="SUSHI fit: regularised physical parameter maps",
+        description="Fit a cube with SUSHI (Poisson likelihood + starlet sparsity of the parameter maps) and "
+                    "write amplitude, parameter, 1-sigma and goodness-of-fit maps to FITS.",
+        epilog="example: napari-sushi fit toy.fits --model toy-thermal-emulator --model toy-powerlaw-emulator "
+               "-o maps.fits",
+    )
+    add_common(p, regularised=True)
+    return p
+
+
+def _read_array(path: Path, what: str) -> np.ndarray:
+    if not path.exists():
+        raise CLIError(f"{what} file {path} does not exist.")
+    if path.suffix == ".npy":
+        return np.load(path, allow_pickle=False)
+    from astropy.io import fits
+
+    try:
+        with fits.open(path) as hdul:
+            for hdu in hdul:
+                if hdu.data is not None and getattr(hdu, "is_image", False):
+                    return np.asarray(hdu.data, float)
+    except OSError as exc:
+        raise CLIError(f"cannot read {what} {path}: {exc}") from None
+    raise CLIError(f"{what} file {path} holds no image data.")
+
+
+def _number_or_map(text: str, what: str):
+    try:
+        return float(text)
+    except ValueError:
+        return _read_array(Path(text), what)
+
+
+def build_request(args: argparse.Namespace, regularised: bool):
+    """(cube, components, settings) from the command line, with clear errors."""
+    from napari_sushi.core.io.read import read_cube
+    from napari_sushi.core.solver.settings import Component, FitSettings
+    from napari_sushi.core.spectral.registry import load_model
+
+    if args.output.exists() and not args.overwrite:
+        raise CLIError(f"{args.output} already exists; add --overwrite to replace it.")
+    if not args.cube.exists():
+        raise CLIError(f"cube file {args.cube} does not exist; check the path.")
+    cube = read_cube(args.cube)
+    comps = []
+    names = set()
+    for spec in args.model:
+        name, _, ref = spec.rpartition("=") if "=" in spec and not Path(spec).exists() else ("", "", spec)
+        model = load_model(ref)
+        name = name or model.component
+        base, i = name, 2
+        while name in names:
+            name, i = f"{base}{i}", i + 1
+        names.add(name)
+        comps.append(Component(name, model))
+    by_name = {c.name: c for c in comps}
+    for item in args.fix:
+        key, eq, val = item.partition("=")
+        comp, dot, param = key.partition(".")
+        if not eq or not dot:
+            raise CLIError(f"--fix wants COMPONENT.PARAMETER=VALUE; got {item!r}.")
+        if comp not in by_name:
+            raise CLIError(f"--fix {item!r}: no component {comp!r} (components: {', '.join(by_name)}).")
+        by_name[comp].fixed[param] = _number_or_map(val, f"--fix {key}")
+    links = []
+    for item in args.link:
+        keys = tuple(k.strip() for k in item.split(",") if k.strip())
+        if len(keys) < 2:
+            raise CLIError(f"--link wants at least two COMPONENT.PARAMETER names separated by commas; got {item!r}.")
+        links.append(keys)
+    st = FitSettings(links=links, cost=args.cost, band=None if args.band is None else tuple(args.band),
+                     binning=args.binning, max_iter=args.max_iter, tol=args.tol, device=args.device,
+                     dtype=args.dtype, seed=args.seed)
+    if regularised:
+        st.n_scales = args.scales
+        st.step_rule = args.step_rule
+        st.kmad = 3.0
+        per = {}
+        for item in args.kmad or []:
+            if "=" in item:
+                k, _, v = item.partition("=")
+                per[k.strip()] = _float(v, "--kmad")
+            else:
+                st.kmad_default = _float(item, "--kmad")
+                st.kmad = st.kmad_default
+        if per:
+            st.kmad = per
+            if not any("=" not in i for i in args.kmad or []):
+                st.kmad_default = 3.0
+    else:
+        st.kmad = 0.0
+        st.n_starts = args.starts
+    if args.mask is not None:
+        st.mask = _read_array(args.mask, "mask") != 0
+    if args.background is not None:
+        st.background = _read_array(args.background, "background")
+    return cube, comps, st
+
+
+def _float(text: str, opt: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise CLIError(f"{opt} wants a number; got {text!r}.") from None
+
+
+def run_fit(args: argparse.Namespace, regularised: bool) -> int:
+    """Run SUSHI or the per-pixel fit with a progress bar; Ctrl-C cancels and writes nothing."""
+    from napari_sushi.core.solver.pixelfit import pixelfit
+    from napari_sushi.core.solver.sushi import fit
+
+    cube, comps, st = build_request(args, regularised)
+    fn = fit if regularised else pixelfit
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=st.max_iter * (1 if regularised else st.n_starts), desc="sushi" if regularised else "pixelfit",
+                   unit="it", file=sys.stderr, disable=None, leave=False)
+
+    def progress(p) -> None:
+        if bar is not None:
+            bar.total = p.max_iter
+            bar.update(p.iteration - bar.n)
+            bar.set_postfix(cost=f"{p.cost:.6g}", refresh=False)
+
+    cancel = threading.Event()
+    box: dict = {}
+
+    def work() -> None:
+        try:
+            box["result"] = fn(cube, comps, st, callback=progress, cancel=cancel)
+        except BaseException as exc:  # re-raised in the main thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=work, name="napari-sushi-fit", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.1)
+    except KeyboardInterrupt:
+        cancel.set()
+        worker.join()
+        if bar is not None:
+            bar.close()
+        print("napari-sushi: fit cancelled; nothing was written.", file=sys.stderr)
+        return 130
+    if bar is not None:
+        bar.close()
+    if "error" in box:
+        raise box["error"]
+    res = box["result"]
+    res.to_fits(args.output, include_cubes=args.with_cubes, overwrite=args.overwrite)
+    if not args.quiet:
+        ny, nx = res.gof.shape
+        print(f"wrote {args.output}: {len(res.all_maps())} maps of {ny}x{nx} pixels; {res.method} "
+              f"{res.stop_reason} after {res.n_iter} iterations in {res.wall_time:.1f} s on {res.device}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_fit(args, regularised=True)
