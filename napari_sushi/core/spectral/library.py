@@ -60,8 +60,8 @@ class SpectralLibrary:
             raise LibraryError("every spectrum must be finite, non-negative and not all zero")
         if not np.all(np.isfinite(self.params)):
             raise LibraryError("parameters must be finite")
-        if n < 8:
-            raise LibraryError(f"a library needs at least 8 spectra to train on; got {n}")
+        if n < 4:
+            raise LibraryError(f"a library needs at least 4 spectra to train on; got {n}")
 
     def meta(self, family: str) -> ModelMeta:
         params = [ParameterInfo(nm, un, float(lo), float(hi), float(0.5 * (lo + hi)))

@@ -1,0 +1,69 @@
+"""CLI: ``napari-sushi models`` lists/describes models; ``napari-sushi train`` writes loadable models."""
+
+from __future__ import annotations
+
+import pickle
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from napari_sushi.cli import main
+from napari_sushi.core.spectral.files import load_model_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core" / "spectral"))
+import standin  # noqa: E402
+
+
+def test_models_lists_shipped(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in ("toy-thermal-emulator", "toy-powerlaw-iae", "wide-thermal-emulator"):
+        assert name in out
+    assert "kT [keV] 0.5..5" in out and "3-8.483" in out
+
+
+def test_models_describes_one(capsys):
+    assert main(["models", "toy-powerlaw-emulator"]) == 0
+    out = capsys.readouterr().out
+    assert "identity" in out and "index" in out and "channels 207-581" in out
+
+
+def test_models_refuses_pickle(tmp_path, capsys):
+    p = tmp_path / "evil.safetensors"
+    p.write_bytes(pickle.dumps({"a": 1}))
+    assert main(["models", str(p)]) == 2
+    assert "pickle" in capsys.readouterr().err
+
+
+def test_train_from_preset(tmp_path, capsys):
+    out = tmp_path / "pl.safetensors"
+    assert main(["train", "--preset", "toy", "--component", "powerlaw", "--family", "emulator", "-o", str(out), "--quiet"]) == 0
+    m = load_model_file(out)
+    assert m.component == "powerlaw" and m.meta.extra["loss_curve"] and m.meta.response_id == "chandra-acis-i-cy0"
+    assert "wrote" in capsys.readouterr().out
+    # refuses to overwrite without --overwrite, and a non-safetensors name
+    assert main(["train", "--preset", "toy", "--component", "powerlaw", "-o", str(out), "--quiet"]) == 2
+    assert main(["train", "--preset", "toy", "--component", "powerlaw", "-o", str(tmp_path / "m.pt"), "--quiet"]) == 2
+    assert "safetensors" in capsys.readouterr().err
+
+
+def test_train_from_library(tmp_path):
+    th = np.stack(np.meshgrid(np.linspace(1.5, 4.0, 11), [0.0], indexing="ij"), -1).reshape(-1, 2)[:, :1]
+    lib = tmp_path / "pl.npz"
+    np.savez(lib, energy_edges=standin.EDGES, params=th, spectra=standin.powerlaw(th),
+             param_names=np.array(["index"]), param_units=np.array([""]))
+    out = tmp_path / "lib.safetensors"
+    assert main(["train", "--library", str(lib), "-o", str(out), "--quiet"]) == 0
+    m = load_model_file(out)
+    assert m.param_names == ["index"] and m.bounds.tolist() == [[1.5, 4.0]]
+    out2 = tmp_path / "lib-iae.safetensors"
+    assert main(["train", "--library", str(lib), "--family", "iae", "--max-epochs", "2", "-o", str(out2), "--quiet"]) == 0
+    assert load_model_file(out2).meta.extra["training"]["epochs"] == 2
+
+
+def test_train_errors(tmp_path, capsys):
+    assert main(["train", "--preset", "toy", "-o", str(tmp_path / "x.safetensors")]) == 2
+    assert "--component" in capsys.readouterr().err
+    assert main(["train", "--library", str(tmp_path / "missing.npz"), "-o", str(tmp_path / "y.safetensors")]) == 2
+    assert "does not exist" in capsys.readouterr().err
