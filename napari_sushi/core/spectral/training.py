@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from napari_sushi.core.spectral.base import ModelMeta, SpectralModel
 from napari_sushi.core.spectral.emulator import (
