@@ -116,7 +116,15 @@ class _SoftmaxDecode(torch.autograd.Function):
             blk.clamp_(max=60.0).exp_()
             blk.div_(blk.sum(1, keepdim=True))
         ctx.save_for_backward(s, basis)
+        ctx.save_for_forward(s, basis)
         return s
+
+    @staticmethod
+    def jvp(ctx, dc: torch.Tensor, dmean, dbasis) -> torch.Tensor:
+        """Forward-mode derivative (the solver may use forward AD): s * (dL - <s, dL>), dL = dc @ basis."""
+        s, basis = ctx.saved_tensors
+        dl = dc @ basis
+        return s * (dl - (s * dl).sum(1, keepdim=True))
 
     @staticmethod
     def backward(ctx, g: torch.Tensor):

@@ -79,3 +79,17 @@ def test_training_refines_until_target():
     curve = em.meta.extra["loss_curve"]
     assert len(curve) >= 2 and curve[-1]["val_p99"] < curve[0]["val_p99"]
     assert (curve[-1]["val_median"] < 1e-3 and curve[-1]["val_p99"] < 5e-3) or curve[-1]["val_p99"] > 0.8 * curve[-2]["val_p99"]
+
+
+def test_forward_mode_ad_matches_reverse(thermal_emulator):
+    # the solver may differentiate with forward-mode AD: the fused decode must support it
+    import torch.autograd.forward_ad as fwAD
+
+    th = torch.tensor([[1.3, -700.0], [3.5, 2100.0]], dtype=torch.float64)
+    tangent = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    with fwAD.dual_level():
+        d = fwAD.unpack_dual(thermal_emulator.spectrum(fwAD.make_dual(th, tangent))).tangent
+    J0 = torch.autograd.functional.jacobian(lambda t: thermal_emulator.spectrum(t[None])[0], th[0])
+    J1 = torch.autograd.functional.jacobian(lambda t: thermal_emulator.spectrum(t[None])[0], th[1])
+    assert torch.allclose(d[0], J0[:, 0], rtol=1e-6, atol=1e-12)
+    assert torch.allclose(d[1], J1[:, 1], rtol=1e-6, atol=1e-12)
