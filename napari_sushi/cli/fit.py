@@ -41,7 +41,7 @@ def add_common(p: argparse.ArgumentParser, regularised: bool) -> None:
     p.add_argument("--background", type=Path, help="expected background counts: spectrum (E,) or cube (.npy/FITS)")
     p.add_argument("--cost", choices=["poisson", "chi2"], default="poisson", help="statistic (default poisson)")
     p.add_argument("--max-iter", type=int, default=300 if regularised else 100, metavar="N", help="iteration limit")
-    p.add_argument("--tol", type=float, default=1e-6, metavar="T", help="relative cost change to stop (default 1e-6)")
+    p.add_argument("--tol", type=float, default=1e-5, metavar="T", help="relative cost change over 10 iterations to stop (default 1e-5)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--seed", type=int, default=0)

@@ -7,8 +7,10 @@ One iteration ("newton" step rule):
    into the box (amplitudes >= 0, parameters in their validity range); a pixel whose own cost would
    rise (or become NaN) keeps its values and gets more damping (the diverging step is recovered);
 3. SUSHI only: the starlet proximal step on every parameter map, soft-thresholding the J finest
-   detail scales with threshold ``lambda_j * step``, ``lambda_j = kmad * MAD_j(W_j g)`` over pixels
-   with signal (the published rule), where ``step`` is the per-pixel step actually taken for that
+   detail scales with threshold ``lambda_j * step``, where ``lambda_j = kmad * sigma_j`` and
+   sigma_j is the noise level of scale j of the gradient (the published rule takes the MAD of the
+   gradient's coefficients; here the noise level comes from the Fisher information, see
+   ``Regulariser.update_weights``), and ``step`` is the per-pixel step actually taken for that
    parameter (the diagonal of the damped inverse Fisher matrix); then clamp into the box;
 4. a divergence safeguard: if the data cost became NaN/inf or rose by more than DIVERGENCE_RTOL
    (relative), the step is halved and retried (the proximal step may legitimately raise the data
@@ -29,7 +31,7 @@ import torch
 from napari_sushi.core.solver.problem import Problem
 from napari_sushi.core.solver.settings import FitSettings, Progress
 from napari_sushi.core.solver.stopping import converged, is_cancelled
-from napari_sushi.core.starlet import mad_sigma, starlet_denoise, starlet_transform
+from napari_sushi.core.starlet import starlet_denoise, starlet_smooth, starlet_transform
 
 LAM_MIN, LAM_MAX = 1e-4, 1e8
 DIVERGENCE_RTOL = 1e-4  # a step raising the data cost by more than this (relative) is a diverging step
@@ -88,28 +90,44 @@ class Regulariser:
         self.J = int(settings.n_scales)
         self.kmad = torch.tensor([fp.kmad for fp in problem.free], dtype=problem.dtype, device=problem.device)
         self.active = self.J > 0 and problem.n_free > 0 and bool((self.kmad > 0).any())
-        self.lam = torch.zeros(problem.n_free, self.J, dtype=problem.dtype, device=problem.device)
+        self.lam = torch.zeros(problem.n_free, self.J, 1, 1, dtype=problem.dtype, device=problem.device)
+        delta = torch.zeros(1, 33, 33, dtype=torch.float64)
+        delta[0, 16, 16] = 1.0
+        w = starlet_transform(delta, max(self.J, 1))[0]
+        self.hnorm = [float(w[j].norm()) for j in range(self.J)]  # ||h_j||: noise gain of scale j
 
-    def update_weights(self, gU: torch.Tensor) -> None:
-        """lambda_kj = kmad_k * MAD over signal pixels of the starlet detail j of gradient map k."""
-        w = starlet_transform(_maps(self.problem, gU), self.J)[:, : self.J]  # (K, J, Y, X)
-        flat = w.reshape(w.shape[0], self.J, -1)
-        self.lam = self.kmad[:, None] * mad_sigma(flat, self.problem.signal)
+    def update_weights(self, fisher_diag: torch.Tensor) -> None:
+        """lambda_kj(p) = kmad_k * noise std of the starlet coefficient j of gradient map k at p.
+
+        At the solution the gradient of the data term is noise with covariance F (the Fisher
+        matrix), so the std of its detail coefficient j is ||h_j|| sqrt(F_kk) averaged over the
+        support of h_j; that is what the MAD of the gradient's coefficients estimates in the reference
+        scheme when the gradient is pure noise. Using the Fisher value instead of the MAD keeps the
+        threshold from growing with the (non-noise) gradient of an over-smoothed map, which made the
+        published rule drift towards ever smoother maps (measured on the toy cube).
+        """
+        fk = _maps(self.problem, fisher_diag.clamp(min=0.0))  # (K, Y, X)
+        planes = []
+        c = fk
+        for j in range(self.J):
+            c = starlet_smooth(c, j)
+            planes.append(self.hnorm[j] * c.sqrt())
+        self.lam = self.kmad[:, None, None, None] * torch.stack(planes, dim=1)  # (K, J, Y, X)
 
     def penalty(self, U: torch.Tensor) -> float:
         if not self.active:
             return 0.0
         w = starlet_transform(_maps(self.problem, U), self.J)[:, : self.J]
-        return float((self.lam[:, :, None, None] * w.abs()).sum(dtype=torch.float64))
+        return float((self.lam * w.abs()).sum(dtype=torch.float64))
 
     def prox(self, U: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
         """Soft-threshold with lambda_kj * step_k(pixel); ``step`` is (K, N) or (K, 1)."""
         if not self.active:
             return U
         if step.shape[1] == 1:
-            thr = self.lam[:, :, None, None] * step[:, :, None, None]
+            thr = self.lam * step[:, :, None, None]
         else:
-            thr = self.lam[:, :, None, None] * _maps(self.problem, step)[:, None]
+            thr = self.lam * _maps(self.problem, step)[:, None]
         return torch.clamp(starlet_denoise(_maps(self.problem, U), thr, self.J).reshape(U.shape), 0.0, 1.0)
 
 
@@ -149,27 +167,34 @@ def iterate(
         g, F, c0 = gradient_fisher(problem, st.A, st.U)
         gU = g[:, nc:].T.contiguous()
         if reg.active:
-            reg.update_weights(gU)
+            reg.update_weights(torch.diagonal(F, dim1=1, dim2=2)[:, nc:].T)
         old_data = _sum(c0)
         old_obj = old_data + reg.penalty(st.U)
 
         if settings.step_rule == "newton":
-            inv = damped_inverse(F, lam)
-            delta = (inv @ g.double()[:, :, None])[:, :, 0].to(problem.dtype)
+            # projected Newton: variables held at a bound by their gradient leave the system
+            free_var = torch.ones_like(g, dtype=torch.bool)
+            free_var[:, :nc] = ~((st.A.T <= 0) & (g[:, :nc] > 0))
+            uT = st.U.T
+            free_var[:, nc:] = ~(((uT <= 0) & (g[:, nc:] > 0)) | ((uT >= 1) & (g[:, nc:] < 0)))
+            fm = free_var.to(F.dtype)
+            Fr = F * fm[:, :, None] * fm[:, None, :] + torch.diag_embed(1.0 - fm)
+            inv = damped_inverse(Fr, lam)
+            delta = (inv @ (g * fm).double()[:, :, None])[:, :, 0].to(problem.dtype)
             zA = torch.clamp(st.A - delta[:, :nc].T, min=amp_floor)
             zU = torch.clamp(st.U - delta[:, nc:].T, 0.0, 1.0)
             stepU = torch.diagonal(inv, dim1=1, dim2=2)[:, nc:].T.to(problem.dtype)  # (K, N)
+            # per-pixel Levenberg-Marquardt acceptance of the Newton part: a pixel whose cost would
+            # rise (or turn NaN) keeps its values and is damped harder; the others are damped less
+            c1 = problem.costs(zA, zU)
+            bad = ~torch.isfinite(c1) | (c1 > c0 + 1e-6 * c0.abs() + 1e-6)
+            if bool(bad.any()):
+                st.n_rejected_pixels += int(bad.sum())
+                zA = torch.where(bad[None], st.A, zA)
+                zU = torch.where(bad[None], st.U, zU)
+                c1 = torch.where(bad, c0, c1)
+            lam = torch.where(bad, lam * 10.0, lam * 0.3).clamp(LAM_MIN, LAM_MAX)
             if not reg.active:
-                # per-pixel Levenberg-Marquardt: a pixel whose cost would rise (or turn NaN) keeps its
-                # values and is damped harder; the others are damped less next time
-                c1 = problem.costs(zA, zU)
-                bad = ~torch.isfinite(c1) | (c1 > c0 + 1e-6 * c0.abs() + 1e-6)
-                if bool(bad.any()):
-                    st.n_rejected_pixels += int(bad.sum())
-                    zA = torch.where(bad[None], st.A, zA)
-                    zU = torch.where(bad[None], st.U, zU)
-                    c1 = torch.where(bad, c0, c1)
-                lam = torch.where(bad, lam * 10.0, lam * 0.3).clamp(LAM_MIN, LAM_MAX)
                 st.A, st.U = zA, zU
                 cost = _sum(c1)
                 obj = cost
@@ -188,8 +213,6 @@ def iterate(
             if cost is None:  # no acceptable step: keep the iterate, damp harder
                 lam = (lam * 10.0).clamp(LAM_MIN, LAM_MAX)
                 cost, obj = old_data, old_obj
-            else:
-                lam = (lam * 0.3).clamp(LAM_MIN, LAM_MAX)
         st.history.append(cost)
         st.objective.append(obj)
         st.n_iter = it

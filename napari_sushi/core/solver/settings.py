@@ -64,7 +64,7 @@ class FitSettings:
     binning: int = 1
     warm_start: object | None = None
     max_iter: int = 500
-    tol: float = 1e-6
+    tol: float = 1e-5
     window: int = 10
     device: str = "auto"
     dtype: str = "float32"

@@ -1,0 +1,214 @@
+"""Solver benchmarks: accuracy vs truth (SUSHI vs per-pixel fit), uncertainty coverage, speed, memory,
+and the cost curves of the reference fixed step vs the Fisher-preconditioned step.
+
+Writes benchmarks/results/solver.json and solver.md, and docs/images/cost_curves.png.
+Run:  .venv/bin/python benchmarks/bench_solver.py [--parts accuracy,curves,speed,big] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from napari_sushi.core.simulate import get_preset, simulate_remnant  # noqa: E402
+from napari_sushi.core.solver.pixelfit import pixelfit  # noqa: E402
+from napari_sushi.core.solver.settings import Component, FitSettings  # noqa: E402
+from napari_sushi.core.solver.sushi import fit  # noqa: E402
+from napari_sushi.core.spectral.registry import load_model  # noqa: E402
+
+KEYS = ["thermal kT", "thermal velocity", "powerlaw index"]
+SUSHI = dict(kmad=3.0, n_scales=3, max_iter=300)
+PIXEL = dict(max_iter=40, n_starts=4)
+OUT = ROOT / "benchmarks" / "results"
+
+
+def components(preset: str = "toy") -> list[Component]:
+    return [Component("thermal", load_model(f"{preset}-thermal-emulator")),
+            Component("powerlaw", load_model(f"{preset}-powerlaw-emulator"))]
+
+
+def accuracy(sim, res) -> dict:
+    """RMSE / bias / 1-sigma coverage per parameter over pixels where the component has >= 20 % of counts."""
+    tot = sim.truth["thermal amplitude"] + sim.truth["powerlaw amplitude"]
+    out = {}
+    for k in KEYS:
+        sel = sim.truth[f"{k.split()[0]} amplitude"] >= 0.2 * tot
+        e = (res.params[k] - sim.truth[k])[sel]
+        out[k] = {"rmse": float(np.sqrt(np.mean(e**2))), "bias": float(np.mean(e)),
+                  "coverage": float(np.mean(np.abs(e) <= res.sigmas[k][sel])), "n_pixels": int(sel.sum())}
+    return out
+
+
+def part_accuracy(report: dict, presets: list[str]) -> None:
+    for preset in presets:
+        sim = simulate_remnant(preset, 0)
+        comps = components("toy")
+        t = time.perf_counter()
+        s = fit(sim.cube, comps, FitSettings(**SUSHI))
+        ts = time.perf_counter() - t
+        t = time.perf_counter()
+        p = pixelfit(sim.cube, comps, FitSettings(**PIXEL))
+        tp = time.perf_counter() - t
+        acc_s, acc_p = accuracy(sim, s), accuracy(sim, p)
+        report.setdefault("accuracy", {})[preset] = {
+            "sushi": {"metrics": acc_s, "n_iter": s.n_iter, "stop": s.stop_reason, "seconds": ts},
+            "pixelfit": {"metrics": acc_p, "n_iter": p.n_iter, "stop": p.stop_reason, "seconds": tp},
+            "rmse_ratio": {k: acc_s[k]["rmse"] / acc_p[k]["rmse"] for k in KEYS},
+        }
+        print(preset, json.dumps(report["accuracy"][preset]["rmse_ratio"]), flush=True)
+
+
+def part_curves(report: dict, iters_fixed: int, iters_newton: int) -> None:
+    sim = simulate_remnant("toy", 0)
+    comps = components()
+    curves = {}
+    for rule, n in (("newton", iters_newton), ("fixed", iters_fixed)):
+        trace = []
+        st = FitSettings(**{**SUSHI, "max_iter": n, "tol": 0.0, "step_rule": rule, "snapshot_every": 0})
+        t = time.perf_counter()
+        r = fit(sim.cube, comps, st, callback=lambda p: trace.append((p.iteration, p.elapsed, p.cost)))
+        curves[rule] = {"iteration": [x[0] for x in trace], "elapsed": [x[1] for x in trace],
+                        "cost": [x[2] for x in trace], "seconds": time.perf_counter() - t,
+                        "accuracy": accuracy(sim, r)}
+    report["curves"] = curves
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    best = min(min(c["cost"]) for c in curves.values())
+    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
+    for rule, c in curves.items():
+        label = {"newton": "Fisher-preconditioned step (new)", "fixed": "fixed step 0.1/max(counts) (reference)"}[rule]
+        y = np.asarray(c["cost"]) - best + 1.0
+        ax[0].semilogy(c["iteration"], y, label=label)
+        ax[1].semilogy(c["elapsed"], y, label=label)
+    ax[0].set_xlabel("iteration")
+    ax[1].set_xlabel("seconds (2-core CPU)")
+    for a in ax:
+        a.set_ylabel("data cost - best + 1")
+        a.grid(alpha=0.3)
+    ax[0].legend()
+    fig.suptitle("SUSHI on the toy cube (94x94x375, 2 components): cost curves of the two step rules")
+    fig.tight_layout()
+    (ROOT / "docs" / "images").mkdir(parents=True, exist_ok=True)
+    fig.savefig(ROOT / "docs" / "images" / "cost_curves.png", dpi=110)
+
+
+def part_speed(report: dict, repeats: int) -> None:
+    sim = simulate_remnant("toy", 0)
+    comps = components()
+    runs = []
+    for _ in range(repeats):
+        r = fit(sim.cube, comps, FitSettings(**SUSHI))
+        runs.append({"seconds": r.wall_time, "n_iter": r.n_iter, "per_iter": r.wall_time / max(r.n_iter, 1),
+                     "stop": r.stop_reason})
+    report["speed_toy"] = {"runs": runs, "median_seconds": float(np.median([x["seconds"] for x in runs])),
+                           "median_iterations": float(np.median([x["n_iter"] for x in runs])),
+                           "median_per_iter": float(np.median([x["per_iter"] for x in runs]))}
+    print("speed", report["speed_toy"], flush=True)
+
+
+_BIG = """
+import json, resource, sys, time
+sys.path.insert(0, {root!r})
+from dataclasses import replace
+from napari_sushi.core.simulate import get_preset, simulate_remnant
+from napari_sushi.core.solver.settings import Component, FitSettings
+from napari_sushi.core.solver.sushi import fit
+from napari_sushi.core.spectral.registry import load_model
+pre = replace(get_preset("toy"), shape=({n}, {n}))
+sim = simulate_remnant(pre, 0)
+del sim.expected
+comps = [Component("thermal", load_model("toy-thermal-emulator")), Component("powerlaw", load_model("toy-powerlaw-emulator"))]
+r = fit(sim.cube, comps, FitSettings(**{sushi!r}))
+print(json.dumps({{"seconds": r.wall_time, "n_iter": r.n_iter, "stop": r.stop_reason,
+                  "maxrss_MB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+
+def part_big(report: dict, n: int) -> None:
+    code = _BIG.format(root=str(ROOT), n=n, sushi=SUSHI)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    res["per_iter"] = res["seconds"] / max(res["n_iter"], 1)
+    report[f"big_{n}"] = res
+    print("big", res, flush=True)
+
+
+def write_markdown(report: dict) -> None:
+    lines = ["# Solver benchmark", "", f"Machine: {report['machine']}", ""]
+    for preset, a in report.get("accuracy", {}).items():
+        lines += [f"## Accuracy, `{preset}` preset (seed 0), pixels where the component has >= 20 % of the counts", "",
+                  "| parameter | SUSHI RMSE | SUSHI bias | per-pixel RMSE | per-pixel bias | ratio | per-pixel 1-sigma coverage |",
+                  "|---|---|---|---|---|---|---|"]
+        for k in KEYS:
+            s, p = a["sushi"]["metrics"][k], a["pixelfit"]["metrics"][k]
+            lines.append(f"| {k} | {s['rmse']:.3g} | {s['bias']:+.3g} | {p['rmse']:.3g} | {p['bias']:+.3g} | "
+                         f"{a['rmse_ratio'][k]:.2f} | {p['coverage']:.2f} |")
+        lines += ["", f"SUSHI: {a['sushi']['n_iter']} iterations ({a['sushi']['stop']}), {a['sushi']['seconds']:.1f} s; "
+                  f"per-pixel fit: {a['pixelfit']['n_iter']} iterations over {PIXEL['n_starts']} starts, "
+                  f"{a['pixelfit']['seconds']:.1f} s.", ""]
+    if "speed_toy" in report:
+        s = report["speed_toy"]
+        lines += ["## Speed, toy cube 94x94x375", "", f"median {s['median_seconds']:.1f} s to convergence, "
+                  f"{s['median_iterations']:.0f} iterations, {s['median_per_iter']:.2f} s per iteration "
+                  f"({len(s['runs'])} runs).", ""]
+    for key in [k for k in report if k.startswith("big_")]:
+        b = report[key]
+        lines += [f"## {key.split('_')[1]}x{key.split('_')[1]}x375", "", f"{b['seconds']:.1f} s, {b['n_iter']} iterations "
+                  f"({b['per_iter']:.2f} s/iteration), peak RSS {b['maxrss_MB']:.0f} MB.", ""]
+    if "curves" in report:
+        c = report["curves"]
+        lines += ["## Step rules on the toy cube", "", "| rule | iterations | seconds | final data cost | kT RMSE | velocity RMSE | index RMSE |",
+                  "|---|---|---|---|---|---|---|"]
+        for rule, v in c.items():
+            acc = v["accuracy"]
+            lines.append(f"| {rule} | {v['iteration'][-1]} | {v['seconds']:.1f} | {v['cost'][-1]:.1f} | "
+                         + " | ".join(f"{acc[k]['rmse']:.3g}" for k in KEYS) + " |")
+        lines += ["", "![cost curves](../../docs/images/cost_curves.png)", ""]
+    (OUT / "solver.md").write_text("\n".join(lines))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--parts", default="accuracy,curves,speed,big")
+    ap.add_argument("--presets", default="toy,faint")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--fixed-iters", type=int, default=300)
+    ap.add_argument("--newton-iters", type=int, default=60)
+    ap.add_argument("--big", type=int, default=256)
+    args = ap.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / "solver.json"
+    report = json.loads(path.read_text()) if path.exists() else {}
+    report["machine"] = f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    report["settings"] = {"sushi": SUSHI, "pixelfit": PIXEL}
+    parts = args.parts.split(",")
+    if "accuracy" in parts:
+        part_accuracy(report, args.presets.split(","))
+    if "curves" in parts:
+        part_curves(report, args.fixed_iters, args.newton_iters)
+    if "speed" in parts:
+        part_speed(report, args.repeats)
+    if "big" in parts:
+        part_big(report, args.big)
+    path.write_text(json.dumps(report, indent=1))
+    write_markdown(report)
+
+
+if __name__ == "__main__":
+    main()

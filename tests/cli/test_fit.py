@@ -1,0 +1,105 @@
+"""`napari-sushi fit` / `pixelfit`: outputs, options, clear errors, Ctrl-C writes nothing."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_sushi.cli import main
+from napari_sushi.core.io.fits_cube import write_cube_fits
+from napari_sushi.core.io.maps import read_maps_fits
+
+MODELS = ["--model", "toy-thermal-emulator", "--model", "toy-powerlaw-emulator"]
+
+
+@pytest.fixture(scope="module")
+def cube_file(tmp_path_factory):
+    from napari_sushi.core.simulate import simulate_remnant
+
+    sim = simulate_remnant("toy", 0)
+    c = sim.cube
+    small = replace(c, counts=c.counts[:, 40:50, 40:50], wcs=c.wcs[40:50, 40:50])
+    path = tmp_path_factory.mktemp("cli") / "toy_small.fits"
+    write_cube_fits(small, path)
+    return path
+
+
+def test_fit_writes_maps_with_wcs_and_cubes(cube_file, tmp_path, capsys):
+    out = tmp_path / "maps.fits"
+    rc = main(["fit", str(cube_file), *MODELS, "--max-iter", "5", "--kmad", "2", "--kmad", "thermal.velocity=4",
+               "--with-cubes", "-o", str(out), "-q"])
+    assert rc == 0 and out.exists()
+    ms = read_maps_fits(out)
+    for k in ["thermal amplitude", "thermal kT", "thermal velocity", "powerlaw index", "thermal kT sigma",
+              "goodness of fit"]:
+        assert k in ms.maps, k
+        assert ms.maps[k].shape == (10, 10)
+    assert ms.units["thermal kT"] == "keV" and ms.units["thermal velocity sigma"] == "km/s"
+    assert ms.wcs is not None
+    assert {"model", "residual", "thermal model"} <= set(ms.cubes)
+    prov = ms.provenance
+    assert "thermal" in str(prov) and "sushi" in str(prov)
+    # refuses to overwrite without --overwrite, then overwrites
+    assert main(["fit", str(cube_file), *MODELS, "--max-iter", "2", "-o", str(out), "-q"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["fit", str(cube_file), *MODELS, "--max-iter", "2", "-o", str(out), "-q", "--overwrite"]) == 0
+
+
+def test_pixelfit_fix_and_link(cube_file, tmp_path):
+    out = tmp_path / "pix.fits"
+    rc = main(["pixelfit", str(cube_file), *MODELS, "--max-iter", "5", "--starts", "1",
+               "--fix", "thermal.velocity=1000", "-o", str(out), "-q"])
+    assert rc == 0
+    ms = read_maps_fits(out)
+    np.testing.assert_allclose(ms.maps["thermal velocity"], 1000.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["--model", "no-such-model"], "no shipped model"),
+    (["--model", "wide-thermal-emulator"], "built for"),
+    (["--model", "toy-thermal-emulator", "--fix", "thermal.kT"], "--fix wants"),
+    (["--model", "toy-thermal-emulator", "--fix", "nope.kT=2"], "no component"),
+    (["--model", "toy-thermal-emulator", "--link", "thermal.kT"], "--link wants"),
+    (["--model", "toy-thermal-emulator", "--device", "tpu"], "unknown device"),
+])
+def test_clear_errors(cube_file, tmp_path, capsys, argv, msg):
+    out = tmp_path / "x.fits"
+    assert main(["fit", str(cube_file), *argv, "-o", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert msg in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_missing_cube(tmp_path, capsys):
+    assert main(["fit", str(tmp_path / "none.fits"), *MODELS, "-o", str(tmp_path / "o.fits")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_cleanly_and_writes_nothing(cube_file, tmp_path):
+    out = tmp_path / "never.fits"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "napari_sushi", "fit", str(cube_file), *MODELS, "--max-iter", "100000",
+         "--tol", "0", "-o", str(out)],
+        stderr=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
+    )
+    t0 = time.time()
+    buf = ""
+    while "it" not in buf.split("sushi")[-1] and time.time() - t0 < 60:  # wait for the progress bar
+        buf += proc.stderr.read(1) if proc.stderr else ""
+        if proc.poll() is not None:
+            break
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    rc = proc.wait(timeout=60)
+    err = buf + proc.stderr.read()
+    assert rc == 130, err
+    assert "nothing was written" in err
+    assert not out.exists()
+    assert not list(Path(tmp_path).glob(".never*"))  # no temporary leftovers
