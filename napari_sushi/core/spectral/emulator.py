@@ -14,6 +14,8 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+import torch.autograd.forward_ad as fwAD
+import torch.nn.functional as F
 
 from napari_sushi.core.spectral.base import ModelMeta, SpectralModel
 
@@ -36,6 +38,20 @@ def catmull_rom_weights(f: torch.Tensor) -> torch.Tensor:
             0.5 * (3 * f3 - 5 * f2 + 2),
             0.5 * (-3 * f3 + 4 * f2 + f),
             0.5 * (f3 - f2),
+        ],
+        dim=-1,
+    )
+
+
+def catmull_rom_derivatives(f: torch.Tensor) -> torch.Tensor:
+    """Derivatives d/df of :func:`catmull_rom_weights` (..., 4)."""
+    f2 = f * f
+    return torch.stack(
+        [
+            0.5 * (-3 * f2 + 4 * f - 1),
+            0.5 * (9 * f2 - 10 * f),
+            0.5 * (-9 * f2 + 8 * f + 1),
+            0.5 * (3 * f2 - 2 * f),
         ],
         dim=-1,
     )
@@ -95,12 +111,27 @@ def log_spectra(spectra: np.ndarray, floor: float = 1e-12) -> np.ndarray:
     return np.log(np.maximum(s, floor))
 
 
+LOG2E = 1.4426950408889634
+
+
+def _softmax_vjp(g: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """s * (g - <g, s>) over the last axis: torch's fused softmax-backward kernel (one pass fewer than
+    mul, sum, addcmul), or those three ops where the kernel is not exposed."""
+    kernel = getattr(torch, "_softmax_backward_data", None)
+    if kernel is not None:
+        return kernel(g, s, 1, s.dtype)
+    t = g * s
+    return t.addcmul_(s, t.sum(1, keepdim=True), value=-1.0)
+
+
 class _SoftmaxDecode(torch.autograd.Function):
     """softmax(mean + c @ basis) over channels with one (n, C) buffer in each direction.
 
-    The (n, C) tail dominates the emulator's cost (the interpolation itself is tiny), so it is fused by
-    hand: exponentiate and normalise in place, and form the softmax Jacobian-vector product in place.
-    No max-subtraction is needed: log-spectra of unit-sum spectra are <= 0 (up to interpolation error).
+    The (n, C) tail dominates the emulator's cost (the interpolation itself is small), so it is fused
+    by hand in cache-sized row blocks: logits in base 2 (basis and mean scaled by log2 e, exact in
+    exact arithmetic) because ``exp2`` is ~3x cheaper than ``exp`` on CPU, normalisation by one
+    reciprocal per row, and the softmax vector-Jacobian product by torch's fused kernel, block by block. No
+    max-subtraction is needed: log-spectra of unit-sum spectra are <= 0 (up to interpolation error).
     """
 
     CHUNK = 256  # rows per block: a block of (CHUNK, C) floats stays in cache through all its passes
@@ -110,11 +141,13 @@ class _SoftmaxDecode(torch.autograd.Function):
         n = c.shape[0]
         s = torch.empty(n, basis.shape[1], dtype=c.dtype, device=c.device)
         step = _SoftmaxDecode.CHUNK if c.device.type == "cpu" else max(n, 1)
+        mean2, basis2 = mean * LOG2E, basis * LOG2E
         for a in range(0, n, step):
             blk = s[a : a + step]
-            torch.addmm(mean, c[a : a + step], basis, out=blk)
-            blk.clamp_(max=60.0).exp_()
-            blk.div_(blk.sum(1, keepdim=True))
+            torch.addmm(mean2, c[a : a + step], basis2, out=blk)
+            blk.clamp_(max=86.0)  # 2^86 ~ e^60: no overflow even far outside the box
+            torch.exp2(blk, out=blk)
+            blk.mul_(blk.sum(1, keepdim=True).reciprocal_())
         ctx.save_for_backward(s, basis)
         ctx.save_for_forward(s, basis)
         return s
@@ -130,15 +163,50 @@ class _SoftmaxDecode(torch.autograd.Function):
     def backward(ctx, g: torch.Tensor):
         s, basis = ctx.saved_tensors
         n = s.shape[0]
-        dc = torch.empty(n, basis.shape[0], dtype=s.dtype, device=s.device)
+        dct = torch.empty(basis.shape[0], n, dtype=s.dtype, device=s.device)  # (K, n): MKL is faster this way
         step = _SoftmaxDecode.CHUNK if s.device.type == "cpu" else max(n, 1)
-        bt = basis.T
         for a in range(0, n, step):
-            sb = s[a : a + step]
-            t = g[a : a + step] * sb
-            t.addcmul_(sb, t.sum(1, keepdim=True), value=-1.0)  # s * (g - <g, s>)
-            torch.mm(t, bt, out=dc[a : a + step])
-        return dc, None, None
+            t = _softmax_vjp(g[a : a + step], s[a : a + step])
+            torch.mm(basis, t.T, out=dct[:, a : a + step])
+        return dct.T, None, None
+
+
+class _Interpolate(torch.autograd.Function):
+    """c = sum_k W_k(f) coef[node_k]: Catmull-Rom tensor-product interpolation of the node table.
+
+    Differentiable in the cell fractions f (n, P). The weighted gather-and-sum of the 4^P neighbour
+    rows is one ``embedding_bag`` call (a fused kernel: no (n, 4^P, K) temporary). When a derivative
+    is needed, the Jacobian dc/df (n, P, K) is formed in the same call (P extra weight sets over the
+    same rows), so reverse and forward mode are each one small contraction.
+    """
+
+    @staticmethod
+    def forward(ctx, f: torch.Tensor, nodes: torch.Tensor, table: torch.Tensor, jac: bool) -> torch.Tensor:
+        P = f.shape[1]
+        w = catmull_rom_weights(f)  # (n, P, 4)
+        dw = catmull_rom_derivatives(f) if jac else None
+        outs = []
+        for r in range(1 + P if jac else 1):  # r = 0: c; r = 1 + p: dc/df_p (axis p differentiated)
+            W = None
+            for j in range(P):  # tensor-product weights of the 4^P neighbours, row-major
+                wj = dw[:, j] if r == 1 + j else w[:, j]
+                W = wj if W is None else (W[:, :, None] * wj[:, None, :]).reshape(W.shape[0], -1)
+            outs.append(F.embedding_bag(nodes, table, mode="sum", per_sample_weights=W))
+        if jac:
+            J = torch.stack(outs[1:])  # (P, n, K)
+            ctx.save_for_backward(J)
+            ctx.save_for_forward(J)
+        return outs[0]
+
+    @staticmethod
+    def jvp(ctx, df: torch.Tensor, dnodes, dtable, djac) -> torch.Tensor:
+        (J,) = ctx.saved_tensors
+        return (J * df.T.unsqueeze(-1)).sum(0)
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):
+        (J,) = ctx.saved_tensors
+        return (J * g).sum(-1).T, None, None, None
 
 
 class GridEmulator(SpectralModel):
@@ -185,40 +253,33 @@ class GridEmulator(SpectralModel):
         """Interpolated PCA coefficients (n, K) at theta (n, P)."""
         dtype = theta.dtype if theta.is_floating_point() else torch.float32
         theta = theta.to(dtype)
-        n, K = theta.shape[0], self.coef.shape[-1]
         t = _to_grid_coord(theta, self.scales)
         cells = self.cells.to(theta.device)
         u = (t - self.t0.to(dtype)) / self.step.to(dtype) + 1.0  # node index coordinate
         u = torch.minimum(torch.clamp(u, min=1.0), (cells + 1).to(dtype))
         i = torch.minimum(torch.floor(u.detach()).long(), cells)  # cell left node, 1..cells
-        w = catmull_rom_weights(u - i.to(dtype))  # (n, P, 4)
-        W = w[:, 0]
-        for j in range(1, w.shape[1]):  # tensor-product weights of the 4^P neighbours, row-major
-            W = (W[:, :, None] * w[:, j, None, :]).reshape(n, -1)
-        # gather 4^(P-1) contiguous "patches" (4 neighbours along the last axis side by side), fewer and
-        # larger reads than 4^P single rows
-        table = self._patch_table(dtype, theta.device)
+        f = u - i.to(dtype)  # fraction in the cell, (n, P)
+        # flat indices of the 4^P neighbours in the (prod(dims), K) node table, row-major like the weights
         dims = list(self.coef.shape[:-1])
-        dims[-1] -= 3
         strides = [1] * len(dims)
         for j in range(len(dims) - 2, -1, -1):
             strides[j] = strides[j + 1] * dims[j + 1]
         st = torch.tensor(strides, device=theta.device)
-        base = ((i - 1) * st).sum(1)  # flat index of the (-1, ..., -1) neighbour's patch
-        offs = (self._offsets[::4, :-1].to(theta.device) + 1) @ st[:-1]  # (4^(P-1),) patch offsets
-        rows = table.index_select(0, (base[:, None] + offs[None]).reshape(-1))
-        return torch.bmm(W.unsqueeze(1), rows.view(n, -1, K)).squeeze(1)
+        base = ((i - 1) * st).sum(1)  # flat index of the (-1, ..., -1) neighbour
+        offs = (self._offsets.to(theta.device) + 1) @ st  # (4^P,)
+        jac = (torch.is_grad_enabled() and f.requires_grad) or fwAD.unpack_dual(f).tangent is not None
+        return _Interpolate.apply(f, base[:, None] + offs[None], self._table(dtype, theta.device), jac)
 
-    def _patch_table(self, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-        """(prod(dims[:-1]) * (d_P - 3), 4K): rows j..j+3 of the last axis side by side (cached, not saved)."""
+    def _table(self, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """Node coefficients as (prod(dims), K) in the requested dtype/device (converted once, cached, not saved)."""
+        if self.coef.dtype == dtype and self.coef.device == torch.device(device):
+            return self.coef.view(-1, self.coef.shape[-1])
         key = (dtype, str(device), self.coef.data_ptr(), self.coef._version)
-        cache = self.__dict__.get("_patch_cache")
+        cache = self.__dict__.get("_table_cache")
         if cache is None or cache[0] != key:
             c = self.coef.to(device=device, dtype=dtype)
-            d = c.shape[-2]
-            pt = torch.cat([c[..., j : d - 3 + j, :] for j in range(4)], dim=-1)
-            self.__dict__["_patch_cache"] = (key, pt.reshape(-1, pt.shape[-1]).contiguous())
-        return self.__dict__["_patch_cache"][1]
+            self.__dict__["_table_cache"] = (key, c.reshape(-1, c.shape[-1]).contiguous())
+        return self.__dict__["_table_cache"][1]
 
     def log_spectrum(self, theta: torch.Tensor) -> torch.Tensor:
         """Un-normalised log-spectrum (n, C)."""
