@@ -197,17 +197,14 @@ def main() -> None:
     report = json.loads(path.read_text()) if path.exists() else {}
     report["machine"] = f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads"
     report["settings"] = {"sushi": SUSHI, "pixelfit": PIXEL}
-    parts = args.parts.split(",")
-    if "accuracy" in parts:
-        part_accuracy(report, args.presets.split(","))
-    if "curves" in parts:
-        part_curves(report, args.fixed_iters, args.newton_iters)
-    if "speed" in parts:
-        part_speed(report, args.repeats)
-    if "big" in parts:
-        part_big(report, args.big)
-    path.write_text(json.dumps(report, indent=1))
-    write_markdown(report)
+    jobs = {"accuracy": lambda: part_accuracy(report, args.presets.split(",")),
+            "curves": lambda: part_curves(report, args.fixed_iters, args.newton_iters),
+            "speed": lambda: part_speed(report, args.repeats),
+            "big": lambda: part_big(report, args.big)}
+    for part in args.parts.split(","):
+        jobs[part]()
+        path.write_text(json.dumps(report, indent=1))  # after each part, so partial runs keep results
+        write_markdown(report)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
 """``napari-sushi fit``: SUSHI parameter maps from a cube, written to a multi-extension FITS file.
 
-Shared with ``napari-sushi pixelfit`` (same options, no regularisation). The fit runs in a worker
-thread so that Ctrl-C cancels it cleanly at the next iteration; nothing is written then (exit 130).
+Shared with ``napari-sushi pixelfit`` (same options, no regularisation). Ctrl-C sets the fit's
+cancel flag, so the fit stops cleanly at the next iteration and nothing is written (exit 130); a
+second Ctrl-C aborts at once.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -181,31 +183,27 @@ def run_fit(args: argparse.Namespace, regularised: bool) -> int:
             bar.set_postfix(cost=f"{p.cost:.6g}", refresh=False)
 
     cancel = threading.Event()
-    box: dict = {}
 
-    def work() -> None:
-        try:
-            box["result"] = fn(cube, comps, st, callback=progress, cancel=cancel)
-        except BaseException as exc:  # re-raised in the main thread
-            box["error"] = exc
-
-    worker = threading.Thread(target=work, name="napari-sushi-fit", daemon=True)
-    worker.start()
-    try:
-        while worker.is_alive():
-            worker.join(0.1)
-    except KeyboardInterrupt:
+    def on_sigint(signum, frame) -> None:  # first Ctrl-C: stop at the next iteration; second: abort
+        if cancel.is_set():
+            raise KeyboardInterrupt
         cancel.set()
-        worker.join()
+
+    if not args.quiet:
+        ne, ny, nx = cube.shape
+        print(f"fitting {args.cube} ({ne}x{ny}x{nx}) with {', '.join(c.name for c in comps)}; Ctrl-C cancels",
+              file=sys.stderr, flush=True)
+    previous = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
+    try:
+        res = fn(cube, comps, st, callback=progress, cancel=cancel)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
         if bar is not None:
             bar.close()
+    if cancel.is_set() or res.stop_reason == "cancelled":
         print("napari-sushi: fit cancelled; nothing was written.", file=sys.stderr)
         return 130
-    if bar is not None:
-        bar.close()
-    if "error" in box:
-        raise box["error"]
-    res = box["result"]
     res.to_fits(args.output, include_cubes=args.with_cubes, overwrite=args.overwrite)
     if not args.quiet:
         ny, nx = res.gof.shape
