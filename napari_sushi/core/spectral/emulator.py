@@ -125,13 +125,14 @@ def _softmax_vjp(g: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
 
 
 class _SoftmaxDecode(torch.autograd.Function):
-    """softmax(mean + c @ basis) over channels with one (n, C) buffer in each direction.
+    """softmax(mean + c @ basis) over channels, forward and vector-Jacobian product fused by hand.
 
     The (n, C) tail dominates the emulator's cost (the interpolation itself is small), so it is fused
     by hand in cache-sized row blocks: logits in base 2 (basis and mean scaled by log2 e, exact in
     exact arithmetic) because ``exp2`` is ~3x cheaper than ``exp`` on CPU, normalisation by one
-    reciprocal per row, and the softmax vector-Jacobian product by torch's fused kernel, block by block. No
-    max-subtraction is needed: log-spectra of unit-sum spectra are <= 0 (up to interpolation error).
+    reciprocal per row, and the softmax vector-Jacobian product by torch's fused kernel, block by
+    block. No max-subtraction is needed: log-spectra of unit-sum spectra are <= 0 (up to
+    interpolation error).
     """
 
     CHUNK = 256  # rows per block: a block of (CHUNK, C) floats stays in cache through all its passes
@@ -175,9 +176,9 @@ class _Interpolate(torch.autograd.Function):
     """c = sum_k W_k(f) coef[node_k]: Catmull-Rom tensor-product interpolation of the node table.
 
     Differentiable in the cell fractions f (n, P). The weighted gather-and-sum of the 4^P neighbour
-    rows is one ``embedding_bag`` call (a fused kernel: no (n, 4^P, K) temporary). When a derivative
-    is needed, the Jacobian dc/df (n, P, K) is formed in the same call (P extra weight sets over the
-    same rows), so reverse and forward mode are each one small contraction.
+    rows is an ``embedding_bag`` (a fused kernel: no (n, 4^P, K) temporary). When a derivative is
+    needed, the Jacobian dc/df, stored (P, n, K), is formed alongside by P more bags over the same rows
+    with one axis's weights differentiated, so reverse and forward mode are each one small contraction.
     """
 
     @staticmethod

@@ -75,8 +75,13 @@ def train_emulator(
     max_nodes: int = 40000,
     scales: list[str] | None = None,
     progress: bool = True,
+    pca_tol: float = 1e-3,
 ) -> GridEmulator:
-    """Refine a grid emulator until validation (median, p99) error < target or no further gain."""
+    """Refine a grid emulator until validation (median, p99) error < target or no further gain.
+
+    ``pca_tol``: PCA truncation tolerance (worst grid node, relative L2); a larger value keeps fewer
+    components, so ``spectrum`` and its gradient cost less (the two (n, C) x K products dominate).
+    """
     meta = _with_family(meta, "emulator")
     scales = scales or default_scales(meta)
     P = len(meta.parameters)
@@ -88,7 +93,7 @@ def train_emulator(
     t0 = time.perf_counter()
     bar = tqdm(desc=f"emulator {meta.component}", unit="level", disable=not progress)
     while True:
-        model = build_grid_emulator(meta, generate, cells, scales)
+        model = build_grid_emulator(meta, generate, cells, scales, rel_tol=pca_tol)
         err = spectral_errors(model, theta_val, spec_val)
         med, p99 = float(np.median(err)), float(np.percentile(err, 99))
         curve.append({"cells": list(cells), "n_components": int(model.basis.shape[0]), "val_median": med, "val_p99": p99})
@@ -106,7 +111,7 @@ def train_emulator(
     bar.close()
     best.meta.extra.update({
         "training": {"source": meta.extra.get("source", "generator"), "seed": seed, "n_val": n_val,
-                     "scales": scales, "seconds": round(time.perf_counter() - t0, 2),
+                     "scales": scales, "pca_tol": pca_tol, "seconds": round(time.perf_counter() - t0, 2),
                      "early_stopping": "stop refining when the validation target is met or p99 gains < 20 %"},
         "loss_curve": curve,
     })
@@ -365,9 +370,12 @@ def train_model(
     time_limit: float | None = None,
     n_random: int = 3000,
     progress: bool = True,
+    pca_tol: float = 1e-3,
     **arch,
 ) -> SpectralModel:
-    """Train a model of ``family`` from a simulator preset + component, or from a library file."""
+    """Train a model of ``family`` from a simulator preset + component, or from a library file.
+
+    ``pca_tol`` is the emulator's PCA truncation tolerance (see :func:`train_emulator`)."""
     if family not in FAMILIES:
         raise ValueError(f"unknown model family {family!r}; choose one of {FAMILIES}")
     if (preset is None) == (library is None):
@@ -386,7 +394,7 @@ def train_model(
     meta, generate = simulator_source(preset, component)
     meta.extra["source"] = f"simulator preset {preset}"
     if family == "emulator":
-        return train_emulator(meta, generate, seed=seed, progress=progress)
+        return train_emulator(meta, generate, seed=seed, progress=progress, pca_tol=pca_tol)
     P = len(meta.parameters)
     cells = [48] if P == 1 else [16] * P if P == 2 else [6] * P
     theta, spectra = network_training_set(meta, generate, n_random, seed, cells=cells)
