@@ -254,13 +254,16 @@ class SushiFitDock(QWidget):
         col.addWidget(comps)
 
         # -- regularisation / statistics / stopping
+        from napari_sushi.core.solver.settings import FitSettings
+
+        defaults = FitSettings()  # one source of truth for the regularisation defaults
         reg = QGroupBox("Fit settings")
         f2 = QFormLayout(reg)
         self.kmad = QDoubleSpinBox()
         self.kmad.setRange(0.0, 100.0)
         self.kmad.setDecimals(2)
         self.kmad.setSingleStep(0.25)
-        self.kmad.setValue(1.0)
+        self.kmad.setValue(float(defaults.kmad_default))
         self.kmad.setToolTip(
             "regularisation strength kmad: wavelet coefficients of the parameter maps below kmad x the noise "
             "level (MAD) of each scale are removed. 0 = no spatial regularisation; 1-3 is typical; larger "
@@ -269,7 +272,7 @@ class SushiFitDock(QWidget):
         f2.addRow("strength (kmad)", self.kmad)
         self.n_scales = QSpinBox()
         self.n_scales.setRange(1, 8)
-        self.n_scales.setValue(2)
+        self.n_scales.setValue(int(defaults.n_scales))
         self.n_scales.setToolTip(
             "number J of fine starlet scales that are thresholded (scale j ~ 2^j pixels); the coarse "
             "structure is never thresholded. 2 suits 1-4 pixel noise; more smooths larger features"

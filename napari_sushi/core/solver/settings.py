@@ -50,6 +50,8 @@ class FitSettings:
               scheme: parameter step ``fixed_step``, default 0.1 / max(counts)).
     fixed_step: parameter step of the "fixed" rule (None = 0.1 / max(counts)).
     n_starts: per-pixel fit only: number of starting points per pixel (best cost wins).
+    coarse_init: SUSHI only: parameter maps without a given init start from a fit of the cube binned
+              by this factor (1 = start from the models' defaults); see ``sushi.coarse_start``.
     """
 
     kmad: float | dict[str, float] = 1.0
@@ -73,6 +75,7 @@ class FitSettings:
     step_rule: str = "newton"
     fixed_step: float | None = None
     n_starts: int = 4
+    coarse_init: int = 4
 
 
 @dataclass

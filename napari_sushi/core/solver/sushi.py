@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from typing import Callable
 
+import numpy as np
 import torch
 
 from napari_sushi.core.solver.assemble import assemble
 from napari_sushi.core.solver.engine import iterate
-from napari_sushi.core.solver.problem import build_problem
+from napari_sushi.core.solver.problem import FitSetupError, build_problem
 from napari_sushi.core.solver.result import FitResult
 from napari_sushi.core.solver.settings import Component, FitSettings, ProgressCallback
+from napari_sushi.core.solver.stopping import is_cancelled
 
 
 def fit(
@@ -26,11 +29,63 @@ def fit(
 
     ``callback`` receives a Progress every iteration (maps every ``settings.snapshot_every``);
     ``cancel`` (Event or callable) is checked before every iteration: a cancelled fit returns its
-    current state with ``stop_reason == "cancelled"``.
+    current state with ``stop_reason == "cancelled"``. Unless a warm start is given, the parameter
+    maps start from a fit of the cube binned by ``settings.coarse_init`` (see :func:`coarse_start`).
     """
     settings = settings or FitSettings()
     t0 = time.perf_counter()
     torch.manual_seed(settings.seed)
+    components = coarse_start(cube, components, settings, cancel)
     problem = build_problem(cube, components, settings)
     state = iterate(problem, settings, regularise=True, callback=callback, cancel=cancel)
     return assemble(problem, state, settings, "sushi", time.perf_counter() - t0)
+
+
+def coarse_start(
+    cube,
+    components: list[Component],
+    settings: FitSettings,
+    cancel: threading.Event | Callable[[], bool] | None = None,
+) -> list[Component]:
+    """Components whose free parameters without a user ``init`` start from a coarse fit's maps.
+
+    Why: where a component is faint, its parameters carry almost no Fisher information, so the
+    regularised fit leaves them near their starting value (measured: the photon index of
+    near-empty synchrotron pixels of the ``faint`` preset stayed near the model default 2.5 while the
+    truth there is ~3.3, a -0.5 bias). A fit of the cube binned ``coarse_init`` x ``coarse_init``
+    (16x fewer pixels at 4, so cheap) gives a data-driven local value instead; it is bilinearly
+    interpolated back. Skipped when ``coarse_init <= 1``, with a warm start, or when the binned image
+    would be smaller than 8x8 pixels. The objective minimised is unchanged: only the start moves.
+    """
+    f = int(getattr(settings, "coarse_init", 1) or 1)
+    if f <= 1 or settings.warm_start is not None:
+        return components
+    b = max(int(settings.binning), 1)
+    ny, nx = (int(n) // b for n in cube.shape[1:])
+    if ny // f < 8 or nx // f < 8:
+        return components
+    todo = {c.name: [p for p in c.model.param_names if p not in c.fixed and p not in c.init] for c in components}
+    if not any(todo.values()):
+        return components
+    coarse = replace(settings, binning=b * f, coarse_init=1, warm_start=None, snapshot_every=0)
+    try:
+        res = fit(cube, components, coarse, cancel=cancel)
+    except FitSetupError:  # e.g. a background/sigma given only at the fitted resolution: start as asked
+        return components
+    if is_cancelled(cancel):
+        return components
+    out = []
+    for c in components:
+        init = dict(c.init)
+        for p in todo[c.name]:
+            m = np.asarray(res.params[f"{c.name} {p}"], dtype=float)
+            ok = np.isfinite(m)
+            if not ok.any():
+                continue
+            m = np.where(ok, m, np.median(m[ok]))
+            up = torch.nn.functional.interpolate(torch.as_tensor(m)[None, None], size=(ny, nx), mode="bilinear",
+                                                 align_corners=False)[0, 0].numpy()
+            info = next(q for q in c.model.meta.parameters if q.name == p)
+            init[p] = np.clip(up, info.low, info.high)
+        out.append(replace(c, init=init))
+    return out
