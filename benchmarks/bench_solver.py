@@ -3,6 +3,7 @@ and the cost curves of the reference fixed step vs the Fisher-preconditioned ste
 
 Writes benchmarks/results/solver.json and solver.md, and docs/images/cost_curves.png.
 Run:  .venv/bin/python benchmarks/bench_solver.py [--parts accuracy,curves,speed,big] [--repeats 3]
+      (--parts sushi re-runs only SUSHI of the accuracy part, keeping the stored per-pixel figures)
 """
 
 from __future__ import annotations
@@ -69,6 +70,23 @@ def part_accuracy(report: dict, presets: list[str]) -> None:
             "rmse_ratio": {k: acc_s[k]["rmse"] / acc_p[k]["rmse"] for k in KEYS},
         }
         print(preset, json.dumps(report["accuracy"][preset]["rmse_ratio"]), flush=True)
+
+
+def part_sushi(report: dict, presets: list[str]) -> None:
+    """SUSHI only on each preset; the ratios use the stored per-pixel figures (from an earlier
+    ``accuracy`` run), so a change of the SUSHI defaults is measured without re-running the per-pixel fit."""
+    for preset in presets:
+        old = report.get("accuracy", {}).get(preset, {})
+        if "pixelfit" not in old:
+            raise SystemExit(f"no stored per-pixel figures for {preset!r}: run --parts accuracy first")
+        sim = simulate_remnant(preset, 0)
+        t = time.perf_counter()
+        s = fit(sim.cube, components("toy"), FitSettings(**SUSHI))
+        ts = time.perf_counter() - t
+        acc_s = accuracy(sim, s)
+        old["sushi"] = {"metrics": acc_s, "n_iter": s.n_iter, "stop": s.stop_reason, "seconds": ts}
+        old["rmse_ratio"] = {k: acc_s[k]["rmse"] / old["pixelfit"]["metrics"][k]["rmse"] for k in KEYS}
+        print(preset, json.dumps(old["rmse_ratio"]), flush=True)
 
 
 def part_curves(report: dict, iters_fixed: int, iters_newton: int) -> None:
@@ -201,6 +219,7 @@ def main() -> None:
             "curves": lambda: part_curves(report, args.fixed_iters, args.newton_iters),
             "speed": lambda: part_speed(report, args.repeats),
             "big": lambda: part_big(report, args.big)}
+    jobs["sushi"] = lambda: part_sushi(report, args.presets.split(","))
     for part in args.parts.split(","):
         jobs[part]()
         path.write_text(json.dumps(report, indent=1))  # after each part, so partial runs keep results
