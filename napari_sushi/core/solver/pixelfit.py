@@ -4,6 +4,12 @@ Each pixel is fitted independently by damped Gauss-Newton (Levenberg-Marquardt w
 damping and acceptance), from ``settings.n_starts`` starting points (the model default / init, then
 seeded random points of the validity box); each pixel keeps its best start. It returns the same
 FitResult fields as SUSHI, so the two can be compared map for map.
+
+A parameter whose every component has zero fitted amplitude in a pixel is not identified there (the
+likelihood does not depend on it; the iterate just stops wherever the amplitude reached zero, often
+on a box edge). It is reported at the centre of its validity box, with the box's standard deviation
+as its sigma (see uncertainty.py): the mean and spread of the uniform box prior when the data say
+nothing, instead of an arbitrary edge value with the same sigma.
 """
 
 from __future__ import annotations
@@ -70,5 +76,15 @@ def pixelfit(
         if st.stop_reason == "cancelled" or is_cancelled(cancel):
             total.stop_reason = "cancelled"
             break
-    total.A, total.U, total.n_iter = best_A, best_U, offset
+    total.A, total.U, total.n_iter = best_A, unidentified_to_centre(problem, best_A, best_U), offset
     return assemble(problem, total, settings, "pixelfit", time.perf_counter() - t0, {"n_starts": n_starts})
+
+
+def unidentified_to_centre(problem, A: torch.Tensor, U: torch.Tensor) -> torch.Tensor:
+    """U with every free parameter that no component with a positive amplitude uses set to 0.5."""
+    used = torch.zeros_like(U, dtype=torch.bool)
+    for c, spec in enumerate(problem.comps):
+        for kind, k in spec.sources:
+            if kind == "free":
+                used[k] |= A[c] > 0
+    return torch.where(used, U, torch.full_like(U, 0.5))
