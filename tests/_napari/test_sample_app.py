@@ -46,7 +46,7 @@ def test_sample_fit_layers_second_run_and_export(sample_session, qtbot, notes, t
     assert job is not None, notes["error"]
     qtbot.waitUntil(lambda: dock.job is None, timeout=120_000)
     assert not notes["error"], notes["error"]
-    run = "SUSHI#1 kmad=1"
+    run = f"SUSHI#1 kmad={dock.kmad.value():g}"  # the dock's default strength (FitSettings)
     res = dock.runs[run].result
     assert res.n_iter == 3
     for name, unit in [
