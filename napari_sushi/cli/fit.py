@@ -18,6 +18,11 @@ import numpy as np
 from napari_sushi.cli import CLIError
 
 
+from napari_sushi.core.solver.settings import FitSettings  # noqa: E402
+
+_DEFAULTS = FitSettings()
+
+
 def add_common(p: argparse.ArgumentParser, regularised: bool) -> None:
     """Options shared by ``fit`` and ``pixelfit``."""
     p.add_argument("cube", type=Path, help="cube file (FITS cube, event list binned on the fly is not supported, .npy/.npz)")
@@ -27,8 +32,10 @@ def add_common(p: argparse.ArgumentParser, regularised: bool) -> None:
                         "repeat for several components; NAME=MODEL sets the component name")
     if regularised:
         p.add_argument("--kmad", action="append", metavar="K or COMP.PARAM=K",
-                       help="regularisation strength (default 3): one number for every map, or per map; repeatable")
-        p.add_argument("--scales", type=int, default=2, metavar="J", help="number of thresholded starlet scales (default 2)")
+                       help=f"regularisation strength (default {_DEFAULTS.kmad_default:g}): one number for every map, "
+                            "or per map; repeatable")
+        p.add_argument("--scales", type=int, default=_DEFAULTS.n_scales, metavar="J",
+                       help=f"number of thresholded starlet scales (default {_DEFAULTS.n_scales})")
         p.add_argument("--step-rule", choices=["newton", "fixed"], default="newton",
                        help="parameter step: Fisher-preconditioned (default) or the reference fixed step")
     else:
@@ -132,7 +139,7 @@ def build_request(args: argparse.Namespace, regularised: bool):
     if regularised:
         st.n_scales = args.scales
         st.step_rule = args.step_rule
-        st.kmad = 3.0
+        st.kmad = st.kmad_default
         per = {}
         for item in args.kmad or []:
             if "=" in item:
@@ -144,7 +151,7 @@ def build_request(args: argparse.Namespace, regularised: bool):
         if per:
             st.kmad = per
             if not any("=" not in i for i in args.kmad or []):
-                st.kmad_default = 3.0
+                st.kmad_default = _DEFAULTS.kmad_default
     else:
         st.kmad = 0.0
         st.n_starts = args.starts
