@@ -10,7 +10,7 @@ SCRIPTS = [
     ["plot_model_spectra.py"],
     ["screenshot_binned_cube.py"],
     ["screenshot_toy_truth.py"],
-    ["make_app_screenshots.py", "--binning", "2", "--max-iter", "400"],
+    ["make_app_screenshots.py", "--binning", "1", "--max-iter", "400"],
 ]
 
 
