@@ -288,7 +288,7 @@ class SushiFitDock(QWidget):
         self.max_iter.setValue(300)
         self.max_iter.setToolTip("the fit stops here at the latest")
         f2.addRow("iterations", self.max_iter)
-        self.tol = QLineEdit("1e-6")
+        self.tol = QLineEdit(f"{defaults.tol:g}")
         self.tol.setToolTip("stop when the relative change of the cost over a window of iterations is below this")
         f2.addRow("tolerance", self.tol)
         self.snapshot_every = QSpinBox()
