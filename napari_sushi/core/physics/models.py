@@ -90,31 +90,32 @@ class Absorption(Model):
         return transmission(edges, self._get(params, "nH"), self.table)
 
 
-class Sum(Model):
+class _Binary(Model):
+    """Two models on the same parameters, combined bin by bin with ``_op``."""
+
+    def __init__(self, a: Model, b: Model) -> None:
+        super().__init__("")
+        self.a, self.b = a, b
+
+    def names(self) -> list[str]:
+        return list(dict.fromkeys(self.a.names() + self.b.names()))
+
+    @staticmethod
+    def _op(x: np.ndarray, y: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self, edges: np.ndarray, params: Params) -> np.ndarray:
+        edges = check_edges(edges)
+        return self._op(self.a(edges, params), self.b(edges, params))
+
+
+class Sum(_Binary):
     """a + b on the same parameters."""
 
-    def __init__(self, a: Model, b: Model) -> None:
-        super().__init__("")
-        self.a, self.b = a, b
-
-    def names(self) -> list[str]:
-        return list(dict.fromkeys(self.a.names() + self.b.names()))
-
-    def __call__(self, edges: np.ndarray, params: Params) -> np.ndarray:
-        edges = check_edges(edges)
-        return self.a(edges, params) + self.b(edges, params)
+    _op = staticmethod(np.add)
 
 
-class Product(Model):
+class Product(_Binary):
     """a * b on the same parameters (e.g. absorption times emission)."""
 
-    def __init__(self, a: Model, b: Model) -> None:
-        super().__init__("")
-        self.a, self.b = a, b
-
-    def names(self) -> list[str]:
-        return list(dict.fromkeys(self.a.names() + self.b.names()))
-
-    def __call__(self, edges: np.ndarray, params: Params) -> np.ndarray:
-        edges = check_edges(edges)
-        return self.a(edges, params) * self.b(edges, params)
+    _op = staticmethod(np.multiply)
