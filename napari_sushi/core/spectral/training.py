@@ -186,8 +186,6 @@ def _with_family(meta: ModelMeta, family: str) -> ModelMeta:
                      extra=dict(meta.extra))
 
 
-
-
 def train_network(
     family: str,
     meta: ModelMeta,
@@ -327,17 +325,12 @@ def network_training_set(meta: ModelMeta, generate: Generator, n_random: int, se
 
 
 # ----------------------------------------------------------------------------------- entry point
-#: Grid cells to start refining from, and random draws for the networks, per component.
 def simulator_source(preset: str, component: str) -> tuple[ModelMeta, Generator]:
-    """Model metadata and a spectrum generator ``theta (n, P) -> (n, C)`` from the project's simulator."""
-    from napari_sushi.core import simulate
+    """Model metadata (parameters, channel grid, response, band, fixed parameters) and a spectrum
+    generator ``theta (n, P) -> (n, C)`` of a component of the project's simulator preset."""
+    from napari_sushi.core.simulate import get_preset
 
-    return simulate_source_adapter(simulate, preset, component)
-
-
-def simulate_source_adapter(simulate, preset: str, component: str) -> tuple[ModelMeta, Generator]:
-    """Metadata (parameters, channel grid, response, band, fixed parameters) and generator of a preset."""
-    pr = simulate.get_preset(preset)
+    pr = get_preset(preset)
     if component not in pr.components:
         raise ValueError(f"preset {preset!r} has components {sorted(pr.components)}; got {component!r}")
     spec = pr.components[component]
