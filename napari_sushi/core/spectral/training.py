@@ -160,7 +160,7 @@ def emulator_from_library(lib: SpectralLibrary, scales: list[str] | None = None,
     val = None
     if validate and all(len(a) >= 5 for a in axes):
         sub = tuple(slice(0, None, 2) for _ in axes)
-        sub_lib = lib.spectra[np.lexsort(lib.params.T[::-1])].reshape(*[len(a) for a in axes], -1)[sub]
+        sub_lib = spectra.reshape(*[len(a) for a in axes], -1)[sub]
         coarse = SpectralLibrary(lib.energy_edges, np.stack(np.meshgrid(*[a[::2] for a in axes], indexing="ij"), -1).reshape(-1, len(axes)),
                                  sub_lib.reshape(-1, sub_lib.shape[-1]), lib.names, lib.units,
                                  np.array([a[::2][0] for a in axes]), np.array([a[::2][-1] for a in axes]))
