@@ -157,14 +157,6 @@ class Response:
             name=self.name, band=(float(emin), float(emax)),
         )
 
-    def check_covers(self, emin: float, emax: float) -> None:
-        """Raise :class:`ResponseError` unless the channels span [emin, emax] keV."""
-        ce = self.channel_edges
-        if emin < ce[0] - 1e-4 or emax > ce[-1] + 1e-4:
-            raise ResponseError(
-                f"response {self.name!r} covers {ce[0]:.3f}-{ce[-1]:.3f} keV, not the band {emin:g}-{emax:g} keV."
-            )
-
 
 # ====================================================================== OGIP files
 def _find_hdu(hdul: fits.HDUList, names: tuple[str, ...], path: Path) -> fits.BinTableHDU:

@@ -43,15 +43,6 @@ def _log_gaunt_fast(lnu: np.ndarray) -> np.ndarray:
     return out
 
 
-def bremsstrahlung_density(energy: np.ndarray, kT: np.ndarray, norm: np.ndarray | float = 1.0) -> np.ndarray:
-    """dN/dE (n, len(energy)) at rest-frame energies ``energy`` (keV) for temperatures ``kT`` (n,)."""
-    e = np.asarray(energy, dtype=float)[None, :]
-    kt = np.asarray(kT, dtype=float)[:, None]
-    u = e / kt
-    # g * exp(-u) = (sqrt3/pi) * K0(u/2) * exp(-u/2): evaluated as k0e(u/2) * exp(-u) without overflow
-    return np.asarray(norm, dtype=float).reshape(-1, 1) * gaunt_ff(u) * np.exp(-u) / (np.sqrt(kt) * e)
-
-
 def bremsstrahlung(
     edges: np.ndarray,
     kT: float | np.ndarray,
