@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from napari_sushi.core.spectral.base import SpectralModel
+from napari_sushi.core.spectral.training import default_scales
 
 
 def _kl(s: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
@@ -73,7 +74,7 @@ def fit_spectrum(model: SpectralModel, counts: np.ndarray, starts_per_axis: int 
     y = torch.as_tensor(np.asarray(counts, float), dtype=torch.float64)
     p = y / y.sum()
     b = torch.as_tensor(model.bounds, dtype=torch.float64)
-    logax = torch.tensor([q.low > 0 and q.high / q.low >= 5 for q in model.meta.parameters])
+    logax = torch.tensor([s == "log" for s in default_scales(model.meta)])  # the training axes
     lo = torch.where(logax, torch.log(b[:, 0]), b[:, 0])
     hi = torch.where(logax, torch.log(b[:, 1]), b[:, 1])
 
