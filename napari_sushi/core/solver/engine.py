@@ -169,7 +169,6 @@ def iterate(
         if reg.active:
             reg.update_weights(torch.diagonal(F, dim1=1, dim2=2)[:, nc:].T)
         old_data = _sum(c0)
-        old_obj = old_data + reg.penalty(st.U)
 
         if settings.step_rule == "newton":
             # projected Newton: variables held at a bound by their gradient leave the system
@@ -209,10 +208,11 @@ def iterate(
             self_done = False
 
         if not self_done:
-            cost, obj = _step_with_guard(problem, settings, reg, st, zA, zU, stepU, gU, c0, old_data, old_obj, lam)
+            cost, obj = _step_with_guard(problem, settings, reg, st, zA, zU, stepU, gU, c0, old_data)
             if cost is None:  # no acceptable step: keep the iterate, damp harder
                 lam = (lam * 10.0).clamp(LAM_MIN, LAM_MAX)
-                cost, obj = old_data, old_obj
+                # the objective is only needed here (the accepted steps report their own)
+                cost, obj = old_data, old_data + reg.penalty(st.U)
         st.history.append(cost)
         st.objective.append(obj)
         st.n_iter = it
@@ -229,7 +229,7 @@ def iterate(
     return st
 
 
-def _step_with_guard(problem, settings, reg, st, zA, zU, stepU, gU, c0, old_data, old_obj, lam):
+def _step_with_guard(problem, settings, reg, st, zA, zU, stepU, gU, c0, old_data):
     """Proximal step with backtracking; updates ``st`` and returns (cost, objective) or (None, None).
 
     Pixels whose cost turns NaN/inf keep their previous values; if the total data cost then still
@@ -253,10 +253,12 @@ def _step_with_guard(problem, settings, reg, st, zA, zU, stepU, gU, c0, old_data
             nU = torch.where(bad[None], st.U, nU)
             cn = torch.where(bad, c0, cn)
         new_data = _sum(cn)
-        new_obj = new_data + reg.penalty(nU)
-        if np.isfinite(new_obj) and new_data <= old_data + DIVERGENCE_RTOL * abs(old_data) + 1e-6:
-            st.A, st.U = nA, nU
-            return new_data, new_obj
+        if new_data <= old_data + DIVERGENCE_RTOL * abs(old_data) + 1e-6:
+            # the penalty (a full starlet transform) only for a step the data test accepts
+            new_obj = new_data + reg.penalty(nU)
+            if np.isfinite(new_obj):
+                st.A, st.U = nA, nU
+                return new_data, new_obj
         st.n_backtracks += 1
         if settings.step_rule == "newton":
             alpha *= 0.5
