@@ -28,16 +28,6 @@ def _wcs(ny: int, nx: int) -> WCS:
     return w
 
 
-@pytest.fixture
-def notes(monkeypatch):
-    """Capture the dock's notifications (they still are plain napari notifications in the app)."""
-    got: dict[str, list[str]] = {"error": [], "warning": [], "info": []}
-    monkeypatch.setattr(fd, "show_error", lambda m: got["error"].append(str(m)))
-    monkeypatch.setattr(fd, "show_warning", lambda m: got["warning"].append(str(m)))
-    monkeypatch.setattr(fd, "show_info", lambda m: got["info"].append(str(m)))
-    return got
-
-
 def _viewer_with_cube(make_napari_viewer, ny=16, nx=16, scale=2.0, translate=10.0):
     viewer = make_napari_viewer()
     cube, truth = make_cube(ny, nx)

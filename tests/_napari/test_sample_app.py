@@ -6,18 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_sushi._napari import fit_dock as fd
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def notes(monkeypatch):
-    got: dict[str, list[str]] = {"error": [], "warning": [], "info": []}
-    monkeypatch.setattr(fd, "show_error", lambda m: got["error"].append(str(m)))
-    monkeypatch.setattr(fd, "show_warning", lambda m: got["warning"].append(str(m)))
-    monkeypatch.setattr(fd, "show_info", lambda m: got["info"].append(str(m)))
-    return got
 
 
 @pytest.fixture
