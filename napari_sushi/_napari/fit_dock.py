@@ -68,6 +68,13 @@ def available_devices() -> dict[str, str]:
     return out
 
 
+def _auto_device() -> str:
+    """The device "auto" picks, as the solver resolves it."""
+    from napari_sushi.core.solver.problem import resolve_device
+
+    return resolve_device("auto").type
+
+
 def available_memory(device: str) -> int:
     """Free memory in bytes on the device the fit will use."""
     import torch
@@ -362,8 +369,7 @@ class SushiFitDock(QWidget):
 
     def _fill_devices(self) -> None:
         devs = available_devices()
-        best = "cuda" if devs["cuda"] else ("mps" if devs["mps"] else "cpu")
-        self.device_combo.addItem(f"auto ({best})", "auto")
+        self.device_combo.addItem(f"auto ({_auto_device()})", "auto")
         for name in ("cpu", "cuda", "mps"):
             desc = devs[name]
             self.device_combo.addItem(f"{name} — {desc}" if desc else f"{name} (not available)", name)
@@ -667,8 +673,7 @@ class SushiFitDock(QWidget):
         need = float(estimate_fit_memory(req.cube.shape, req.components, req.settings))
         device = req.settings.device
         if device == "auto":
-            devs = available_devices()
-            device = "cuda" if devs["cuda"] else ("mps" if devs["mps"] else "cpu")
+            device = _auto_device()
         free = available_memory(device)
         if need > 0.8 * free:
             show_error(
