@@ -187,8 +187,9 @@ def iterate(
             # rise (or turn NaN) keeps its values and is damped harder; the others are damped less
             c1 = problem.costs(zA, zU)
             bad = ~torch.isfinite(c1) | (c1 > c0 + 1e-6 * c0.abs() + 1e-6)
-            if bool(bad.any()):
-                st.n_rejected_pixels += int(bad.sum())
+            n_bad = int(bad.sum())  # one host sync for both the test and the count
+            if n_bad:
+                st.n_rejected_pixels += n_bad
                 zA = torch.where(bad[None], st.A, zA)
                 zU = torch.where(bad[None], st.U, zU)
                 c1 = torch.where(bad, c0, c1)
@@ -247,8 +248,9 @@ def _step_with_guard(problem, settings, reg, st, zA, zU, stepU, gU, c0, old_data
             nU = reg.prox(nU, torch.full((problem.n_free, 1), s, dtype=problem.dtype, device=problem.device))
         cn = problem.costs(nA, nU)
         bad = ~torch.isfinite(cn)
-        if bool(bad.any()):
-            st.n_rejected_pixels += int(bad.sum())
+        n_bad = int(bad.sum())
+        if n_bad:
+            st.n_rejected_pixels += n_bad
             nA = torch.where(bad[None], st.A, nA)
             nU = torch.where(bad[None], st.U, nU)
             cn = torch.where(bad, c0, cn)
