@@ -16,9 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_sushi.cli import CLIError
-
-
-from napari_sushi.core.solver.settings import FitSettings  # noqa: E402
+from napari_sushi.core.solver.settings import FitSettings
 
 _DEFAULTS = FitSettings()
 
@@ -50,7 +48,8 @@ def add_common(p: argparse.ArgumentParser, regularised: bool) -> None:
     p.add_argument("--background", type=Path, help="expected background counts: spectrum (E,) or cube (.npy/FITS)")
     p.add_argument("--cost", choices=["poisson", "chi2"], default="poisson", help="statistic (default poisson)")
     p.add_argument("--max-iter", type=int, default=300 if regularised else 100, metavar="N", help="iteration limit")
-    p.add_argument("--tol", type=float, default=1e-5, metavar="T", help="relative cost change over 10 iterations to stop (default 1e-5)")
+    p.add_argument("--tol", type=float, default=_DEFAULTS.tol, metavar="T",
+                   help=f"relative cost change over {_DEFAULTS.window} iterations to stop (default {_DEFAULTS.tol:g})")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--seed", type=int, default=0)
