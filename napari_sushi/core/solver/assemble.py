@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import platform
+import time
 
 import numpy as np
 import torch
@@ -12,7 +13,7 @@ from napari_sushi.core.solver.engine import State
 from napari_sushi.core.solver.problem import MODEL_FLOOR, Problem
 from napari_sushi.core.solver.result import FitResult
 from napari_sushi.core.solver.settings import FitSettings
-from napari_sushi.core.solver.uncertainty import fisher_sigmas, gof_map
+from napari_sushi.core.solver.uncertainty import fisher_sigmas, gof_map, profile_sigmas
 
 
 def settings_summary(settings: FitSettings) -> dict:
@@ -54,20 +55,37 @@ def model_cubes(problem: Problem, A: torch.Tensor, U: torch.Tensor) -> tuple[dic
 
 
 def assemble(
-    problem: Problem, state: State, settings: FitSettings, method: str, wall_time: float, extra: dict | None = None
+    problem: Problem, state: State, settings: FitSettings, method: str, wall_time: float, extra: dict | None = None,
+    profile: bool = False,
 ) -> FitResult:
-    """All FitResult fields from the final iterate; maps are NaN outside the mask (not fitted)."""
+    """All FitResult fields from the final iterate; maps are NaN outside the mask (not fitted).
+
+    ``profile``: parameter sigmas and intervals from the per-pixel profile likelihood (the per-pixel
+    fit, whose values are the pixels' maximum-likelihood estimates) instead of the Fisher matrix.
+    """
     from napari_sushi import __version__
 
     A, U = state.A, state.U
     maps = problem.unpack(A, U)
-    sig = fisher_sigmas(problem, A, U)
+    t_sig = time.perf_counter()
+    if profile:
+        sig, intervals = profile_sigmas(problem, A, U)
+        sigma_method = "profile likelihood (Delta C = 1 half-width; amplitudes: Fisher)"
+    else:
+        sig, intervals = fisher_sigmas(problem, A, U), {}
+        sigma_method = "Fisher (Cramer-Rao, per pixel, ignores the regulariser)"
+    t_sig = time.perf_counter() - t_sig
     gof, gof_name = gof_map(problem, A, U)
     out_mask = ~problem.mask
     for d in (maps, sig):
         for k in d:
             d[k] = d[k].astype(np.float32)
             d[k][out_mask] = np.nan
+    for k, (lo, hi) in intervals.items():
+        lo, hi = lo.astype(np.float32), hi.astype(np.float32)
+        lo[out_mask] = np.nan
+        hi[out_mask] = np.nan
+        intervals[k] = (lo, hi)
     gof = gof.astype(np.float32)
     gof[out_mask] = np.nan
     amplitudes = {spec.name: maps.pop(f"{spec.name} amplitude") for spec in problem.comps}
@@ -94,6 +112,8 @@ def assemble(
         "n_backtracks": state.n_backtracks,
         "n_rejected_pixel_steps": state.n_rejected_pixels,
         "model_floor": MODEL_FLOOR,
+        "sigma_method": sigma_method,
+        "sigma_seconds": t_sig,
     }
     prov.update(extra or {})
     return FitResult(
@@ -116,4 +136,5 @@ def assemble(
         provenance=prov,
         wcs=problem.cube.wcs,
         mask=problem.mask.copy(),
+        intervals=intervals,
     )

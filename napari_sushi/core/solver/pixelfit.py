@@ -10,6 +10,11 @@ likelihood does not depend on it; the iterate just stops wherever the amplitude 
 on a box edge). It is reported at the centre of its validity box, with the box's standard deviation
 as its sigma (see uncertainty.py): the mean and spread of the uniform box prior when the data say
 nothing, instead of an arbitrary edge value with the same sigma.
+
+The parameters' 1-sigma maps are not the Fisher ones: they come from the profile likelihood of each
+pixel (the Delta C = 1 interval, profiled over all the pixel's other variables and truncated at the
+box; sigma = half its width, the interval's bounds are in ``FitResult.intervals``): see
+``uncertainty.profile_sigmas``. The value itself stays the maximum-likelihood estimate.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from napari_sushi.core.solver.problem import build_problem
 from napari_sushi.core.solver.result import FitResult
 from napari_sushi.core.solver.settings import Component, FitSettings, Progress, ProgressCallback
 from napari_sushi.core.solver.stopping import is_cancelled
+from napari_sushi.core.solver.uncertainty import identified
 
 
 def pixelfit(
@@ -77,14 +83,10 @@ def pixelfit(
             total.stop_reason = "cancelled"
             break
     total.A, total.U, total.n_iter = best_A, unidentified_to_centre(problem, best_A, best_U), offset
-    return assemble(problem, total, settings, "pixelfit", time.perf_counter() - t0, {"n_starts": n_starts})
+    return assemble(problem, total, settings, "pixelfit", time.perf_counter() - t0, {"n_starts": n_starts},
+                    profile=True)
 
 
 def unidentified_to_centre(problem, A: torch.Tensor, U: torch.Tensor) -> torch.Tensor:
     """U with every free parameter that no component with a positive amplitude uses set to 0.5."""
-    used = torch.zeros_like(U, dtype=torch.bool)
-    for c, spec in enumerate(problem.comps):
-        for kind, k in spec.sources:
-            if kind == "free":
-                used[k] |= A[c] > 0
-    return torch.where(used, U, torch.full_like(U, 0.5))
+    return torch.where(identified(problem, A), U, torch.full_like(U, 0.5))

@@ -18,7 +18,10 @@ class FitResult:
       amplitudes: component -> (Y, X) expected counts of that component in the band
       params:     "<component> <parameter>" -> (Y, X) map in physical units
       sigmas:     same keys as params and amplitudes ("<component> amplitude") -> 1-sigma maps
-                  (per-pixel Fisher / Cramer-Rao at the solution; ignores the regulariser)
+                  (SUSHI: per-pixel Fisher / Cramer-Rao at the solution, ignores the regulariser;
+                  per-pixel fit: half-width of the profile-likelihood Delta C = 1 interval)
+      intervals:  per-pixel fit only: "<component> <parameter>" -> (lower, upper) maps of that
+                  interval (asymmetric 1-sigma bounds, truncated at the validity box)
       units:      key -> unit string (e.g. "keV", "km/s", "counts")
     """
 
@@ -41,6 +44,7 @@ class FitResult:
     provenance: dict = field(default_factory=dict)  # settings, model hashes, package version
     wcs: WCS | None = None
     mask: np.ndarray | None = None
+    intervals: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ views and export
     def all_maps(self) -> dict[str, np.ndarray]:
@@ -51,6 +55,9 @@ class FitResult:
         out.update(self.params)
         for key, sig in self.sigmas.items():
             out[f"{key} sigma"] = sig
+        for key, (lo, hi) in self.intervals.items():
+            out[f"{key} lower"] = lo
+            out[f"{key} upper"] = hi
         out["goodness of fit"] = self.gof  # statistic named by gof_name (FITS keyword GOFNAME)
         return out
 
@@ -58,6 +65,8 @@ class FitResult:
         units = dict(self.units)
         for key in self.sigmas:
             units[f"{key} sigma"] = self.units.get(key, "")
+        for key in self.intervals:
+            units[f"{key} lower"] = units[f"{key} upper"] = self.units.get(key, "")
         units["goodness of fit"] = ""
         return units
 

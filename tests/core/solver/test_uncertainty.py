@@ -38,7 +38,7 @@ def test_parameters_of_zero_amplitude_components_go_to_box_centre():
              SimpleNamespace(sources=[("free", 1), ("fixed", torch.tensor(0.0)), ("free", 2)])]
     A = torch.tensor([[5.0, 0.0, 0.0], [0.0, 3.0, 0.0]])  # pixel 0: thermal only, 1: power law only, 2: nothing
     U = torch.full((3, 3), 0.1)
-    V = unidentified_to_centre(SimpleNamespace(comps=comps), A, U)
+    V = unidentified_to_centre(SimpleNamespace(comps=comps, n_free=3), A, U)
     assert V[:, 0].tolist() == pytest.approx([0.1, 0.1, 0.5])  # index unidentified
     assert V[:, 1].tolist() == pytest.approx([0.5, 0.1, 0.1])  # kT unidentified, linked velocity still used
     assert V[:, 2].tolist() == pytest.approx([0.5, 0.5, 0.5])
