@@ -1,4 +1,9 @@
-"""Per-pixel 1-sigma uncertainties (Fisher / Cramer-Rao) and the goodness-of-fit map.
+"""Per-pixel 1-sigma uncertainties (Fisher / Cramer-Rao; profile likelihood) and the goodness-of-fit map.
+
+SUSHI's sigma maps are the Fisher ones described below. The per-pixel fit's parameter sigmas come
+from the profile likelihood instead (:func:`profile_sigmas`): the Delta C = 1 interval of each
+pixel's likelihood along each parameter, re-optimising the pixel's other variables, truncated at the
+box; it stays honest where the likelihood is far from Gaussian (flat, skewed, estimate on an edge).
 
 The Fisher matrix of each pixel's own variables (amplitudes and free parameters) is evaluated at the
 solution and inverted; the square roots of its diagonal, converted to physical units, are the
