@@ -119,6 +119,8 @@ def main() -> None:
                 "emulator": emu.meta.extra["training"]["seconds"], "iae": iae.meta.extra["training"]["seconds"],
                 "reference": ref.meta.extra["training"]["seconds"]}
             row["emulator_grid"] = emu.config()
+            row["iae_design"] = ("exact Doppler shift of a learned rest-frame spectrum" if iae.config().get("doppler")
+                                 else "plain (learned channel spectrum)")
             # cost of spectrum + gradient for 1e4 parameter vectors
             th_cost = torch.as_tensor(random_draws(meta, 10000, 7), dtype=torch.float32)
             lam_cost = iae.lambda_from_theta(th_cost).detach()
@@ -167,7 +169,9 @@ def _markdown(res: dict) -> str:
             t = r["training_seconds"].get(key, "")
             lines.append(f"| {r['preset']} | {r['component']} | {name} | {a['median_pct']:.3f} | {a['p99_pct']:.3f} | "
                          f"{a['max_pct']:.3f} | {'' if c is None else f'{c:.4f}'} | {t} |")
-    lines += ["", "Speed-up of the emulator over the reference (spectrum + gradient, 1e4 vectors):", ""]
+    lines += ["", "IAE designs: " + "; ".join(f"{r['preset']} {r['component']}: {r.get('iae_design', '?')}"
+                                             for r in res["rows"]) + ".", ""]
+    lines += ["Speed-up of the emulator over the reference (spectrum + gradient, 1e4 vectors):", ""]
     for r in res["rows"]:
         lines.append(f"- {r['preset']} {r['component']}: {r['speedup_emulator_vs_reference']:.0f}x")
     lines += ["", f"Noiseless fits of random draws (Poisson profile likelihood, damped Fisher scoring from 3^P starts): "

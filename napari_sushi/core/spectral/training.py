@@ -26,7 +26,7 @@ from napari_sushi.core.spectral.emulator import (
     log_spectra,
     pca_log_spectra,
 )
-from napari_sushi.core.spectral.iae import IAEModel
+from napari_sushi.core.spectral.iae import C_KMS, IAEModel, shifted_bin_masses
 from napari_sushi.core.spectral.library import LibraryError, SpectralLibrary
 from napari_sushi.core.spectral.nets import rel_l2
 from napari_sushi.core.spectral.reference import PCAMLPModel
@@ -201,9 +201,20 @@ def train_network(
     progress: bool = True,
     scales: list[str] | None = None,
     n_components: int | None = None,
+    doppler: dict | None = None,
+    schedule: str = "plateau",
+    polish_seconds: float = 0.0,
     **arch,
 ) -> SpectralModel:
-    """Train an ``iae`` or ``reference`` model on (theta, spectra) with a seeded split and early stopping."""
+    """Train an ``iae`` or ``reference`` model on (theta, spectra) with a seeded split and early stopping.
+
+    ``doppler`` (IAE only; see :func:`doppler_setup`): train the exact-Doppler IAE, whose decoder
+    learns rest-frame spectra (``doppler["rest"]`` (n, R): the rest-frame masses of each training
+    row, a direct target besides the observed spectra). ``schedule``: "plateau" (halve the learning
+    rate when the validation loss stalls) or "cosine" (cosine decay over ``time_limit``, or over
+    ``max_epochs`` without one). ``polish_seconds`` > 0: then full-batch L-BFGS in float64 on the
+    same loss for that long (see :func:`_lbfgs_polish`).
+    """
     if family not in ("iae", "reference"):
         raise ValueError(f"train_network trains 'iae' or 'reference'; got {family!r}")
     meta = _with_family(meta, family)
@@ -214,13 +225,29 @@ def train_network(
     perm = rng.permutation(n)
     n_val = max(1, int(round(val_frac * n)))
     iv, it = perm[:n_val], perm[n_val:]
+    if doppler is not None and family != "iae":
+        raise ValueError("the Doppler mode is an IAE option")
+    if schedule not in ("plateau", "cosine"):
+        raise ValueError(f"schedule must be 'plateau' or 'cosine'; got {schedule!r}")
     L = log_spectra(spectra)
-    mean, U, S, Vt, K = pca_log_spectra(L[it], n_components, rel_tol=2e-4)
+    L_dec = L if doppler is None else log_spectra(doppler["rest"])  # what the decoder's PCA basis spans
+    if doppler is None:
+        mean, U, S, Vt, K = pca_log_spectra(L_dec[it], n_components, rel_tol=2e-4)
+    else:  # rank chosen on the folded, shifted spectra (sub-bin line wings need no exact log-PCA)
+        mean, U, S, Vt, _ = pca_log_spectra(L_dec[it], L_dec.shape[1])
+        K = n_components or doppler_rank(mean, U, S, Vt, doppler, theta[it][:, doppler["velocity_index"]])
     coefs = U * S
     if family == "reference":
         model: SpectralModel = PCAMLPModel(meta, scales, K, **arch)
-    else:
+    elif doppler is None:
         model = IAEModel(meta, scales, K, **arch)
+    else:
+        vi = doppler["velocity_index"]
+        model = IAEModel(meta, scales, K, doppler={"velocity_index": vi, "n_rest": len(doppler["rest_edges"]) - 1,
+                                                   "n_obs": len(doppler["obs_edges"]) - 1}, **arch)
+        with torch.no_grad():
+            model.set_grids(doppler["rest_edges"], doppler["obs_edges"])
+            model.fold.copy_(torch.as_tensor(doppler["fold"], dtype=torch.float32))
     with torch.no_grad():
         model.basis.copy_(torch.as_tensor(Vt[:K], dtype=torch.float32))
         model.mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
@@ -231,6 +258,7 @@ def train_network(
     Tt = torch.as_tensor(theta, dtype=torch.float32)
     Lt = torch.as_tensor(L, dtype=torch.float32)
     St = torch.softmax(Lt, dim=1)
+    Rt = None if doppler is None else torch.softmax(torch.as_tensor(L_dec, dtype=torch.float32), dim=1)
     if family == "iae":
         corners = IAEModel.corner_units(len(meta.parameters))
         # anchors: the training spectra nearest to each corner of the box (in unit coordinates)
@@ -239,22 +267,29 @@ def train_network(
         with torch.no_grad():
             model.anchors.copy_(Lt[torch.as_tensor(it)][idx] - torch.logsumexp(Lt[torch.as_tensor(it)][idx], 1, keepdim=True))
 
+    data = {"T": Tt, "S": St, "L": Lt, "R": Rt}  # swapped for float64 copies by the L-BFGS polish
+
     def loss_fn(ix: torch.Tensor) -> torch.Tensor:
+        Tt, St, Lt, Rt = data["T"], data["S"], data["L"], data["R"]
         th, s, lg = Tt[ix], St[ix], Lt[ix]
         if family == "reference":
             return rel_l2(model.spectrum(th), s).mean()
         u = model.scaler.to_unit(th)
+        if doppler is not None:
+            return doppler_loss(model, th, u, s, lg, Rt[ix])
         Za = model.encode_log(model.anchors)
         lam_x = model.barycenter_weights(model.encode_log(lg), Za)
         lam_t = model.lambda_from_theta(th)
-        rec_x = torch.softmax(model.decode_log(lam_x, Za), 1)
-        rec_t = torch.softmax(model.decode_log(lam_t, Za), 1)
+        rec_x = model.decode(lam_x, Za)
+        rec_t = model.decode(lam_t, Za)
         u_hat = model.lambda_to_theta(lam_x)
         return (rel_l2(rec_x, s).mean() + rel_l2(rec_t, s).mean()
                 + 0.1 * ((lam_t - lam_x) ** 2).sum(1).mean() + 0.01 * ((u_hat - u) ** 2).sum(1).mean())
 
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(5, patience // 4))
+    if schedule == "cosine":  # the epoch loop below sets the rate from the elapsed fraction
+        patience = max_epochs + 1  # no early stop: the schedule decides the end, best weights kept
     it_t, iv_t = torch.as_tensor(it), torch.as_tensor(iv)
     best_state, best_val, bad, curve = None, float("inf"), 0, []
     t0 = time.perf_counter()
@@ -262,6 +297,10 @@ def train_network(
     stop = "max_epochs"
     for epoch in bar:
         model.train()
+        if schedule == "cosine":
+            done = (time.perf_counter() - t0) / time_limit if time_limit else epoch / max_epochs
+            for gr in opt.param_groups:
+                gr["lr"] = lr * (0.01 + 0.99 * 0.5 * (1.0 + np.cos(np.pi * min(done, 1.0))))
         order = it_t[torch.randperm(len(it_t))]
         tot = 0.0
         for a in range(0, len(order), batch_size):
@@ -278,7 +317,8 @@ def train_network(
             model.train(family == "iae")  # IAE validation uses the same joint loss
             val = float(loss_fn(iv_t))
             model.eval()
-        sched.step(val)
+        if schedule == "plateau":
+            sched.step(val)
         curve.append({"epoch": epoch + 1, "train": tot / len(it_t), "val": val})
         bar.set_postfix(train=f"{tot / len(it_t):.2e}", val=f"{val:.2e}")
         if val < best_val * (1 - 1e-4):
@@ -297,6 +337,9 @@ def train_network(
     model.eval()
     if family == "iae":
         model.refresh_anchor_codes()
+    polish = None
+    if polish_seconds > 0:
+        polish = _lbfgs_polish(model, loss_fn, data, it_t, iv_t, polish_seconds, family == "iae")
     # keep the curve compact in the file: at most ~200 points, rounded
     step = max(1, len(curve) // 200)
     compact = [{k: (round(v, 7) if isinstance(v, float) else v) for k, v in c.items()} for c in curve[::step]]
@@ -304,10 +347,177 @@ def train_network(
         "training": {"source": meta.extra.get("source", "data"), "seed": seed, "n_train": int(len(it)),
                      "n_val": int(len(iv)), "epochs": len(curve), "stop": stop, "best_val": best_val,
                      "seconds": round(time.perf_counter() - t0, 1), "lr": lr, "batch_size": batch_size,
-                     "scales": scales},
+                     "scales": scales, "schedule": schedule, "polish": polish,
+                     **({} if doppler is None else {"doppler": {"rest_bins": len(doppler["rest_edges"]) - 1,
+                                                                "grid": doppler.get("grid", {})}})},
         "loss_curve": compact,
     })
     return model
+
+
+def hellinger_rel(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """2 x Hellinger distance of unit-sum spectra (n,): ~ the relative error per channel weighted by the
+    channel's share, as in the Poisson fit (2 KL ~ this squared), so faint channels count too."""
+    return 2.0 * torch.linalg.vector_norm(pred.clamp_min(0).sqrt() - target.clamp_min(0).sqrt(), dim=1)
+
+
+def doppler_loss(model: IAEModel, th: torch.Tensor, u: torch.Tensor, s: torch.Tensor, lg: torch.Tensor,
+                 rest: torch.Tensor) -> torch.Tensor:
+    """Joint loss of the exact-Doppler IAE on a batch: observed spectra decoded from the encoded
+    spectra (auto-encoder) and from theta (physical head; relative L2 and Hellinger, the latter
+    weighting channels as the Poisson fit does), the rest-frame spectra from theta, the
+    agreement of both barycentres, the encoder's velocity estimate and the lambda -> theta read-out."""
+    vi = model.doppler["velocity_index"]
+    Za = model.codes_of_anchors()
+    code = model.encode_log(lg)
+    lam_x = model.barycenter_weights(code, Za)
+    lam_t = model.lambda_from_theta(th)
+    rest_t, u_t = model.decode_coefficients(lam_t, Za)
+    rec_t = model.fold_rest(rest_t, u_t)
+    rec_x = model.decode(lam_x, Za)
+    shape_u = model.lambda_to_theta(model._shape_marginal(lam_x))
+    return (rel_l2(rec_x, s).mean() + rel_l2(rec_t, s).mean() + hellinger_rel(rec_t, s).mean()
+            + rel_l2(torch.softmax(rest_t, 1), rest).mean()
+            + 0.1 * ((lam_t - lam_x) ** 2).sum(1).mean() + 0.1 * ((code[:, -1] - u[:, vi]) ** 2).mean()
+            + 0.01 * ((shape_u - u[:, model.shape_index]) ** 2).sum(1).mean())
+
+
+def doppler_rank(mean: np.ndarray, U: np.ndarray, S: np.ndarray, Vt: np.ndarray, doppler: dict,
+                 velocity: np.ndarray, tol: float = 1e-4, n_check: int = 500) -> int:
+    """Smallest multiple of 4 principal components of the rest-frame log-spectra whose truncation
+    error, measured on the shifted and folded (observed) spectra of up to ``n_check`` training rows,
+    is below ``tol`` (worst row, relative L2)."""
+    n = min(n_check, U.shape[0])
+    r = torch.as_tensor(doppler["rest_edges"], dtype=torch.float64)
+    e = torch.as_tensor(doppler["obs_edges"], dtype=torch.float64)
+    F = torch.as_tensor(doppler["fold"], dtype=torch.float64)
+    s = torch.as_tensor(1.0 - np.asarray(velocity[:n], float) / C_KMS)
+
+    def observed(Lr: np.ndarray) -> torch.Tensor:
+        c = shifted_bin_masses(torch.softmax(torch.as_tensor(Lr), 1), r, e, s) @ F
+        return c / c.sum(1, keepdim=True)
+
+    ref = observed(mean + (U[:n] * S) @ Vt)
+    for k in list(range(4, Vt.shape[0], 4)) + [Vt.shape[0]]:
+        o = observed(mean + (U[:n, :k] * S[:k]) @ Vt[:k])
+        if float((torch.linalg.vector_norm(o - ref, dim=1) / torch.linalg.vector_norm(ref, dim=1)).max()) < tol:
+            return k
+    return int(Vt.shape[0])
+
+
+def adaptive_rest_edges(coarse: np.ndarray, fine_masses: np.ndarray, M: int, tol: float) -> np.ndarray:
+    """Rest-frame grid: the ``coarse`` bins, each bisected (down to 1/M, M a power of 2) where the masses
+    ``fine_masses`` (S, N*M) on the uniform M-fold subdivision depart from uniform by more than ``tol``
+    (L1, as a fraction of the spectrum's total) for any of the S sample spectra (narrow lines)."""
+    S, N = fine_masses.shape[0], len(coarse) - 1
+    fm = fine_masses.reshape(S, N, M) / fine_masses.sum(1)[:, None, None]
+    out = [float(coarse[0])]
+
+    def split(j: int, a: int, b: int) -> None:
+        blk = fm[:, j, a:b]
+        if b - a > 1 and np.abs(blk - blk.mean(1, keepdims=True)).sum(1).max() > tol:
+            split(j, a, (a + b) // 2)
+            split(j, (a + b) // 2, b)
+        else:
+            out.append(float(coarse[j] + (coarse[j + 1] - coarse[j]) * b / M))
+
+    for j in range(N):
+        split(j, 0, M)
+    return np.asarray(out)
+
+
+def doppler_setup(preset: str, component: str, subdivide: int = 64, tol: float = 1e-5,
+                  n_shape_samples: int = 12) -> dict | None:
+    """What the exact-Doppler IAE needs from a simulator preset, or None for a component without a
+    velocity: the observed input grid ``obs_edges`` (the response's), ``fold`` = transmission (fixed
+    N_H, observer frame) x ARF x RMF (N, C), an adaptive rest-frame grid ``rest_edges`` covering the
+    velocity box, and ``rest_flux(theta) -> (n, R)`` (rest-frame photon flux per rest bin, velocity 0).
+    The rest grid is the input grid's bin width, refined where sample rest spectra (shape parameters
+    spread over the box, velocity at its middle) have sub-bin structure, see :func:`adaptive_rest_edges`."""
+    from napari_sushi.core.physics.models import Absorption
+    from napari_sushi.core.simulate import COMPONENT_MODELS, get_preset
+
+    pr = get_preset(preset)
+    spec = pr.components[component]
+    names = spec.param_names
+    if "velocity" not in names:
+        return None
+    vi = names.index("velocity")
+    resp = pr.restricted_response
+    E = np.asarray(resp.energy_edges, float)
+    mat = resp.matrix.toarray() if hasattr(resp.matrix, "toarray") else np.asarray(resp.matrix)
+    fold = resp.arf[:, None] * mat
+    fixed = dict(spec.fixed)
+    nH = fixed.pop("nH", None)
+    if nH is not None:
+        fold = fold * Absorption(pr.abundance_table)(E, {"nH": np.atleast_1d(float(nH))})[0][:, None]
+    vp = spec.parameters[vi]
+    s_lo, s_hi = 1.0 - vp.high / C_KMS, 1.0 - vp.low / C_KMS
+    h = float(np.diff(E).mean())
+    lo, hi = E[0] / s_hi - h, E[-1] / s_lo + h
+    n = int(np.ceil((hi - lo) / h))
+    coarse = lo + h * np.arange(n + 1)
+    model = COMPONENT_MODELS[component]()
+
+    def rest_flux_on(edges: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        theta = np.atleast_2d(np.asarray(theta, float))
+        p = {k: np.broadcast_to(np.asarray(v, float), (len(theta),)) for k, v in fixed.items()}
+        p.update({nm: theta[:, j] for j, nm in enumerate(names)})
+        p["velocity"] = np.zeros(len(theta))
+        return np.asarray(model(edges, p), float)
+
+    meta, _ = simulator_source(preset, component)
+    samples = random_draws(meta, n_shape_samples, 7)
+    scales = default_scales(meta)
+    for j, p in enumerate(spec.parameters):  # shape samples evenly over the box (log or linear)
+        if j != vi:
+            t = np.linspace(0, 1, n_shape_samples)
+            samples[:, j] = (np.exp(np.log(p.low) + t * np.log(p.high / p.low)) if scales[j] == "log"
+                             else p.low + t * (p.high - p.low))
+    fine = lo + (h / subdivide) * np.arange(n * subdivide + 1)
+    rest_edges = adaptive_rest_edges(coarse, rest_flux_on(fine, samples), subdivide, tol)
+    return {"velocity_index": vi, "obs_edges": E, "fold": fold, "rest_edges": rest_edges,
+            "rest_flux": lambda theta: rest_flux_on(rest_edges, theta),
+            "grid": {"coarse_keV": h, "subdivide": subdivide, "tol": tol}}
+
+
+def _lbfgs_polish(model: SpectralModel, loss_fn, data: dict, it_t: torch.Tensor, iv_t: torch.Tensor,
+                  seconds: float, iae: bool) -> dict:
+    """Refine a trained network by full-batch L-BFGS (strong Wolfe line search) in float64 on the same
+    joint loss over the training rows, for ``seconds``; Adam's stochastic steps stall at the ~1e-4
+    level, and a fit's velocity needs the spectra finer than that. The result is kept only if the
+    validation loss improves. The model comes back in float32 (eval mode)."""
+    t0 = time.perf_counter()
+    saved = {k: v for k, v in data.items()}
+    before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    model.double().train(iae)
+    for k, v in saved.items():
+        data[k] = None if v is None else v.double()
+    with torch.no_grad():
+        val0 = float(loss_fn(iv_t))
+    opt = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=4, history_size=50, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = loss_fn(it_t)
+        loss.backward()
+        return loss
+
+    steps = 0
+    while time.perf_counter() - t0 < seconds:
+        opt.step(closure)
+        steps += 1
+    with torch.no_grad():
+        val1 = float(loss_fn(iv_t))
+    kept = bool(np.isfinite(val1) and val1 < val0)
+    model.float().eval()
+    if not kept:
+        model.load_state_dict(before)
+    if iae:
+        model.refresh_anchor_codes()
+    data.update(saved)
+    return {"seconds": round(time.perf_counter() - t0, 1), "lbfgs_steps": steps, "val_before": val0,
+            "val_after": val1, "kept": kept}
 
 
 def network_training_set(meta: ModelMeta, generate: Generator, n_random: int, seed: int,
@@ -364,11 +574,17 @@ def train_model(
     n_random: int = 3000,
     progress: bool = True,
     pca_tol: float = 1e-3,
+    doppler: bool = True,
+    schedule: str = "plateau",
+    polish_seconds: float = 0.0,
     **arch,
 ) -> SpectralModel:
     """Train a model of ``family`` from a simulator preset + component, or from a library file.
 
-    ``pca_tol`` is the emulator's PCA truncation tolerance (see :func:`train_emulator`)."""
+    ``pca_tol`` is the emulator's PCA truncation tolerance (see :func:`train_emulator`). ``doppler``:
+    an IAE of a simulator component with a velocity applies the Doppler shift exactly (see
+    :mod:`napari_sushi.core.spectral.iae`); False trains the plain IAE. ``schedule`` and
+    ``polish_seconds``: see :func:`train_network` (``time_limit`` covers the Adam phase only)."""
     if family not in FAMILIES:
         raise ValueError(f"unknown model family {family!r}; choose one of {FAMILIES}")
     if (preset is None) == (library is None):
@@ -390,6 +606,14 @@ def train_model(
         return train_emulator(meta, generate, seed=seed, progress=progress, pca_tol=pca_tol)
     P = len(meta.parameters)
     cells = [48] if P == 1 else [16] * P if P == 2 else [6] * P
+    t0 = time.perf_counter()
     theta, spectra = network_training_set(meta, generate, n_random, seed, cells=cells)
-    return train_network(family, meta, theta, spectra, seed=seed, val_frac=val_frac, max_epochs=max_epochs,
-                         patience=patience, time_limit=time_limit, progress=progress, **arch)
+    dop = doppler_setup(preset, component) if family == "iae" and doppler else None
+    if dop is not None:
+        dop["rest"] = _chunked(dop["rest_flux"], theta)
+    prep = time.perf_counter() - t0
+    model = train_network(family, meta, theta, spectra, seed=seed, val_frac=val_frac, max_epochs=max_epochs,
+                          patience=patience, time_limit=time_limit, progress=progress, doppler=dop,
+                          schedule=schedule, polish_seconds=polish_seconds, **arch)
+    model.meta.extra["training"]["data_seconds"] = round(prep, 1)
+    return model
