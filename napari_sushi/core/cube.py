@@ -13,6 +13,8 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS
 
+from napari_sushi.core.band import band_slice
+
 
 class CubeError(ValueError):
     """Raised when data cannot form a valid hyperspectral cube (message says what to fix)."""
@@ -139,24 +141,18 @@ class HyperCube:
         return self.counts[:, np.asarray(mask, bool)].sum(axis=1)
 
     def select_band(self, emin: float, emax: float) -> "HyperCube":
-        """The bins lying entirely within [emin, emax] keV (with a small tolerance)."""
-        tol = 1e-6
-        lo, hi = self.energy_edges[:-1], self.energy_edges[1:]
-        keep = (lo >= emin - tol) & (hi <= emax + tol)
-        if not keep.any():
+        """The bins lying entirely within [emin, emax] keV (rule and tolerance of :mod:`.band`)."""
+        sl = band_slice(self.energy_edges, emin, emax)
+        if sl.start == sl.stop:
             raise CubeError(
                 f"no energy bin of the cube ({self.energy_edges[0]:.3f}-{self.energy_edges[-1]:.3f} keV) "
                 f"lies within the band {emin}-{emax} keV."
             )
-        idx = np.flatnonzero(keep)
-        if np.any(np.diff(idx) != 1):
-            raise CubeError("the selected band is not contiguous")
-        i0, i1 = idx[0], idx[-1] + 1
         return replace(
             self,
-            counts=self.counts[i0:i1],
-            energy_edges=self.energy_edges[i0 : i1 + 1],
-            channels=None if self.channels is None else self.channels[i0:i1],
+            counts=self.counts[sl],
+            energy_edges=self.energy_edges[sl.start : sl.stop + 1],
+            channels=None if self.channels is None else self.channels[sl],
         )
 
     def rebin_spatial(self, factor: int) -> "HyperCube":

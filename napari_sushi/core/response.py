@@ -30,6 +30,8 @@ import scipy.sparse as sp
 from astropy.io import fits
 from scipy.special import erf
 
+from napari_sushi.core.band import BAND_TOL_KEV, band_mask, band_slice
+
 
 class ResponseError(ValueError):
     """A response file or request is invalid (message says what is wrong and what to do)."""
@@ -116,10 +118,9 @@ class Response:
         return out[0] if squeeze else out
 
     # ------------------------------------------------------------------ band selection
-    def channel_mask(self, emin: float, emax: float, tol: float = 1e-4) -> np.ndarray:
-        """Channels whose nominal bins lie entirely within [emin, emax] keV (tolerance ``tol``)."""
-        lo, hi = self.channel_edges[:-1], self.channel_edges[1:]
-        return (lo >= emin - tol) & (hi <= emax + tol)
+    def channel_mask(self, emin: float, emax: float) -> np.ndarray:
+        """Channels whose nominal bins lie entirely within [emin, emax] keV (rule of :mod:`.band`)."""
+        return band_mask(self.channel_edges, emin, emax)
 
     def restrict(self, emin: float, emax: float, rel_threshold: float = 1e-6) -> "Response":
         """The response for the channels within [emin, emax] keV and the input bins that feed them.
@@ -130,20 +131,20 @@ class Response:
         if not (np.isfinite(emin) and np.isfinite(emax)) or emin >= emax:
             raise ResponseError(f"band must be two finite energies emin < emax (keV); got {emin}, {emax}.")
         ce = self.channel_edges
-        if emin < ce[0] - 1e-4 or emax > ce[-1] + 1e-4:
+        if emin < ce[0] - BAND_TOL_KEV or emax > ce[-1] + BAND_TOL_KEV:
             raise ResponseError(
                 f"the band {emin:g}-{emax:g} keV is not covered by the channels of response {self.name!r} "
                 f"({ce[0]:.3f}-{ce[-1]:.3f} keV); choose a band inside it or another response."
             )
-        if emin < self.energy_edges[0] - 1e-4 or emax > self.energy_edges[-1] + 1e-4:
+        if emin < self.energy_edges[0] - BAND_TOL_KEV or emax > self.energy_edges[-1] + BAND_TOL_KEV:
             raise ResponseError(
                 f"the band {emin:g}-{emax:g} keV is not covered by the input energy grid of response "
                 f"{self.name!r} ({self.energy_edges[0]:.3f}-{self.energy_edges[-1]:.3f} keV)."
             )
-        keep = np.flatnonzero(self.channel_mask(emin, emax))
-        if keep.size == 0:
+        keep = band_slice(self.channel_edges, emin, emax)
+        if keep.start == keep.stop:
             raise ResponseError(f"no channel of response {self.name!r} lies within {emin:g}-{emax:g} keV.")
-        c0, c1 = keep[0], keep[-1] + 1
+        c0, c1 = keep.start, keep.stop
         m = self.matrix[:, c0:c1] if not sp.issparse(self.matrix) else sp.csr_array(self.matrix)[:, c0:c1]
         weight = np.asarray(m.sum(axis=1)).ravel() * self.arf
         rows = np.flatnonzero(weight > rel_threshold * weight.max())

@@ -22,6 +22,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS
 
+from napari_sushi.core.band import band_slice
 from napari_sushi.core.cube import CubeError, HyperCube
 from napari_sushi.core.io.errors import FileFormatError
 from napari_sushi.core.io.fits_cube import _exposure, open_fits, read_ebounds
@@ -306,12 +307,11 @@ def bin_events(
                 "(EBOUNDS in the file, --rmf, or Chandra ACIS); use a channel width instead."
             )
         ce = t.channel_edges
-        tol = 1e-9
-        inside = np.flatnonzero((ce[:-1] >= emin - tol) & (ce[1:] <= emax + tol))
-        if inside.size < group:
+        inside = band_slice(ce, emin, emax)
+        if inside.stop - inside.start < group:
             raise CubeError(f"no {'group of ' + str(group) + ' ' if group > 1 else ''}channel lies entirely in the band {emin}-{emax} keV.")
-        n_e = inside.size // group
-        first = inside[0]
+        n_e = (inside.stop - inside.start) // group
+        first = inside.start
         edges = ce[first : first + n_e * group + 1 : group]
         channels = t.first_channel + first + group * np.arange(n_e)
         chan_lo = t.first_channel + first  # events with chan_lo <= pi < chan_lo + n_e*group are kept
