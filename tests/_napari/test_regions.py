@@ -1,54 +1,13 @@
-"""Regions -> masks: ds9 files (image and sky coordinates) and napari Shapes/Labels layers."""
+"""Regions -> masks from napari Shapes/Labels layers (the geometry and ds9 files: tests/core/test_regions.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from astropy.wcs import WCS
 
-from napari_sushi._napari.regions import RegionError, ds9_to_mask, labels_to_mask, shapes_to_mask
-
-
-def _loop_circle(shape, cy, cx, r):
-    return np.array([[(y - cy) ** 2 + (x - cx) ** 2 <= r * r for x in range(shape[1])] for y in range(shape[0])])
-
-
-def test_ds9_image_circle_box_polygon_and_exclusion(tmp_path):
-    reg = tmp_path / "r.reg"
-    reg.write_text(
-        "# Region file format: DS9\nglobal color=green\nimage\n"
-        "circle(11,9,4.5)\n-box(11,9,3,3,0)\npolygon(1,1,4,1,4,3,1,3) # text={p}\n"
-    )
-    m = ds9_to_mask(reg, (20, 24))
-    core = _loop_circle((20, 24), 8, 10, 4.5)  # ds9 pixels are 1-based: (11, 9) is 0-based (8, 10)
-    core[7:10, 9:12] = False  # the 3x3 box centred there is excluded
-    # polygon edges pass through pixel centres (ambiguous); its interior pixels are in
-    assert m[1, 1] and m[1, 2] and not m[1, 5]
-    np.testing.assert_array_equal(m[4:20], core[4:20])
-    assert not m[8, 10] and m[8, 14]
-
-
-def test_ds9_sky_circle_uses_the_wcs(tmp_path):
-    w = WCS(naxis=2)
-    w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
-    w.wcs.crval = [228.5, -59.1]
-    w.wcs.crpix = [16.0, 11.0]  # 1-based: pixel (x=15, y=10) 0-based
-    w.wcs.cdelt = [-1.0 / 3600, 1.0 / 3600]  # 1 arcsec pixels
-    reg = tmp_path / "sky.reg"
-    reg.write_text('fk5\ncircle(228.5,-59.1,3.3")\n')
-    m = ds9_to_mask(reg, (24, 32), w)
-    np.testing.assert_array_equal(m, _loop_circle((24, 32), 10, 15, 3.3))
-    with pytest.raises(RegionError, match="no WCS"):
-        ds9_to_mask(reg, (24, 32), None)
-
-
-def test_ds9_errors(tmp_path):
-    with pytest.raises(FileNotFoundError):
-        ds9_to_mask(tmp_path / "missing.reg", (4, 4))
-    empty = tmp_path / "e.reg"
-    empty.write_text("image\npoint(1,1)\n")
-    with pytest.raises(RegionError, match="no circle"):
-        ds9_to_mask(empty, (4, 4))
+from napari_sushi._napari import regions
+from napari_sushi._napari.regions import RegionError, labels_to_mask, shapes_to_mask
+from napari_sushi.core import regions as core_regions
 
 
 class _Layer:
@@ -84,3 +43,9 @@ def test_labels_shape_must_match():
     lab = _Layer(data=np.zeros((5, 5), int), name="lab")
     with pytest.raises(RegionError, match="shape"):
         labels_to_mask(lab, (6, 6))
+
+
+def test_ds9_reader_and_error_are_the_core_ones():
+    # the fit dock reads ds9 files and catches RegionError through this module: same objects as core
+    assert regions.ds9_to_mask is core_regions.ds9_to_mask
+    assert RegionError is core_regions.RegionError
