@@ -596,6 +596,7 @@ class SushiFitDock(QWidget):
 
     def build_request(self, method: str) -> FitRequest:
         """Collect the dock's choices into core objects; raises ValueError saying what to fix."""
+        from napari_sushi.core.solver.links import merge_links
         from napari_sushi.core.solver.settings import Component, FitSettings
         from napari_sushi.core.spectral.matching import match_model_to_cube
 
@@ -654,7 +655,7 @@ class SushiFitDock(QWidget):
         settings = FitSettings(
             kmad=float(self.kmad.value()),
             n_scales=int(self.n_scales.value()),
-            links=_merge_links(links),
+            links=merge_links(links),
             cost=str(self.cost_combo.currentData()),
             background=background,
             mask=mask,
@@ -850,24 +851,3 @@ class SushiFitDock(QWidget):
         if self.job is not None:
             self.job.cancel_fit()
         super().closeEvent(event)
-
-
-def _merge_links(pairs: list[tuple[str, str]]) -> list[tuple[str, ...]]:
-    """Union of link pairs into groups sharing one map, e.g. [(a, b), (b, c)] -> [(a, b, c)]."""
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in pairs:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[rb] = ra
-    groups: dict[str, list[str]] = {}
-    for x in list(parent):
-        groups.setdefault(find(x), []).append(x)
-    return [tuple(sorted(g)) for g in groups.values() if len(g) > 1]
