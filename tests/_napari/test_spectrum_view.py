@@ -1,0 +1,165 @@
+"""The Pixel spectrum dock in a real viewer: a click on the cube plots that pixel against the run's model.
+
+A real SUSHI fit (small analytic models, 16x16x40 cube, 2x2 binning) runs in the fit dock; the click
+goes through the viewer's own mouse-callback machinery, and the plotted arrays are compared with
+:func:`napari_sushi.core.pixel_spectrum.pixel_spectrum`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from napari.utils._proxies import ReadOnlyWrapper
+from napari.utils.events import Event
+from napari.utils.interactions import mouse_move_callbacks, mouse_press_callbacks, mouse_release_callbacks
+
+from napari_sushi._napari import fit_dock as fd
+from napari_sushi._napari import spectrum_view as sv
+from napari_sushi._napari.layers import cube_layer
+from napari_sushi.core.pixel_spectrum import pixel_spectrum
+
+from app_helpers import LineModel, PowerLawModel, make_cube
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def spec_notes(monkeypatch):
+    got: dict[str, list[str]] = {"error": [], "warning": [], "info": []}
+    for mod in (sv, fd):
+        monkeypatch.setattr(mod, "show_error", lambda m: got["error"].append(str(m)))
+        monkeypatch.setattr(mod, "show_warning", lambda m: got["warning"].append(str(m)))
+        monkeypatch.setattr(mod, "show_info", lambda m: got["info"].append(str(m)))
+    return got
+
+
+def _setup(make_napari_viewer, qtbot, binning=2, mask_block=True):
+    viewer = make_napari_viewer()
+    cube, _ = make_cube(16, 16)
+    data, kwargs, _ = cube_layer(cube)
+    kwargs["scale"] = (kwargs["scale"][0], 2.0, 2.0)
+    kwargs["translate"] = (kwargs["translate"][0], 10.0, 10.0)
+    layer = viewer.add_image(data, **kwargs)
+    if mask_block:  # a Labels mask leaving out the top-left 4x4 cube pixels (binned (0..1, 0..1))
+        m = np.ones((16, 16), np.int32)
+        m[:4, :4] = 0
+        viewer.add_labels(m, name="fit region", scale=(2.0, 2.0), translate=(10.0, 10.0))
+    fit = fd.SushiFitDock(viewer)
+    viewer.window.add_dock_widget(fit, name="SUSHI fit")
+    for e in list(fit.editors):
+        fit.remove_component(e)
+    fit.add_component(LineModel())
+    fit.add_component(PowerLawModel())
+    fit.max_iter.setValue(6)
+    fit.tol.setText("0")
+    fit.binning.setValue(binning)
+    if mask_block:
+        fit.mask_combo.setCurrentIndex(fit.mask_combo.findText("labels: fit region"))
+        assert fit.mask_combo.currentData() == ("labels", "fit region")
+    spec = sv.PixelSpectrumDock(viewer)
+    viewer.window.add_dock_widget(spec, name="Pixel spectrum")
+    viewer.layers.selection.active = layer
+    return viewer, layer, cube, fit, spec
+
+
+def _run(qtbot, fit, method="sushi"):
+    job = fit.start(method)
+    assert job is not None
+    qtbot.waitUntil(lambda: fit.job is None, timeout=60_000)
+    return job.label
+
+
+def _click(viewer, position, drag_to=None):
+    """Press and release at a world position through napari's mouse-callback machinery."""
+    press = ReadOnlyWrapper(Event("mouse_press", position=position, button=1, modifiers=()), exceptions=("handled",))
+    mouse_press_callbacks(viewer, press)
+    if drag_to is not None:
+        move = ReadOnlyWrapper(Event("mouse_move", position=drag_to, button=1, modifiers=(), is_dragging=True),
+                               exceptions=("handled",))
+        mouse_move_callbacks(viewer, move)
+    release = ReadOnlyWrapper(Event("mouse_release", position=drag_to or position, button=1, modifiers=()),
+                              exceptions=("handled",))
+    mouse_release_callbacks(viewer, release)
+
+
+def test_click_plots_the_core_spectrum(make_napari_viewer, qtbot, spec_notes):
+    viewer, layer, cube, fit, spec = _setup(make_napari_viewer, qtbot)
+    label = _run(qtbot, fit)
+    assert not spec_notes["error"], spec_notes["error"]
+    qtbot.waitUntil(lambda: spec.run_combo.currentText() == label, timeout=5_000)  # follows the new run
+
+    # cube pixel (y=5, x=2) lies at world (20, 14): binned pixel (2, 1)
+    active = viewer.layers.selection.active
+    _click(viewer, (5.0, 20.0, 14.0))
+    assert not spec_notes["warning"], spec_notes["warning"]
+    assert spec.pixel == (2, 1)
+    res = fit.runs[label].result
+    core = pixel_spectrum(res, 2, 1, cube_counts=cube.counts, binning=2, min_counts=spec.min_counts.value())
+    # the data are the cube's 2x2 block, grouped for display, in counts/keV
+    np.testing.assert_allclose(core.counts.sum(), cube.counts[:, 4:6, 2:4].sum())
+    data_line = spec.artists["data"].lines[0]
+    np.testing.assert_allclose(data_line.get_xdata(), core.energy_centres)
+    np.testing.assert_allclose(data_line.get_ydata(), core.density(core.counts))
+    total = spec.artists["total"].get_data()
+    np.testing.assert_allclose(total.values, core.density(core.model), rtol=1e-12)
+    np.testing.assert_allclose(total.edges, core.energy_edges)
+    assert set(spec.artists["components"]) == {"thermal", "powerlaw"}
+    for name, patch in spec.artists["components"].items():
+        np.testing.assert_allclose(patch.get_data().values, core.density(core.components[name]), rtol=1e-12)
+    np.testing.assert_allclose(spec.artists["residual"].lines[0].get_ydata(), core.residuals, rtol=1e-12)
+    assert spec.artists["top"].get_yscale() == "log"
+    # the text line gives the parameters with sigma and C-stat/dof
+    text = spec.info.text()
+    assert "thermal kT = " in text and "±" in text and "keV" in text and "dof" in text
+    # a marker the size of the binned pixel sits on it; the active layer stays the same
+    marker = viewer.layers[sv.MARKER_NAME]
+    np.testing.assert_allclose(marker.data, [[11.0 + 2 * 4.0, 11.0 + 1 * 4.0]])
+    np.testing.assert_allclose(marker.size, [4.0])
+    assert viewer.layers.selection.active is active
+
+    # display options re-plot the same pixel from the core
+    spec.min_counts.setValue(0)
+    ungrouped = pixel_spectrum(res, 2, 1)
+    np.testing.assert_allclose(spec.artists["data"].lines[0].get_ydata(), ungrouped.density(ungrouped.counts),
+                               rtol=1e-5)
+    spec.residual_combo.setCurrentIndex(spec.residual_combo.findData("pearson"))
+    np.testing.assert_allclose(spec.artists["residual"].lines[0].get_ydata(),
+                               pixel_spectrum(res, 2, 1, residual_kind="pearson").residuals, rtol=1e-4)
+
+
+def test_drag_does_not_select_and_bad_pixels_notify(make_napari_viewer, qtbot, spec_notes):
+    viewer, layer, cube, fit, spec = _setup(make_napari_viewer, qtbot)
+    # before any run: a click says what to do
+    _click(viewer, (5.0, 20.0, 14.0))
+    assert spec_notes["info"] and "run a fit" in spec_notes["info"][-1]
+    _run(qtbot, fit)
+    qtbot.waitUntil(lambda: spec.run_combo.count() == 1, timeout=5_000)
+    _click(viewer, (5.0, 20.0, 14.0), drag_to=(5.0, 30.0, 30.0))  # a pan, not a click
+    assert spec.pixel is None
+    _click(viewer, (5.0, 11.0, 11.0))  # binned (0, 0): outside the mask
+    assert "not fitted" in spec_notes["warning"][-1]
+    _click(viewer, (5.0, 11.0, 200.0))  # beyond the image
+    assert "outside the fitted image" in spec_notes["warning"][-1]
+    assert spec.pixel is None and not spec_notes["error"]
+
+
+def test_follows_new_runs_on_their_own_grid(make_napari_viewer, qtbot, spec_notes):
+    viewer, layer, cube, fit, spec = _setup(make_napari_viewer, qtbot, mask_block=False)
+    first = _run(qtbot, fit)
+    qtbot.waitUntil(lambda: spec.run_combo.currentText() == first, timeout=5_000)
+    _click(viewer, (5.0, 20.0, 14.0))
+    assert spec.pixel == (2, 1)
+    # a second run without binning: the dock switches to it and shows the same place on its grid
+    fit.binning.setValue(1)
+    second = _run(qtbot, fit, "pixelfit")
+    qtbot.waitUntil(lambda: spec.run_combo.currentText() == second, timeout=5_000)
+    assert spec.pixel == (5, 2)
+    core = pixel_spectrum(fit.runs[second].result, 5, 2, min_counts=spec.min_counts.value())
+    np.testing.assert_allclose(spec.artists["total"].get_data().values, core.density(core.model), rtol=1e-12)
+    np.testing.assert_allclose(core.counts.sum(), cube.counts[:, 5, 2].sum(), atol=1e-3)
+    np.testing.assert_allclose(viewer.layers[sv.MARKER_NAME].data, [[20.0, 14.0]])
+    # and back to the first run by the combo
+    spec.run_combo.setCurrentText(first)
+    assert spec.pixel == (2, 1)
+    assert [spec.run_combo.itemText(i) for i in range(spec.run_combo.count())] == [first, second]
+    assert not spec_notes["error"] and not spec_notes["warning"]
