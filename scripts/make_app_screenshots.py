@@ -5,7 +5,10 @@
 1. docs/images/fit_dock_running.png: the fit dock mid-run on the toy remnant, live maps in a grid.
 2. docs/images/maps_vs_truth.png: the final parameter maps (bottom row) under the simulator's
    truth maps (top row), same colormap and range per column.
-Options: --binning (default 2), --max-iter (default 300), --out (default docs/images).
+3. docs/images/pixel_spectrum.png: the Pixel spectrum dock showing one bright pixel of the finished
+   run against its model (clicked through the viewer's mouse callbacks), beside the kT map.
+Options: --binning (default 2), --max-iter (default 300), --out (default docs/images),
+--spectrum-only (run the fit, then make only pixel_spectrum.png).
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ def main() -> None:
     ap.add_argument("--binning", type=int, default=2)
     ap.add_argument("--max-iter", type=int, default=300)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "images")
+    ap.add_argument("--spectrum-only", action="store_true", help="make only pixel_spectrum.png")
     args = ap.parse_args()
 
     from qtpy.QtWidgets import QApplication
@@ -70,6 +74,13 @@ def main() -> None:
     job = dock.start("sushi")
     assert job is not None, "the dock refused to start (see the notification)"
     label = job.label
+    if args.spectrum_only:
+        _wait(app, lambda: dock.job is None, 3600)
+        if label not in dock.runs:
+            raise SystemExit(f"the run did not finish: {dock.status.text()}")
+        spectrum_screenshot(viewer, dock, label, args.out / "pixel_spectrum.png")
+        viewer.close()
+        return
 
     # -- 1: mid-run, live maps in a grid
     _wait(app, lambda: job.last_iteration >= max(15, args.max_iter // 8) or dock.job is None, 900)
@@ -131,7 +142,53 @@ def main() -> None:
             t = t[: f.shape[0] * b, : f.shape[1] * b].reshape(f.shape[0], b, f.shape[1], b).mean(axis=(1, 3))
         print(f"{fit.name}: median |fit - truth| = {np.median(np.abs(f - t)):.4g}")
     print(f"{label}: {res.stop_reason} after {res.n_iter} iterations in {res.wall_time:.1f} s on {res.device}")
+
+    # -- 3: one pixel's spectrum against the fit
+    viewer.grid.enabled = False
+    spectrum_screenshot(viewer, dock, label, args.out / "pixel_spectrum.png")
     viewer.close()
+
+
+def spectrum_screenshot(viewer, dock, label: str, path: Path) -> None:
+    """Dock the Pixel spectrum widget, click a bright fitted pixel of run ``label`` over its kT map
+    (through napari's own mouse callbacks, as a click would) and save the window."""
+    from napari.utils._proxies import ReadOnlyWrapper
+    from napari.utils.events import Event
+    from napari.utils.interactions import mouse_press_callbacks, mouse_release_callbacks
+    from qtpy.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    _, spec = viewer.window.add_plugin_dock_widget("napari-sushi", "Pixel spectrum", tabify=True)
+    for _ in range(5):
+        app.processEvents()
+    spec.refresh_runs(select=label)
+    res = dock.runs[label].result
+    # a bright pixel where every component contributes (95th percentile of the smallest amplitude)
+    amp = np.min([np.asarray(a, float) for a in res.amplitudes.values()], axis=0)
+    fitted = (res.mask if res.mask is not None else np.ones(amp.shape, bool)) & np.isfinite(amp)
+    target = np.percentile(amp[fitted], 95)
+    y, x = np.unravel_index(np.argmin(np.where(fitted, np.abs(amp - target), np.inf)), amp.shape)
+    kt_name = next(n for n in dock.runs[label].layer_names if " kT" in n and "σ" not in n)
+    kt = viewer.layers[kt_name]
+    for ly in viewer.layers:
+        ly.visible = ly is kt or ly.name == "pixel spectrum"
+    world = (float(kt.translate[0] + y * kt.scale[0]), float(kt.translate[1] + x * kt.scale[1]))
+    position = tuple(viewer.dims.point[:-2]) + world
+
+    def event(kind: str):
+        return ReadOnlyWrapper(Event(kind, position=position, button=1, modifiers=()), exceptions=("handled",))
+
+    mouse_press_callbacks(viewer, event("mouse_press"))
+    mouse_release_callbacks(viewer, event("mouse_release"))
+    if spec.pixel is None:
+        raise SystemExit("the click did not select a pixel (see the notification)")
+    viewer.layers.selection.active = kt
+    viewer.reset_view()
+    for _ in range(20):
+        app.processEvents()
+        time.sleep(0.02)
+    _save(viewer, path)
+    print(f"pixel {spec.pixel}: {spec.spectrum.summary().replace(chr(10), '; ')}")
 
 
 def _common_limits(a, b) -> tuple[float, float]:

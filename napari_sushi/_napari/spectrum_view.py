@@ -78,7 +78,7 @@ class PixelSpectrumDock(QWidget):
         form.addRow("run", self.run_combo)
         self.min_counts = QSpinBox()
         self.min_counts.setRange(0, 10_000)
-        self.min_counts.setValue(5)
+        self.min_counts.setValue(20)
         self.min_counts.setToolTip(
             "display only: group adjacent channels until each holds at least this many counts "
             "(like XSPEC 'setplot rebin'); 0 shows every channel"
@@ -334,13 +334,13 @@ class PixelSpectrumDock(QWidget):
         for i, (name, comp) in enumerate(sp.components.items()):
             art["components"][name] = top.stairs(
                 sp.density(comp), sp.energy_edges, color=_COMPONENT_COLORS[i % len(_COMPONENT_COLORS)],
-                lw=1.2, ls="--", label=name,
+                lw=1.2, ls="--", label=name, baseline=None,
             )
         if sp.background is not None:
             art["background"] = top.stairs(sp.density(sp.background), sp.energy_edges, color="0.6", lw=1.0,
-                                           ls=":", label="background")
+                                           ls=":", label="background", baseline=None)
         art["total"] = top.stairs(sp.density(sp.model), sp.energy_edges, color=_DARK["total"] if dark else "C3",
-                                  lw=1.6, label="total model")
+                                  lw=1.6, label="total model", baseline=None)
         top.set_yscale("log")
         positive = sp.density(sp.model)[sp.model > 0]
         if positive.size:
