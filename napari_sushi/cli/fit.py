@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_sushi.cli import CLIError
+from napari_sushi.core.solver.links import merge_links
 from napari_sushi.core.solver.settings import FitSettings
 
 _DEFAULTS = FitSettings()
@@ -132,7 +133,7 @@ def build_request(args: argparse.Namespace, regularised: bool):
         if len(keys) < 2:
             raise CLIError(f"--link wants at least two COMPONENT.PARAMETER names separated by commas; got {item!r}.")
         links.append(keys)
-    st = FitSettings(links=links, cost=args.cost, band=None if args.band is None else tuple(args.band),
+    st = FitSettings(links=merge_links(links), cost=args.cost, band=None if args.band is None else tuple(args.band),
                      binning=args.binning, max_iter=args.max_iter, tol=args.tol, device=args.device,
                      dtype=args.dtype, seed=args.seed)
     if regularised:
