@@ -32,7 +32,13 @@ from qtpy.QtWidgets import (
 )
 
 from napari_sushi._napari import result_layers as L
-from napari_sushi.core.pixel_spectrum import PixelError, PixelSpectrum, fit_pixel_at, pixel_spectrum
+from napari_sushi.core.pixel_spectrum import (
+    PixelError,
+    PixelSpectrum,
+    fit_arrays_from_mapset,
+    fit_pixel_at,
+    pixel_spectrum,
+)
 
 MARKER_NAME = "pixel spectrum"
 _DARK = {"bg": "#262930", "fg": "#d6d6d6", "grid": "#44464f", "data": "#f0f0f0", "total": "#ffd166"}
@@ -111,7 +117,10 @@ class PixelSpectrumDock(QWidget):
 
     # ================================================================================ runs
     def add_run(self, label: str, result: Any, cube_name: str, binning: int = 1) -> None:
-        """Offer a run that no fit dock holds (e.g. from a script); it becomes the current run."""
+        """Offer a run that no fit dock holds (a FitResult from a script, or the MapSet of a maps FITS
+        exported with its cubes), fitted on cube layer ``cube_name``; it becomes the current run."""
+        if not hasattr(result, "model_total"):  # a MapSet: its arrays, checked here rather than on click
+            result = fit_arrays_from_mapset(result)
         self._extra[label] = SpectrumRun(label, result, cube_name, int(binning))
         self.refresh_runs(select=label)
 

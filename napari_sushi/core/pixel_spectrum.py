@@ -62,15 +62,14 @@ class FitArrays:
 def _free_count(params: dict[str, np.ndarray], sigmas: dict[str, np.ndarray], n_comp: int,
                 links: Any, mask: np.ndarray | None) -> int:
     """Amplitudes + free parameter maps: fixed parameters have an all-zero σ map; linked ones count once."""
-    sel = np.ones(next(iter(params.values())).shape, bool) if params else None
-    if mask is not None and sel is not None:
-        sel = np.asarray(mask, bool)
     n = 0
     for key in params:
         s = sigmas.get(key)
         if s is None:
             continue
-        v = np.asarray(s, float)[sel] if sel is not None else np.asarray(s, float)
+        v = np.asarray(s, float)
+        if mask is not None and np.shape(mask) == v.shape:
+            v = v[np.asarray(mask, bool)]
         if np.any(np.nan_to_num(v) != 0):
             n += 1
     for group in links or []:

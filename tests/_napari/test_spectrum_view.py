@@ -69,6 +69,15 @@ def _run(qtbot, fit, method="sushi"):
     return job.label
 
 
+def _canvas_click(viewer, world_yx):
+    """A left click on the vispy canvas at the pixel showing world (y, x): napari computes the position."""
+    canvas = viewer.window._qt_viewer.canvas
+    view = canvas.view
+    pos = tuple(float(v) for v in (view.transform * view.scene.transform).map([world_yx[1], world_yx[0]])[:2])
+    canvas._scene_canvas.events.mouse_press(pos=pos, button=1, modifiers=())
+    canvas._scene_canvas.events.mouse_release(pos=pos, button=1, modifiers=())
+
+
 def _click(viewer, position, drag_to=None):
     """Press and release at a world position through napari's mouse-callback machinery."""
     press = ReadOnlyWrapper(Event("mouse_press", position=position, button=1, modifiers=()), exceptions=("handled",))
@@ -90,7 +99,7 @@ def test_click_plots_the_core_spectrum(make_napari_viewer, qtbot, spec_notes):
 
     # cube pixel (y=5, x=2) lies at world (20, 14): binned pixel (2, 1)
     active = viewer.layers.selection.active
-    _click(viewer, (5.0, 20.0, 14.0))
+    _canvas_click(viewer, (20.0, 14.0))
     assert not spec_notes["warning"], spec_notes["warning"]
     assert spec.pixel == (2, 1)
     res = fit.runs[label].result
@@ -163,3 +172,35 @@ def test_follows_new_runs_on_their_own_grid(make_napari_viewer, qtbot, spec_note
     assert spec.pixel == (2, 1)
     assert [spec.run_combo.itemText(i) for i in range(spec.run_combo.count())] == [first, second]
     assert not spec_notes["error"] and not spec_notes["warning"]
+    # without the cube layer the run's own maps place the click and model + residual give the data
+    viewer.layers.remove(layer)
+    _click(viewer, (20.0, 14.0))
+    assert spec.pixel == (2, 1) and not spec_notes["warning"]
+    core = pixel_spectrum(fit.runs[first].result, 2, 1, min_counts=spec.min_counts.value())
+    np.testing.assert_allclose(spec.artists["data"].lines[0].get_ydata(), core.density(core.counts))
+
+
+def test_exported_fits_run_without_fit_dock(make_napari_viewer, qtbot, spec_notes, tmp_path):
+    from napari_sushi.core.io.maps import read_maps_fits
+    from napari_sushi.core.solver.pixelfit import pixelfit
+    from napari_sushi.core.solver.settings import Component, FitSettings
+
+    viewer = make_napari_viewer()
+    cube, _ = make_cube(6, 6)
+    data, kwargs, _ = cube_layer(cube)
+    viewer.add_image(data, **kwargs)
+    spec = sv.PixelSpectrumDock(viewer)
+    viewer.window.add_dock_widget(spec, name="Pixel spectrum")
+    res = pixelfit(cube, [Component("thermal", LineModel()), Component("powerlaw", PowerLawModel())],
+                   FitSettings(max_iter=4, n_starts=1))
+    ms = read_maps_fits(res.to_fits(tmp_path / "run.fits", include_cubes=True))
+    spec.add_run("from file", ms, cube.name)
+    assert spec.run_combo.currentText() == "from file"
+    _click(viewer, (1.0, 3.2, 4.4))  # unit pixels at translate 0: pixel (3, 4)
+    assert spec.pixel == (3, 4), spec_notes
+    core = pixel_spectrum(res, 3, 4, min_counts=spec.min_counts.value())
+    np.testing.assert_allclose(core.counts.sum(), cube.counts[:, 3, 4].sum())
+    np.testing.assert_allclose(spec.artists["total"].get_data().values, core.density(core.model), rtol=1e-6)
+    assert "[" in spec.info.text()  # the per-pixel fit's intervals are shown
+    with pytest.raises(ValueError, match="include cubes"):
+        spec.add_run("maps only", read_maps_fits(res.to_fits(tmp_path / "maps.fits")), cube.name)

@@ -180,3 +180,14 @@ def test_exported_maps_fits_with_cubes(case, tmp_path):
     no_cubes = read_maps_fits(res.to_fits(tmp_path / "maps.fits"))
     with pytest.raises(ValueError, match="include cubes"):
         pixel_spectrum(no_cubes, 2, 1)
+
+
+def test_dof_counts_fixed_parameters_out():
+    torch.set_num_threads(1)
+    cube, _, models, _ = make_cube(4, 4, 40, counts=200.0, seed=6)
+    comps = [Component("thermal", models["thermal"], fixed={"velocity": 0.0}), Component("powerlaw", models["powerlaw"])]
+    res = fit(cube, comps, FitSettings(kmad=1.0, max_iter=8, coarse_init=1))
+    sp = pixel_spectrum(res, 1, 2)
+    assert sp.dof == 40 - 4  # 2 amplitudes + kT + index
+    assert sp.cstat / sp.dof == pytest.approx(sp.gof, rel=2e-3)
+    assert "(fixed)" in next(p for p in sp.params if p.name == "thermal velocity").text()
