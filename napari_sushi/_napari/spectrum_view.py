@@ -170,7 +170,13 @@ class PixelSpectrumDock(QWidget):
         md = getattr(layer, "metadata", {}) or {}
         if event is None or md.get("napari_sushi_result") or event.type == "removed":
             # the fit dock records the run right after adding its final layers: look after that
-            QTimer.singleShot(0, self.refresh_runs)
+            QTimer.singleShot(0, self._refresh_if_alive)
+
+    def _refresh_if_alive(self) -> None:
+        try:
+            self.refresh_runs()
+        except RuntimeError:  # the dock's Qt widgets were deleted (viewer closing)
+            pass
 
     def current_run(self) -> Optional[SpectrumRun]:
         return self._runs.get(self.run_combo.currentText())

@@ -189,8 +189,8 @@ def test_exported_fits_run_without_fit_dock(make_napari_viewer, qtbot, spec_note
     cube, _ = make_cube(6, 6)
     data, kwargs, _ = cube_layer(cube)
     viewer.add_image(data, **kwargs)
-    spec = sv.PixelSpectrumDock(viewer)
-    viewer.window.add_dock_widget(spec, name="Pixel spectrum")
+    _, spec = viewer.window.add_plugin_dock_widget("napari-sushi", "Pixel spectrum")  # the Plugins menu entry
+    assert isinstance(spec, sv.PixelSpectrumDock)
     res = pixelfit(cube, [Component("thermal", LineModel()), Component("powerlaw", PowerLawModel())],
                    FitSettings(max_iter=4, n_starts=1))
     ms = read_maps_fits(res.to_fits(tmp_path / "run.fits", include_cubes=True))
