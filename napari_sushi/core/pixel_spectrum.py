@@ -57,6 +57,20 @@ class FitArrays:
     mask: np.ndarray | None = None
     intervals: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     free_count: int | None = None
+    sigma_caps: dict[str, float] = field(default_factory=dict)  # key -> box spread (see ParameterValue)
+
+
+def _fit_provenance(provenance: Any) -> dict:
+    """The fit's provenance dict: a FitResult's own, or the one nested in an exported file's header."""
+    if not isinstance(provenance, dict):
+        return {}
+    inner = provenance.get("provenance")
+    return inner if isinstance(inner, dict) else provenance
+
+
+def _sigma_caps(provenance: Any) -> dict[str, float]:
+    caps = _fit_provenance(provenance).get("sigma_caps")
+    return {str(k): float(v) for k, v in caps.items()} if isinstance(caps, dict) else {}
 
 
 def _free_count(params: dict[str, np.ndarray], sigmas: dict[str, np.ndarray], n_comp: int,
@@ -96,6 +110,7 @@ def fit_arrays(result: Any) -> FitArrays:
         mask=result.mask,
         intervals=dict(getattr(result, "intervals", {}) or {}),
         free_count=_free_count(result.params, result.sigmas, len(result.amplitudes), links, result.mask),
+        sigma_caps=_sigma_caps(getattr(result, "provenance", None)),
     )
 
 
@@ -120,7 +135,7 @@ def fit_arrays_from_mapset(ms: Any) -> FitArrays:
                  if f"{k} lower" in maps and f"{k} upper" in maps}
     mask = None if gof is None else np.isfinite(gof)
     gof_name = str(ms.header.get("GOFNAME", "cstat/dof"))
-    links = (ms.provenance or {}).get("links") if isinstance(ms.provenance, dict) else None
+    links = _fit_provenance(ms.provenance).get("links")
     return FitArrays(
         energy_edges=np.asarray(ms.energy_edges, float),
         model_total=ms.cubes["model"],
@@ -135,6 +150,7 @@ def fit_arrays_from_mapset(ms: Any) -> FitArrays:
         mask=mask,
         intervals=intervals,
         free_count=_free_count(params, sigmas, len(amplitudes), links if isinstance(links, list) else None, mask),
+        sigma_caps=_sigma_caps(ms.provenance),
     )
 
 
@@ -149,9 +165,10 @@ class ParameterValue:
     unit: str = ""
     lower: float | None = None
     upper: float | None = None
+    unconstrained: bool = False  # sigma is the validity box's spread: the pixel's data do not constrain it
 
     def text(self) -> str:
-        """``kT = 2.31 ± 0.12 keV [2.20, 2.45]`` (3 significant digits on σ)."""
+        """``kT = 2.31 ± 0.12 keV [2.20, 2.45]`` (3 significant digits on σ), or ``... (unconstrained)``."""
         s = f"{self.name} = {_fmt(self.value)}"
         if self.sigma is not None and np.isfinite(self.sigma):
             s += f" ± {_fmt(self.sigma)}" if self.sigma > 0 else " (fixed)"
@@ -159,6 +176,8 @@ class ParameterValue:
             s += f" {self.unit}"
         if self.lower is not None and self.upper is not None:
             s += f" [{_fmt(self.lower)}, {_fmt(self.upper)}]"
+        if self.unconstrained:
+            s += " (unconstrained: σ is the spread of the validity box)"
         return s
 
 
@@ -374,9 +393,12 @@ def pixel_spectrum(
     for key, arr in fa.params.items():
         sig = fa.sigmas.get(key)
         lo_hi = fa.intervals.get(key)
+        sv = None if sig is None else float(sig[y, x])
+        cap = fa.sigma_caps.get(key)
         params.append(ParameterValue(
-            key, float(arr[y, x]), None if sig is None else float(sig[y, x]), fa.units.get(key, ""),
+            key, float(arr[y, x]), sv, fa.units.get(key, ""),
             None if lo_hi is None else float(lo_hi[0][y, x]), None if lo_hi is None else float(lo_hi[1][y, x]),
+            unconstrained=bool(cap is not None and sv is not None and np.isfinite(sv) and sv >= (1 - 1e-4) * cap),
         ))
     cstat = float(np.sum(deviance_residuals(counts, model) ** 2))
     dof = None if fa.free_count is None else max(E - int(fa.free_count), 1)

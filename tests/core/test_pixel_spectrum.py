@@ -191,3 +191,27 @@ def test_dof_counts_fixed_parameters_out():
     assert sp.dof == 40 - 4  # 2 amplitudes + kT + index
     assert sp.cstat / sp.dof == pytest.approx(sp.gof, rel=2e-3)
     assert "(fixed)" in next(p for p in sp.params if p.name == "thermal velocity").text()
+
+
+def test_sigma_at_the_box_spread_is_called_unconstrained(case, tmp_path):
+    _, res = case
+    caps = res.provenance["sigma_caps"]
+    assert caps["thermal velocity"] == pytest.approx(10000.0 / np.sqrt(12.0))  # analytic box -5000..5000
+    sp = pixel_spectrum(res, 1, 1)
+    v = next(p for p in sp.params if p.name == "thermal velocity")
+    assert v.unconstrained == (v.sigma >= (1 - 1e-4) * caps["thermal velocity"])
+    # force the cap at that pixel (on a copy: the fixture is shared): the text must not quote it as an error bar
+    import dataclasses
+    res = dataclasses.replace(res, sigmas=dict(res.sigmas))
+    res.sigmas["thermal velocity"] = res.sigmas["thermal velocity"].copy()
+    res.sigmas["thermal velocity"][1, 1] = caps["thermal velocity"]
+    res.sigmas["thermal kT"] = res.sigmas["thermal kT"].copy()
+    res.sigmas["thermal kT"][1, 1] = 0.5 * caps["thermal kT"]
+    by = {p.name: p for p in pixel_spectrum(res, 1, 1).params}
+    assert by["thermal velocity"].unconstrained and "unconstrained" in by["thermal velocity"].text()
+    assert not by["thermal kT"].unconstrained and "unconstrained" not in by["thermal kT"].text()
+    # the caps travel with an exported FITS
+    path = res.to_fits(tmp_path / "m.fits", include_cubes=True)
+    from napari_sushi.core.io.maps import read_maps_fits
+    by2 = {p.name: p for p in pixel_spectrum(read_maps_fits(path), 1, 1).params}
+    assert by2["thermal velocity"].unconstrained

@@ -114,6 +114,9 @@ def assemble(
         "model_floor": MODEL_FLOOR,
         "sigma_method": sigma_method,
         "sigma_seconds": t_sig,
+        # a parameter sigma at this value is the box's spread (width / sqrt(12)): the pixel's data do not
+        # constrain it (see uncertainty.py); viewers say "unconstrained" rather than quoting it as an error
+        "sigma_caps": {k.replace(".", " ", 1): fp.width / np.sqrt(12.0) for fp in problem.free for k in fp.keys},
     }
     prov.update(extra or {})
     return FitResult(
