@@ -25,6 +25,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int, default=60, help="early-stopping patience in epochs (networks)")
     p.add_argument("--time-limit", type=float, default=None, help="stop training after this many seconds (networks)")
     p.add_argument("--n-random", type=int, default=3000, help="random simulator draws added to the grid (networks)")
+    p.add_argument("--schedule", choices=["plateau", "cosine"], default="plateau",
+                   help="learning-rate schedule (networks): halve on a plateau, or cosine decay over --time-limit "
+                        "(the shipped thermal IAEs: cosine, --time-limit 390, --polish-minutes 2)")
+    p.add_argument("--polish-minutes", type=float, default=0.0,
+                   help="then full-batch float64 L-BFGS for this long, kept only if it improves (networks)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -44,10 +49,16 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("--preset needs --component (thermal or powerlaw)")
     if not 0 < args.val_fraction < 0.9:
         raise CLIError("--val-fraction must be between 0 and 0.9")
+    if args.polish_minutes < 0:
+        raise CLIError("--polish-minutes must be >= 0")
+    if args.family == "emulator" and (args.schedule != "plateau" or args.polish_minutes):
+        raise CLIError("--schedule and --polish-minutes apply to the network families (iae, reference), "
+                       "not to the grid emulator")
     model = train_model(
         args.family, preset=args.preset, component=args.component, library=args.library, seed=args.seed,
         val_frac=args.val_fraction, max_epochs=args.max_epochs, patience=args.patience,
         time_limit=args.time_limit, n_random=args.n_random, progress=not args.quiet,
+        schedule=args.schedule, polish_seconds=60.0 * args.polish_minutes,
     )
     save_model(model, out, overwrite=args.overwrite)
     tr = model.meta.extra.get("training", {})

@@ -60,6 +60,12 @@ def test_train_from_library(tmp_path):
     out2 = tmp_path / "lib-iae.safetensors"
     assert main(["train", "--library", str(lib), "--family", "iae", "--max-epochs", "2", "-o", str(out2), "--quiet"]) == 0
     assert load_model_file(out2).meta.extra["training"]["epochs"] == 2
+    # the shipped thermal IAEs' recipe (cosine schedule, then float64 L-BFGS polish) is reachable from the CLI
+    out3 = tmp_path / "lib-iae-cos.safetensors"
+    assert main(["train", "--library", str(lib), "--family", "iae", "--max-epochs", "2", "--schedule", "cosine",
+                 "--polish-minutes", "0.02", "-o", str(out3), "--quiet"]) == 0
+    tr = load_model_file(out3).meta.extra["training"]
+    assert tr["schedule"] == "cosine" and tr["polish"] is not None
 
 
 def test_train_errors(tmp_path, capsys):
@@ -67,3 +73,6 @@ def test_train_errors(tmp_path, capsys):
     assert "--component" in capsys.readouterr().err
     assert main(["train", "--library", str(tmp_path / "missing.npz"), "-o", str(tmp_path / "y.safetensors")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    assert main(["train", "--preset", "toy", "--component", "powerlaw", "--schedule", "cosine",
+                 "-o", str(tmp_path / "z.safetensors")]) == 2
+    assert "not to the grid emulator" in capsys.readouterr().err

@@ -599,7 +599,7 @@ def train_model(
         meta.extra["source"] = f"library {library}"
         return train_network(family, meta, lib.params, lib.spectra, seed=seed, val_frac=val_frac,
                              max_epochs=max_epochs, patience=patience, time_limit=time_limit,
-                             progress=progress, **arch)
+                             progress=progress, schedule=schedule, polish_seconds=polish_seconds, **arch)
     meta, generate = simulator_source(preset, component)
     meta.extra["source"] = f"simulator preset {preset}"
     if family == "emulator":
