@@ -78,3 +78,32 @@ def make_cube(ny: int = 16, nx: int = 16, seed: int = 0) -> tuple[HyperCube, dic
     lam = truth["thermal amplitude"].reshape(-1, 1) * th + truth["powerlaw amplitude"].reshape(-1, 1) * pl
     counts = rng.poisson(lam.T.reshape(len(EDGES) - 1, ny, nx)).astype(np.float32)
     return HyperCube(counts, EDGES, name="testcube"), truth
+
+
+def analytic_fit_dock(viewer, **settings):
+    """A SUSHI fit dock docked in ``viewer`` with the two analytic models and fast settings.
+
+    ``settings``: max_iter (6), tol (0), snapshot_every (2), binning (1), kmad (1.0).
+    """
+    from napari_sushi._napari import fit_dock as fd
+
+    dock = fd.SushiFitDock(viewer)
+    viewer.window.add_dock_widget(dock, name="SUSHI fit")
+    for e in list(dock.editors):
+        dock.remove_component(e)
+    dock.add_component(LineModel())
+    dock.add_component(PowerLawModel())
+    dock.max_iter.setValue(settings.get("max_iter", 6))
+    dock.tol.setText(str(settings.get("tol", 0.0)))
+    dock.snapshot_every.setValue(settings.get("snapshot_every", 2))
+    dock.binning.setValue(settings.get("binning", 1))
+    dock.kmad.setValue(settings.get("kmad", 1.0))
+    return dock
+
+
+def run_fit(qtbot, dock, method: str = "sushi", timeout: int = 60_000):
+    """Start a fit in ``dock`` and wait for it to finish; returns the job."""
+    job = dock.start(method)
+    assert job is not None, "the dock refused to start"
+    qtbot.waitUntil(lambda: dock.job is None, timeout=timeout)
+    return job

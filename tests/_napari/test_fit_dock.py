@@ -14,7 +14,7 @@ from napari_sushi._napari import fit_dock as fd
 from napari_sushi._napari.layers import cube_layer
 from napari_sushi._napari.result_layers import DIVERGING
 
-from app_helpers import LineModel, PowerLawModel, make_cube
+from app_helpers import LineModel, PowerLawModel, analytic_fit_dock, make_cube, run_fit
 
 pytestmark = pytest.mark.gui
 
@@ -39,26 +39,8 @@ def _viewer_with_cube(make_napari_viewer, ny=16, nx=16, scale=2.0, translate=10.
     return viewer, layer, truth
 
 
-def _dock(viewer, **settings) -> fd.SushiFitDock:
-    dock = fd.SushiFitDock(viewer)
-    viewer.window.add_dock_widget(dock, name="SUSHI fit")
-    for e in list(dock.editors):
-        dock.remove_component(e)
-    dock.add_component(LineModel())
-    dock.add_component(PowerLawModel())
-    dock.max_iter.setValue(settings.get("max_iter", 6))
-    dock.tol.setText(str(settings.get("tol", 0.0)))
-    dock.snapshot_every.setValue(settings.get("snapshot_every", 2))
-    dock.binning.setValue(settings.get("binning", 1))
-    dock.kmad.setValue(settings.get("kmad", 1.0))
-    return dock
-
-
-def _run(qtbot, dock, method="sushi", timeout=60_000):
-    job = dock.start(method)
-    assert job is not None, "the dock refused to start"
-    qtbot.waitUntil(lambda: dock.job is None, timeout=timeout)
-    return job
+_dock = analytic_fit_dock
+_run = run_fit
 
 
 def test_cube_combo_follows_layers(make_napari_viewer):

@@ -18,7 +18,7 @@ from napari_sushi._napari import spectrum_view as sv
 from napari_sushi._napari.layers import cube_layer
 from napari_sushi.core.pixel_spectrum import pixel_spectrum
 
-from app_helpers import LineModel, PowerLawModel, make_cube
+from app_helpers import LineModel, PowerLawModel, analytic_fit_dock, make_cube, run_fit
 
 pytestmark = pytest.mark.gui
 
@@ -44,15 +44,7 @@ def _setup(make_napari_viewer, qtbot, binning=2, mask_block=True):
         m = np.ones((16, 16), np.int32)
         m[:4, :4] = 0
         viewer.add_labels(m, name="fit region", scale=(2.0, 2.0), translate=(10.0, 10.0))
-    fit = fd.SushiFitDock(viewer)
-    viewer.window.add_dock_widget(fit, name="SUSHI fit")
-    for e in list(fit.editors):
-        fit.remove_component(e)
-    fit.add_component(LineModel())
-    fit.add_component(PowerLawModel())
-    fit.max_iter.setValue(6)
-    fit.tol.setText("0")
-    fit.binning.setValue(binning)
+    fit = analytic_fit_dock(viewer, binning=binning)
     if mask_block:
         fit.mask_combo.setCurrentIndex(fit.mask_combo.findText("labels: fit region"))
         assert fit.mask_combo.currentData() == ("labels", "fit region")
@@ -63,10 +55,7 @@ def _setup(make_napari_viewer, qtbot, binning=2, mask_block=True):
 
 
 def _run(qtbot, fit, method="sushi"):
-    job = fit.start(method)
-    assert job is not None
-    qtbot.waitUntil(lambda: fit.job is None, timeout=60_000)
-    return job.label
+    return run_fit(qtbot, fit, method).label
 
 
 def _canvas_click(viewer, world_yx):
