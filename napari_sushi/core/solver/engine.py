@@ -159,6 +159,7 @@ def iterate(
     if settings.step_rule == "fixed":
         st.step = float(settings.fixed_step) if settings.fixed_step else 0.1 / max(float(problem.X.max()), 1.0)
     amp_floor = 0.0
+    rejected = torch.zeros((), dtype=torch.int64, device=problem.device)  # counted on the device: no host sync
 
     for it in range(1, max_iter + 1):
         if is_cancelled(cancel):
@@ -168,7 +169,6 @@ def iterate(
         gU = g[:, nc:].T.contiguous()
         if reg.active:
             reg.update_weights(torch.diagonal(F, dim1=1, dim2=2)[:, nc:].T)
-        old_data = _sum(c0)
 
         if settings.step_rule == "newton":
             # projected Newton: variables held at a bound by their gradient leave the system
@@ -187,12 +187,10 @@ def iterate(
             # rise (or turn NaN) keeps its values and is damped harder; the others are damped less
             c1 = problem.costs(zA, zU)
             bad = ~torch.isfinite(c1) | (c1 > c0 + 1e-6 * c0.abs() + 1e-6)
-            n_bad = int(bad.sum())  # one host sync for both the test and the count
-            if n_bad:
-                st.n_rejected_pixels += n_bad
-                zA = torch.where(bad[None], st.A, zA)
-                zU = torch.where(bad[None], st.U, zU)
-                c1 = torch.where(bad, c0, c1)
+            rejected += bad.sum()
+            zA = torch.where(bad[None], st.A, zA)
+            zU = torch.where(bad[None], st.U, zU)
+            c1 = torch.where(bad, c0, c1)
             lam = torch.where(bad, lam * 10.0, lam * 0.3).clamp(LAM_MIN, LAM_MAX)
             if not reg.active:
                 st.A, st.U = zA, zU
@@ -209,7 +207,8 @@ def iterate(
             self_done = False
 
         if not self_done:
-            cost, obj = _step_with_guard(problem, settings, reg, st, zA, zU, stepU, gU, c0, old_data)
+            old_data = _sum(c0)
+            cost, obj = _step_with_guard(problem, settings, reg, st, zA, zU, stepU, gU, c0, old_data, rejected)
             if cost is None:  # no acceptable step: keep the iterate, damp harder
                 lam = (lam * 10.0).clamp(LAM_MIN, LAM_MAX)
                 # the objective is only needed here (the accepted steps report their own)
@@ -227,14 +226,16 @@ def iterate(
             st.stop_reason = "converged"
             break
     st.elapsed = time.perf_counter() - t0
+    st.n_rejected_pixels = int(rejected)
     return st
 
 
-def _step_with_guard(problem, settings, reg, st, zA, zU, stepU, gU, c0, old_data):
+def _step_with_guard(problem, settings, reg, st, zA, zU, stepU, gU, c0, old_data, rejected):
     """Proximal step with backtracking; updates ``st`` and returns (cost, objective) or (None, None).
 
     Pixels whose cost turns NaN/inf keep their previous values; if the total data cost then still
-    rose by more than DIVERGENCE_RTOL (a diverging step), the step is halved and retried.
+    rose by more than DIVERGENCE_RTOL (a diverging step), the step is halved and retried. Their
+    count is added to the device tensor ``rejected``.
     """
     alpha = 1.0
     for _ in range(30):
@@ -248,12 +249,10 @@ def _step_with_guard(problem, settings, reg, st, zA, zU, stepU, gU, c0, old_data
             nU = reg.prox(nU, torch.full((problem.n_free, 1), s, dtype=problem.dtype, device=problem.device))
         cn = problem.costs(nA, nU)
         bad = ~torch.isfinite(cn)
-        n_bad = int(bad.sum())
-        if n_bad:
-            st.n_rejected_pixels += n_bad
-            nA = torch.where(bad[None], st.A, nA)
-            nU = torch.where(bad[None], st.U, nU)
-            cn = torch.where(bad, c0, cn)
+        rejected += bad.sum()
+        nA = torch.where(bad[None], st.A, nA)
+        nU = torch.where(bad[None], st.U, nU)
+        cn = torch.where(bad, c0, cn)
         new_data = _sum(cn)
         if new_data <= old_data + DIVERGENCE_RTOL * abs(old_data) + 1e-6:
             # the penalty (a full starlet transform) only for a step the data test accepts
