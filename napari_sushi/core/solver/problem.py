@@ -251,7 +251,7 @@ class Problem:
 
 
 # ---------------------------------------------------------------------------------- derivatives
-FD_STEP = 1e-3  # central-difference step in normalised (box-width) units
+FD_STEP = 1e-3  # finite-difference step in normalised (box-width) units (one-sided, see _jvp_one_sided)
 
 
 def _jvp_forward_ad(model: SpectralModel, th: torch.Tensor, tangent: torch.Tensor) -> torch.Tensor:
@@ -259,11 +259,6 @@ def _jvp_forward_ad(model: SpectralModel, th: torch.Tensor, tangent: torch.Tenso
         out = model.spectrum(fwAD.make_dual(th, tangent))
         d = fwAD.unpack_dual(out).tangent
     return torch.zeros_like(out) if d is None else d
-
-
-def _jvp_central(model: SpectralModel, th: torch.Tensor, tangent: torch.Tensor) -> torch.Tensor:
-    h = FD_STEP
-    return (model.spectrum(th + h * tangent) - model.spectrum(th - h * tangent)) / (2 * h)
 
 
 def _jvp_one_sided(
