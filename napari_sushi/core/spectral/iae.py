@@ -44,11 +44,9 @@ import itertools
 
 import torch
 
+from napari_sushi.core.physics.grid import C_KMS
 from napari_sushi.core.spectral.base import ModelMeta, SpectralModel
 from napari_sushi.core.spectral.nets import ParamScaler, ResMLP
-
-#: Speed of light (km/s), as in napari_sushi.core.physics.grid.
-C_KMS = 299792.458
 
 
 def shifted_bin_masses(mass: torch.Tensor, rest_edges: torch.Tensor, obs_edges: torch.Tensor,

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from napari_sushi.core.physics.grid import doppler_factor
 from napari_sushi.core.spectral.base import ModelMeta, SpectralModel
 from napari_sushi.core.spectral.emulator import (
     GridEmulator,
@@ -26,7 +27,7 @@ from napari_sushi.core.spectral.emulator import (
     log_spectra,
     pca_log_spectra,
 )
-from napari_sushi.core.spectral.iae import C_KMS, IAEModel, shifted_bin_masses
+from napari_sushi.core.spectral.iae import IAEModel, shifted_bin_masses
 from napari_sushi.core.spectral.library import LibraryError, SpectralLibrary
 from napari_sushi.core.spectral.nets import rel_l2
 from napari_sushi.core.spectral.reference import PCAMLPModel
@@ -391,7 +392,7 @@ def doppler_rank(mean: np.ndarray, U: np.ndarray, S: np.ndarray, Vt: np.ndarray,
     r = torch.as_tensor(doppler["rest_edges"], dtype=torch.float64)
     e = torch.as_tensor(doppler["obs_edges"], dtype=torch.float64)
     F = torch.as_tensor(doppler["fold"], dtype=torch.float64)
-    s = torch.as_tensor(1.0 - np.asarray(velocity[:n], float) / C_KMS)
+    s = torch.as_tensor(doppler_factor(velocity[:n]))
 
     def observed(Lr: np.ndarray) -> torch.Tensor:
         c = shifted_bin_masses(torch.softmax(torch.as_tensor(Lr), 1), r, e, s) @ F
@@ -452,7 +453,7 @@ def doppler_setup(preset: str, component: str, subdivide: int = 64, tol: float =
     if nH is not None:
         fold = fold * Absorption(pr.abundance_table)(E, {"nH": np.atleast_1d(float(nH))})[0][:, None]
     vp = spec.parameters[vi]
-    s_lo, s_hi = 1.0 - vp.high / C_KMS, 1.0 - vp.low / C_KMS
+    s_lo, s_hi = float(doppler_factor(vp.high)), float(doppler_factor(vp.low))
     h = float(np.diff(E).mean())
     lo, hi = E[0] / s_hi - h, E[-1] / s_lo + h
     n = int(np.ceil((hi - lo) / h))

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from napari_sushi.core.physics.continuum import bremsstrahlung
+from napari_sushi.core.physics.grid import C_KMS
 from napari_sushi.core.spectral.files import load_model_file, save_model
-from napari_sushi.core.spectral.iae import C_KMS, shifted_bin_masses
+from napari_sushi.core.spectral.iae import shifted_bin_masses
 from napari_sushi.core.spectral.training import adaptive_rest_edges, train_model
 
 
