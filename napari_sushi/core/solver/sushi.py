@@ -68,17 +68,20 @@ def coarse_start(
     if not any(todo.values()):
         return components
     coarse = replace(settings, binning=b * f, coarse_init=1, warm_start=None, snapshot_every=0)
-    try:
-        res = fit(cube, components, coarse, cancel=cancel)
+    try:  # only the parameter maps are needed: no sigmas, goodness of fit or model cubes (assemble)
+        problem = build_problem(cube, components, coarse)
+        state = iterate(problem, coarse, regularise=True, cancel=cancel)
     except FitSetupError:  # e.g. a background/sigma given only at the fitted resolution: start as asked
         return components
     if is_cancelled(cancel):
         return components
+    params = problem.unpack(state.A, state.U)
     out = []
     for c in components:
         init = dict(c.init)
         for p in todo[c.name]:
-            m = np.asarray(res.params[f"{c.name} {p}"], dtype=float)
+            m = params[f"{c.name} {p}"].astype(np.float32).astype(float)  # float32, as a FitResult's maps
+            m[~problem.mask] = np.nan  # not fitted
             ok = np.isfinite(m)
             if not ok.any():
                 continue
