@@ -42,6 +42,7 @@ from napari_sushi.core.pixel_spectrum import (
 
 MARKER_NAME = "pixel spectrum"
 _DARK = {"bg": "#262930", "fg": "#d6d6d6", "grid": "#44464f", "data": "#f0f0f0", "total": "#ffd166"}
+_NO_RUN = "napari-sushi: no finished run to compare with; run a fit in the SUSHI fit dock first."
 _COMPONENT_COLORS = ("#4cc9f0", "#f72585", "#7bd88f", "#b388ff", "#ff9f1c", "#e0e0e0")
 
 
@@ -241,12 +242,10 @@ class PixelSpectrumDock(QWidget):
         """Show the fitted pixel under a world position (what a click does); notifies on problems."""
         run = self.current_run()
         if run is None:
-            show_info("napari-sushi: no finished run to compare with; run a fit in the SUSHI fit dock first.")
+            show_info(_NO_RUN)
             return None
         try:
-            g, _, _ = self.geometry(run)
-            ny, nx = run.result.model_total.shape[1:]
-            y, x = fit_pixel_at(tuple(position)[-2:], g.map_scale, g.map_translate, (ny, nx))
+            y, x = self._pixel_under(run, tuple(position)[-2:])
         except (PixelError, ValueError) as exc:
             show_warning(f"napari-sushi: {exc}")
             return None
@@ -257,7 +256,7 @@ class PixelSpectrumDock(QWidget):
         """Plot fitted-grid pixel ``(y, x)`` of the current run (and mark it); notifies on problems."""
         run = self.current_run()
         if run is None:
-            show_info("napari-sushi: no finished run to compare with; run a fit in the SUSHI fit dock first.")
+            show_info(_NO_RUN)
             return None
         try:
             g, layer, offset = self.geometry(run)
@@ -285,13 +284,16 @@ class PixelSpectrumDock(QWidget):
         if run is None or self._world is None:
             return
         try:
-            g, _, _ = self.geometry(run)
-            ny, nx = run.result.model_total.shape[1:]
-            y, x = fit_pixel_at(self._world, g.map_scale, g.map_translate, (ny, nx))
+            y, x = self._pixel_under(run, self._world)
         except (PixelError, ValueError) as exc:
             self.info.setText(str(exc))
             return
         self.show_pixel(y, x)
+
+    def _pixel_under(self, run: SpectrumRun, world_yx: tuple) -> tuple[int, int]:
+        """The pixel of ``run``'s fitted grid under world ``(y, x)``; PixelError/ValueError say why not."""
+        g, _, _ = self.geometry(run)
+        return fit_pixel_at(world_yx, g.map_scale, g.map_translate, run.result.model_total.shape[1:])
 
     # ================================================================================ drawing
     def _mark(self, g: L.Geometry, y: int, x: int) -> None:
