@@ -139,7 +139,6 @@ def build_request(args: argparse.Namespace, regularised: bool):
     if regularised:
         st.n_scales = args.scales
         st.step_rule = args.step_rule
-        st.kmad = st.kmad_default
         per = {}
         for item in args.kmad or []:
             if "=" in item:
@@ -147,11 +146,7 @@ def build_request(args: argparse.Namespace, regularised: bool):
                 per[k.strip()] = _float(v, "--kmad")
             else:
                 st.kmad_default = _float(item, "--kmad")
-                st.kmad = st.kmad_default
-        if per:
-            st.kmad = per
-            if not any("=" not in i for i in args.kmad or []):
-                st.kmad_default = _DEFAULTS.kmad_default
+        st.kmad = per or st.kmad_default  # per-map values; maps not named use kmad_default
     else:
         st.kmad = 0.0
         st.n_starts = args.starts
