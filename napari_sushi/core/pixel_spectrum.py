@@ -201,12 +201,16 @@ def pearson_residuals(counts: np.ndarray, model: np.ndarray) -> np.ndarray:
     return (d - m) / np.sqrt(m)
 
 
+def _check_residual_kind(kind: str) -> str:
+    if kind not in RESIDUAL_KINDS:
+        raise ValueError(f"residual kind must be one of {RESIDUAL_KINDS}; got {kind!r}.")
+    return kind
+
+
 def residuals(counts: np.ndarray, model: np.ndarray, kind: str = "deviance") -> np.ndarray:
-    if kind == "deviance":
+    if _check_residual_kind(kind) == "deviance":
         return deviance_residuals(counts, model)
-    if kind == "pearson":
-        return pearson_residuals(counts, model)
-    raise ValueError(f"residual kind must be one of {RESIDUAL_KINDS}; got {kind!r}.")
+    return pearson_residuals(counts, model)
 
 
 def group_min_counts(counts: np.ndarray, min_counts: float) -> np.ndarray:
@@ -299,9 +303,7 @@ class PixelSpectrum:
         )
 
     def with_residual_kind(self, kind: str) -> "PixelSpectrum":
-        if kind not in RESIDUAL_KINDS:
-            raise ValueError(f"residual kind must be one of {RESIDUAL_KINDS}; got {kind!r}.")
-        return replace(self, residual_kind=kind)
+        return replace(self, residual_kind=_check_residual_kind(kind))
 
     def summary(self) -> str:
         """One line per parameter and the fit statistic, for the dock's text line."""
@@ -361,8 +363,7 @@ def pixel_spectrum(
     ``min_counts``: group channels for display (see :meth:`PixelSpectrum.grouped`).
     """
     fa = _as_fit_arrays(result)
-    if residual_kind not in RESIDUAL_KINDS:
-        raise ValueError(f"residual kind must be one of {RESIDUAL_KINDS}; got {residual_kind!r}.")
+    _check_residual_kind(residual_kind)
     y, x = int(y), int(x)
     E, ny, nx = fa.model_total.shape
     check_pixel((ny, nx), y, x, fa.mask)
