@@ -67,6 +67,14 @@ def shifted_bin_masses(mass: torch.Tensor, rest_edges: torch.Tensor, obs_edges: 
     return phi[:, 1:] - phi[:, :-1]
 
 
+def shifted_folded(mass: torch.Tensor, rest_edges: torch.Tensor, obs_edges: torch.Tensor, s: torch.Tensor,
+                   fold: torch.Tensor) -> torch.Tensor:
+    """Unit-sum channel spectra (n, C) of rest-frame masses (n, R) seen with Doppler factor s (n,):
+    :func:`shifted_bin_masses` onto the observed bins, folded with ``fold`` (N, C), normalised."""
+    counts = shifted_bin_masses(mass, rest_edges, obs_edges, s).to(fold.dtype) @ fold
+    return counts / counts.sum(1, keepdim=True)
+
+
 class IAEModel(SpectralModel):
     """IAE whose ``spectrum(theta)`` is ``decode(lambda_from_theta(theta) @ anchor_codes)``.
 
@@ -220,10 +228,8 @@ class IAEModel(SpectralModel):
         v = lo + (u + 1.0) * 0.5 * (hi - lo)  # the velocity axis is linear
         mass = torch.softmax(rest_log, dim=1)
         wd = torch.float32 if mass.device.type == "mps" else torch.float64  # MPS has no float64
-        obs = shifted_bin_masses(mass, self.rest_edges_nkev.to(wd) * 1e-9, self.obs_edges_nkev.to(wd) * 1e-9,
-                                 1.0 - v / C_KMS)
-        counts = obs.to(self.fold.dtype) @ self.fold
-        return counts / counts.sum(1, keepdim=True)
+        return shifted_folded(mass, self.rest_edges_nkev.to(wd) * 1e-9, self.obs_edges_nkev.to(wd) * 1e-9,
+                              1.0 - v / C_KMS, self.fold)
 
     def decode(self, lam: torch.Tensor, anchor_codes: torch.Tensor | None = None) -> torch.Tensor:
         """Unit-sum channel spectra (n, C) decoded from barycentric weights (n, A)."""

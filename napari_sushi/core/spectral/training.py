@@ -27,7 +27,7 @@ from napari_sushi.core.spectral.emulator import (
     log_spectra,
     pca_log_spectra,
 )
-from napari_sushi.core.spectral.iae import IAEModel, shifted_bin_masses
+from napari_sushi.core.spectral.iae import IAEModel, shifted_folded
 from napari_sushi.core.spectral.library import LibraryError, SpectralLibrary
 from napari_sushi.core.spectral.nets import rel_l2
 from napari_sushi.core.spectral.reference import PCAMLPModel
@@ -395,8 +395,7 @@ def doppler_rank(mean: np.ndarray, U: np.ndarray, S: np.ndarray, Vt: np.ndarray,
     s = torch.as_tensor(doppler_factor(velocity[:n]))
 
     def observed(Lr: np.ndarray) -> torch.Tensor:
-        c = shifted_bin_masses(torch.softmax(torch.as_tensor(Lr), 1), r, e, s) @ F
-        return c / c.sum(1, keepdim=True)
+        return shifted_folded(torch.softmax(torch.as_tensor(Lr), 1), r, e, s, F)
 
     ref = observed(mean + (U[:n] * S) @ Vt)
     for k in list(range(4, Vt.shape[0], 4)) + [Vt.shape[0]]:
