@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from napari_sushi.core.physics.grid import doppler_factor
-from napari_sushi.core.spectral.base import ModelMeta, SpectralModel
+from napari_sushi.core.spectral.base import ModelMeta, ParameterInfo, SpectralModel
 from napari_sushi.core.spectral.emulator import (
     GridEmulator,
     build_grid_emulator,
@@ -45,11 +45,12 @@ def random_draws(meta: ModelMeta, n: int, seed: int, scales: list[str] | None = 
     """n parameter vectors uniform in the box (in each axis' grid coordinate), seeded."""
     scales = scales or default_scales(meta)
     rng = np.random.default_rng(seed)
-    cols = []
-    for p, s in zip(meta.parameters, scales):
-        u = rng.random(n)
-        cols.append(np.exp(np.log(p.low) + u * np.log(p.high / p.low)) if s == "log" else p.low + u * (p.high - p.low))
-    return np.stack(cols, axis=1)
+    return np.stack([_box_values(p, s, rng.random(n)) for p, s in zip(meta.parameters, scales)], axis=1)
+
+
+def _box_values(p: ParameterInfo, scale: str, u: np.ndarray) -> np.ndarray:
+    """Values of parameter ``p`` at fractions ``u`` (0..1) of its box, uniform in the axis' grid coordinate."""
+    return np.exp(np.log(p.low) + u * np.log(p.high / p.low)) if scale == "log" else p.low + u * (p.high - p.low)
 
 
 def spectral_errors(model: SpectralModel, theta: np.ndarray, spectra: np.ndarray) -> np.ndarray:
@@ -433,7 +434,7 @@ def doppler_setup(preset: str, component: str, subdivide: int = 64, tol: float =
     N_H, observer frame) x ARF x RMF (N, C), an adaptive rest-frame grid ``rest_edges`` covering the
     velocity box, and ``rest_flux(theta) -> (n, R)`` (rest-frame photon flux per rest bin, velocity 0).
     The rest grid is the input grid's bin width, refined where sample rest spectra (shape parameters
-    spread over the box, velocity at its middle) have sub-bin structure, see :func:`adaptive_rest_edges`."""
+    spread over the box, velocity 0) have sub-bin structure, see :func:`adaptive_rest_edges`."""
     from napari_sushi.core.physics.models import Absorption
     from napari_sushi.core.simulate import COMPONENT_MODELS, get_preset
 
@@ -467,13 +468,9 @@ def doppler_setup(preset: str, component: str, subdivide: int = 64, tol: float =
         return np.asarray(model(edges, p), float)
 
     meta, _ = simulator_source(preset, component)
-    samples = random_draws(meta, n_shape_samples, 7)
-    scales = default_scales(meta)
-    for j, p in enumerate(spec.parameters):  # shape samples evenly over the box (log or linear)
-        if j != vi:
-            t = np.linspace(0, 1, n_shape_samples)
-            samples[:, j] = (np.exp(np.log(p.low) + t * np.log(p.high / p.low)) if scales[j] == "log"
-                             else p.low + t * (p.high - p.low))
+    t = np.linspace(0, 1, n_shape_samples)  # shape samples evenly over the box; rest_flux_on sets velocity 0
+    samples = np.stack([np.zeros_like(t) if j == vi else _box_values(p, sc, t)
+                        for j, (p, sc) in enumerate(zip(meta.parameters, default_scales(meta)))], axis=1)
     fine = lo + (h / subdivide) * np.arange(n * subdivide + 1)
     rest_edges = adaptive_rest_edges(coarse, rest_flux_on(fine, samples), subdivide, tol)
     return {"velocity_index": vi, "obs_edges": E, "fold": fold, "rest_edges": rest_edges,
