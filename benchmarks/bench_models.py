@@ -29,6 +29,7 @@ from napari_sushi.core.spectral.files import load_model_file, save_model
 from napari_sushi.core.spectral.fit1d import fit_spectrum, fit_spectrum_lambda
 from napari_sushi.core.spectral.registry import load_model
 from napari_sushi.core.spectral.training import (
+    network_cells,
     network_training_set,
     random_draws,
     simulator_source,
@@ -94,8 +95,7 @@ def main() -> None:
             if ref_path is not None and ref_path.exists():
                 ref = load_model_file(ref_path)
             else:
-                P = len(meta.parameters)
-                theta, spectra = network_training_set(meta, gen, 3000, 0, cells=[48] if P == 1 else [16] * P)
+                theta, spectra = network_training_set(meta, gen, 3000, 0, cells=network_cells(len(meta.parameters)))
                 limit = args.ref_seconds * (0.5 if comp == "powerlaw" else 1.0)
                 ref = train_network("reference", meta, theta, spectra, seed=0, time_limit=limit, progress=False,
                                     patience=80)

@@ -517,6 +517,12 @@ def _lbfgs_polish(model: SpectralModel, loss_fn, data: dict, it_t: torch.Tensor,
             "val_after": val1, "kept": kept}
 
 
+def network_cells(P: int) -> list[int]:
+    """Grid cells per axis of the networks' simulated training set for P parameters (see
+    :func:`network_training_set`): 48 for one parameter, 16 x 16 for two, 6 per axis beyond."""
+    return [48] if P == 1 else [16] * P if P == 2 else [6] * P
+
+
 def network_training_set(meta: ModelMeta, generate: Generator, n_random: int, seed: int,
                          cells: list[int] | None = None, scales: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Training data for the networks: the emulator-style grid inside the box plus seeded random draws."""
@@ -601,10 +607,8 @@ def train_model(
     meta.extra["source"] = f"simulator preset {preset}"
     if family == "emulator":
         return train_emulator(meta, generate, seed=seed, progress=progress, pca_tol=pca_tol)
-    P = len(meta.parameters)
-    cells = [48] if P == 1 else [16] * P if P == 2 else [6] * P
     t0 = time.perf_counter()
-    theta, spectra = network_training_set(meta, generate, n_random, seed, cells=cells)
+    theta, spectra = network_training_set(meta, generate, n_random, seed, cells=network_cells(len(meta.parameters)))
     dop = doppler_setup(preset, component) if family == "iae" and doppler else None
     if dop is not None:
         dop["rest"] = _chunked(dop["rest_flux"], theta)
