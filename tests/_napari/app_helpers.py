@@ -107,3 +107,12 @@ def run_fit(qtbot, dock, method: str = "sushi", timeout: int = 60_000):
     assert job is not None, "the dock refused to start"
     qtbot.waitUntil(lambda: dock.job is None, timeout=timeout)
     return job
+
+
+def capture_notifications(monkeypatch, *modules) -> dict[str, list[str]]:
+    """Replace show_error/show_warning/show_info in ``modules`` by lists of their messages, by kind."""
+    got: dict[str, list[str]] = {"error": [], "warning": [], "info": []}
+    for mod in modules:
+        for kind, messages in got.items():
+            monkeypatch.setattr(mod, f"show_{kind}", lambda m, messages=messages: messages.append(str(m)))
+    return got

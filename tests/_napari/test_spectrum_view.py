@@ -18,19 +18,15 @@ from napari_sushi._napari import spectrum_view as sv
 from napari_sushi._napari.layers import cube_layer
 from napari_sushi.core.pixel_spectrum import pixel_spectrum
 
-from app_helpers import LineModel, PowerLawModel, analytic_fit_dock, make_cube, run_fit
+from app_helpers import LineModel, PowerLawModel, analytic_fit_dock, capture_notifications, make_cube, run_fit
 
 pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
 def spec_notes(monkeypatch):
-    got: dict[str, list[str]] = {"error": [], "warning": [], "info": []}
-    for mod in (sv, fd):
-        monkeypatch.setattr(mod, "show_error", lambda m: got["error"].append(str(m)))
-        monkeypatch.setattr(mod, "show_warning", lambda m: got["warning"].append(str(m)))
-        monkeypatch.setattr(mod, "show_info", lambda m: got["info"].append(str(m)))
-    return got
+    """The notifications of both docks."""
+    return capture_notifications(monkeypatch, sv, fd)
 
 
 def _setup(make_napari_viewer, qtbot, binning=2, mask_block=True):
