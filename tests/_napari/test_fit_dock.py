@@ -39,10 +39,6 @@ def _viewer_with_cube(make_napari_viewer, ny=16, nx=16, scale=2.0, translate=10.
     return viewer, layer, truth
 
 
-_dock = analytic_fit_dock
-_run = run_fit
-
-
 def test_cube_combo_follows_layers(make_napari_viewer):
     viewer, layer, _ = _viewer_with_cube(make_napari_viewer)
     dock = fd.SushiFitDock(viewer)
@@ -57,10 +53,10 @@ def test_cube_combo_follows_layers(make_napari_viewer):
 
 def test_run_makes_named_scaled_unit_layers(make_napari_viewer, qtbot, notes):
     viewer, cube_layer_, _ = _viewer_with_cube(make_napari_viewer, scale=2.0, translate=10.0)
-    dock = _dock(viewer, max_iter=6, snapshot_every=2, binning=2)
+    dock = analytic_fit_dock(viewer, max_iter=6, snapshot_every=2, binning=2)
     seen_live: list[str] = []
     viewer.layers.events.inserted.connect(lambda e: seen_live.append(e.value.name) if dock.job else None)
-    _run(qtbot, dock)
+    run_fit(qtbot, dock)
     assert not notes["error"], notes["error"]
     run = "SUSHI#1 kmad=1"
     assert run in dock.runs
@@ -103,7 +99,7 @@ def test_run_makes_named_scaled_unit_layers(make_napari_viewer, qtbot, notes):
 
 def test_cancel_stops_within_one_iteration_and_leaves_nothing(make_napari_viewer, qtbot, notes):
     viewer, _, _ = _viewer_with_cube(make_napari_viewer)
-    dock = _dock(viewer, max_iter=5000, snapshot_every=1)
+    dock = analytic_fit_dock(viewer, max_iter=5000, snapshot_every=1)
     before = [ly.name for ly in viewer.layers]
     job = dock.start("sushi")
     assert job is not None
@@ -120,14 +116,14 @@ def test_cancel_stops_within_one_iteration_and_leaves_nothing(make_napari_viewer
 
 def test_second_run_sits_beside_first_and_pixelfit(make_napari_viewer, qtbot, notes):
     viewer, _, _ = _viewer_with_cube(make_napari_viewer)
-    dock = _dock(viewer, max_iter=4, kmad=1.0)
-    _run(qtbot, dock)
+    dock = analytic_fit_dock(viewer, max_iter=4, kmad=1.0)
+    run_fit(qtbot, dock)
     first = viewer.layers["SUSHI#1 kmad=1 thermal kT [keV]"].data.copy()
     dock.kmad.setValue(3.0)
-    _run(qtbot, dock)
+    run_fit(qtbot, dock)
     assert "SUSHI#2 kmad=3 thermal kT [keV]" in viewer.layers
     np.testing.assert_array_equal(viewer.layers["SUSHI#1 kmad=1 thermal kT [keV]"].data, first)
-    _run(qtbot, dock, "pixelfit")
+    run_fit(qtbot, dock, "pixelfit")
     assert "pixel#3 thermal kT [keV]" in viewer.layers
     assert dock.runs["pixel#3"].result.method == "pixelfit"
     assert list(dock.runs) == ["SUSHI#1 kmad=1", "SUSHI#2 kmad=3", "pixel#3"]
@@ -135,7 +131,7 @@ def test_second_run_sits_beside_first_and_pixelfit(make_napari_viewer, qtbot, no
 
 def test_fixed_and_linked_parameters_reach_the_core(make_napari_viewer, monkeypatch):
     viewer, _, _ = _viewer_with_cube(make_napari_viewer)
-    dock = _dock(viewer)
+    dock = analytic_fit_dock(viewer)
     th = dock.editors[0]
     th.set_parameter("kT", "fixed", 3.0)
     th.set_parameter("velocity", "free", 500.0)
@@ -153,8 +149,8 @@ def test_export_reopens_with_same_values_and_wcs(make_napari_viewer, qtbot, note
     from napari_sushi.core.io.maps import read_maps_fits
 
     viewer, _, _ = _viewer_with_cube(make_napari_viewer)
-    dock = _dock(viewer, max_iter=3, binning=2)
-    _run(qtbot, dock)
+    dock = analytic_fit_dock(viewer, max_iter=3, binning=2)
+    run_fit(qtbot, dock)
     run = "SUSHI#1 kmad=1"
     out = dock.export(run, str(tmp_path / "maps.fits"), include_cubes=True)
     assert out is not None and out.exists(), notes["error"]
@@ -179,7 +175,7 @@ def test_no_cube_layer_is_a_notification(make_napari_viewer, notes):
 
 def test_model_for_another_band_is_a_notification(make_napari_viewer, notes):
     viewer, _, _ = _viewer_with_cube(make_napari_viewer)
-    dock = _dock(viewer)
+    dock = analytic_fit_dock(viewer)
     dock.remove_component(dock.editors[0])
     dock.add_component(LineModel(edges=np.linspace(0.5, 2.0, 31)))  # soft-band model, 3-8 keV cube
     n = len(viewer.layers)
@@ -190,7 +186,7 @@ def test_model_for_another_band_is_a_notification(make_napari_viewer, notes):
 
 def test_memory_estimate_too_large_is_a_notification(make_napari_viewer, notes, monkeypatch):
     viewer, _, _ = _viewer_with_cube(make_napari_viewer)
-    dock = _dock(viewer)
+    dock = analytic_fit_dock(viewer)
     monkeypatch.setattr(fd, "available_memory", lambda device: 1000)
     assert dock.start("sushi") is None
     assert notes["error"] and "binning" in notes["error"][0]
@@ -198,7 +194,7 @@ def test_memory_estimate_too_large_is_a_notification(make_napari_viewer, notes, 
 
 def test_background_and_mask_from_layers(make_napari_viewer):
     viewer, layer, _ = _viewer_with_cube(make_napari_viewer, scale=2.0, translate=10.0)
-    dock = _dock(viewer)
+    dock = analytic_fit_dock(viewer)
     # rectangle over cube pixels y 2..5, x 3..6 (world = 10 + 2 * pixel)
     viewer.add_shapes([np.array([[13.0, 15.0], [13.0, 23.0], [21.0, 23.0], [21.0, 15.0]])], name="bkg")
     labels = np.zeros((16, 16), int)
@@ -216,7 +212,7 @@ def test_background_and_mask_from_layers(make_napari_viewer):
 
 def test_errors_during_fit_become_notifications(make_napari_viewer, qtbot, notes, monkeypatch):
     viewer, _, _ = _viewer_with_cube(make_napari_viewer)
-    dock = _dock(viewer)
+    dock = analytic_fit_dock(viewer)
 
     def broken(cube, components, settings, callback=None, cancel=None):
         raise ValueError("the solver says no: try fewer components")
@@ -234,8 +230,8 @@ def test_a_result_map_layer_saves_with_the_writer(make_napari_viewer, qtbot, not
     from napari_sushi.core.io.maps import read_maps_fits
 
     viewer, _, _ = _viewer_with_cube(make_napari_viewer)
-    dock = _dock(viewer, max_iter=2, binning=2)
-    _run(qtbot, dock)
+    dock = analytic_fit_dock(viewer, max_iter=2, binning=2)
+    run_fit(qtbot, dock)
     layer = viewer.layers["SUSHI#1 kmad=1 thermal velocity [km/s]"]
     written = layer.save(str(tmp_path / "velocity.fits"), plugin="napari-sushi")
     ms = read_maps_fits(written[0])
