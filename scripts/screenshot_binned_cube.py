@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from _viewer_caption import caption
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT.parent / "shared" / "data" / "chandra_msh1552" / "msh1552_acis_evt2_filtered.fits"
@@ -43,15 +44,12 @@ def main() -> int:
         layer.colormap = "magma"
         layer.gamma = 0.5
         layer.contrast_limits = (0.0, max(1.0, float(np.percentile(plane[plane > 0], 99.5))))
-        text = viewer.canvas.overlays.text if hasattr(viewer, "canvas") else viewer.text_overlay
-        text.visible = True
-        text.position = "top_left"
-        text.text = (
+        caption(
+            viewer,
             f"energy slice {i}: {cube.energy_edges[i]:.1f}-{cube.energy_edges[i + 1]:.1f} keV  |  "
-            f"cube {cube.shape[0]} x {cube.shape[1]} x {cube.shape[2]}, {int(cube.total_counts):,} counts"
+            f"cube {cube.shape[0]} x {cube.shape[1]} x {cube.shape[2]}, {int(cube.total_counts):,} counts",
+            font_size=12,
         )
-        text.font_size = 12
-        text.color = "white"
         viewer.camera.orientation2d = ("up", "right")  # north up, east left (RA decreases with x)
         viewer.reset_view()
         OUT.parent.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from _viewer_caption import caption
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "images" / "toy_truth.png"
@@ -57,13 +58,9 @@ def main() -> int:
     grid.enabled = True
     grid.shape = (2, 4)
     grid.stride = 1
-    text = viewer.canvas.overlays.text if hasattr(viewer, "canvas") else viewer.text_overlay
-    text.visible = True
-    text.position = "top_left"
-    text.font_size = 10
-    text.color = "white"
-    text.text = (f"row 1: counts cube at {energy} keV | counts summed 3-8.48 keV | thermal amplitude | kT 1-4 keV\n"
-                 "row 2: velocity -5000 (blue) .. +5000 km/s (red) | power-law amplitude | photon index 2-3.5")
+    caption(viewer, f"row 1: counts cube at {energy} keV | counts summed 3-8.48 keV | thermal amplitude | kT 1-4 keV\n"
+                    "row 2: velocity -5000 (blue) .. +5000 km/s (red) | power-law amplitude | photon index 2-3.5",
+            font_size=10)
     viewer.dims.set_point(0, energy)
     _process_events()
     viewer.reset_view()

@@ -1,0 +1,13 @@
+"""Caption text for the README screenshots (imported by the screenshot scripts, which run from here)."""
+
+from __future__ import annotations
+
+
+def caption(viewer, text: str, font_size: int) -> None:
+    """White text in the top-left corner of the canvas (napari's text overlay, old or new API)."""
+    overlay = viewer.canvas.overlays.text if hasattr(viewer, "canvas") else viewer.text_overlay
+    overlay.visible = True
+    overlay.position = "top_left"
+    overlay.font_size = font_size
+    overlay.color = "white"
+    overlay.text = text
