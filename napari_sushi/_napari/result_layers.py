@@ -166,6 +166,14 @@ class Geometry:
             wcs=wcs,
         )
 
+    @classmethod
+    def from_map_layer(cls, layer: Any) -> "Geometry":
+        """The placement of a run's maps read back from one of its 2-D map layers (energy axis unknown:
+        unit scale at 0)."""
+        s = tuple(float(v) for v in layer.scale[-2:])
+        t = tuple(float(v) for v in layer.translate[-2:])
+        return cls(map_scale=s, map_translate=t, cube_scale=(1.0, *s), cube_translate=(0.0, *t))
+
 
 # ---------------------------------------------------------------------------------- live set
 @dataclass

@@ -201,9 +201,7 @@ class PixelSpectrumDock(QWidget):
         for ly in self.viewer.layers:
             md = ly.metadata
             if md.get("run") == run.label and md.get("napari_sushi_result") and getattr(ly.data, "ndim", 0) == 2:
-                s, t = tuple(float(v) for v in ly.scale[-2:]), tuple(float(v) for v in ly.translate[-2:])
-                return L.Geometry(map_scale=s, map_translate=t, cube_scale=(1.0, *s),
-                                  cube_translate=(0.0, *t)), None, 0
+                return L.Geometry.from_map_layer(ly), None, 0
         raise ValueError(f"run '{run.label}': neither its cube layer '{run.cube_name}' nor its maps are in the "
                          "viewer, so a click cannot be placed on its grid.")
 
