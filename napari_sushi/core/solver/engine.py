@@ -3,8 +3,9 @@
 One iteration ("newton" step rule):
 1. per pixel, the gradient g and Fisher matrix F of the cost in (amplitudes, normalised parameters),
    from the model's Jacobian (forward-mode AD), all pixels at once;
-2. a damped Gauss-Newton (Levenberg-Marquardt) step ``-(F + lam diag F)^-1 g`` per pixel, projected
-   into the box (amplitudes >= 0, parameters in their validity range); a pixel whose own cost would
+2. a damped Gauss-Newton (Levenberg-Marquardt) step ``-(F + lam diag F)^-1 g`` per pixel
+   (:func:`projected_newton_delta`: variables held at a bound by their gradient leave the system),
+   projected into the box (amplitudes >= 0, parameters in their validity range); a pixel whose own cost would
    rise (or become NaN) keeps its values and gets more damping (the diverging step is recovered);
 3. SUSHI only: the starlet proximal step on every parameter map, soft-thresholding the J finest
    detail scales with threshold ``lambda_j * step``, where ``lambda_j = kmad * sigma_j`` and
@@ -76,6 +77,31 @@ def damped_inverse(F: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
     if bad.any():  # fall back to the diagonal for pixels whose matrix is not positive definite
         inv[bad] = torch.diag_embed(1.0 / torch.diagonal(Fd[bad], dim1=1, dim2=2))
     return inv
+
+
+def held_at_bounds(A: torch.Tensor, U: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """(N, D) bool: variables at a bound that their gradient pushes outwards (amplitude at 0, u at 0 or 1)."""
+    nc = A.shape[0]
+    held = torch.zeros_like(g, dtype=torch.bool)
+    held[:, :nc] = (A.T <= 0) & (g[:, :nc] > 0)
+    uT = U.T
+    held[:, nc:] = ((uT <= 0) & (g[:, nc:] > 0)) | ((uT >= 1) & (g[:, nc:] < 0))
+    return held
+
+
+def projected_newton_delta(
+    F: torch.Tensor, g: torch.Tensor, held: torch.Tensor, lam: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Projected, damped Gauss-Newton step: the variables ``held`` (N, D) leave the system (step 0).
+
+    Returns delta (N, D) in g's dtype (the new iterate is ``z - delta``, then projected into the box)
+    and the damped inverse (N, D, D) of :func:`damped_inverse`, in float64.
+    """
+    fm = (~held).to(F.dtype)
+    Fr = F * fm[:, :, None] * fm[:, None, :] + torch.diag_embed(1.0 - fm)
+    inv = damped_inverse(Fr, lam)
+    delta = (inv @ (g * fm).double()[:, :, None])[:, :, 0].to(g.dtype)
+    return delta, inv
 
 
 def _maps(problem: Problem, v: torch.Tensor) -> torch.Tensor:
@@ -171,15 +197,7 @@ def iterate(
             reg.update_weights(torch.diagonal(F, dim1=1, dim2=2)[:, nc:].T)
 
         if settings.step_rule == "newton":
-            # projected Newton: variables held at a bound by their gradient leave the system
-            free_var = torch.ones_like(g, dtype=torch.bool)
-            free_var[:, :nc] = ~((st.A.T <= 0) & (g[:, :nc] > 0))
-            uT = st.U.T
-            free_var[:, nc:] = ~(((uT <= 0) & (g[:, nc:] > 0)) | ((uT >= 1) & (g[:, nc:] < 0)))
-            fm = free_var.to(F.dtype)
-            Fr = F * fm[:, :, None] * fm[:, None, :] + torch.diag_embed(1.0 - fm)
-            inv = damped_inverse(Fr, lam)
-            delta = (inv @ (g * fm).double()[:, :, None])[:, :, 0].to(problem.dtype)
+            delta, inv = projected_newton_delta(F, g, held_at_bounds(st.A, st.U, g), lam)
             zA = torch.clamp(st.A - delta[:, :nc].T, min=amp_floor)
             zU = torch.clamp(st.U - delta[:, nc:].T, 0.0, 1.0)
             stepU = torch.diagonal(inv, dim1=1, dim2=2)[:, nc:].T.to(problem.dtype)  # (K, N)

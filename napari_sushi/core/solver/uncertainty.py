@@ -25,7 +25,7 @@ import math
 import numpy as np
 import torch
 
-from napari_sushi.core.solver.engine import gradient_fisher
+from napari_sushi.core.solver.engine import gradient_fisher, held_at_bounds, projected_newton_delta
 from napari_sushi.core.solver.problem import MODEL_FLOOR, Problem
 
 
@@ -180,22 +180,11 @@ def _gn_iterations(ch: _Chunk, A, U, frozen: int, lam, n_iter: int):
         F = torch.bmm(J * h[:, None, :], J.transpose(1, 2))
         del J
         Ur = U[rows]
-        z = torch.cat([A, Ur]).T  # (n, D)
-        fix = ((z <= 0.0) & (g > 0)) | (torch.cat([torch.zeros_like(A), Ur]).T >= 1.0) & (g < 0)
-        keep = (~fix).to(F.dtype)
-        diag = torch.diagonal(F, dim1=1, dim2=2)
-        Fm = F * keep[:, :, None] * keep[:, None, :]
-        floor = 1e-12 * diag.amax(dim=1, keepdim=True).clamp(min=1e-300) + 1e-30
-        Fm = Fm + torch.diag_embed(lam[:, None] * diag * keep + floor + (1.0 - keep))
-        gk = g * keep
-        L, info = torch.linalg.cholesky_ex(Fm)
-        step = -torch.cholesky_solve(gk[:, :, None], L)[:, :, 0]
-        step = torch.where((info != 0)[:, None], -gk / torch.diagonal(Fm, dim1=1, dim2=2), step)
-        step = torch.nan_to_num(step * keep)
-        A_new = torch.clamp(A + step[:, :nc].T, min=0.0)
+        delta, _ = projected_newton_delta(F, g, held_at_bounds(A, Ur, g), lam)  # the solver's own step
+        A_new = torch.clamp(A - delta[:, :nc].T, min=0.0)
         U_new = U.clone()
         if rows:
-            U_new[rows] = torch.clamp(Ur + step[:, nc:].T, 0.0, 1.0)
+            U_new[rows] = torch.clamp(Ur - delta[:, nc:].T, 0.0, 1.0)
         S_new = ch.spectra(U_new)
         st_new = ch.stat(ch.model(A_new, S_new))
         ok = torch.isfinite(st_new) & (st_new <= st)
