@@ -74,9 +74,8 @@ def damped_inverse(F: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
     L, info = torch.linalg.cholesky_ex(Fd)
     inv = torch.cholesky_inverse(L)
     bad = (info != 0) | ~torch.isfinite(inv).all(dim=(1, 2))
-    if bad.any():  # fall back to the diagonal for pixels whose matrix is not positive definite
-        inv[bad] = torch.diag_embed(1.0 / torch.diagonal(Fd[bad], dim1=1, dim2=2))
-    return inv
+    # the diagonal for pixels whose matrix is not positive definite (a where, not a host-side test)
+    return torch.where(bad[:, None, None], torch.diag_embed(1.0 / torch.diagonal(Fd, dim1=1, dim2=2)), inv)
 
 
 def held_at_bounds(A: torch.Tensor, U: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
