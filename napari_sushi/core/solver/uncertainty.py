@@ -56,12 +56,15 @@ def covariance(F: torch.Tensor, rcond: float = 1e-10) -> torch.Tensor:
     return cov + torch.diag_embed(torch.where(dead, torch.full_like(diag, math.inf), torch.zeros_like(diag)))
 
 
+def _fisher_sig(problem: Problem, A: torch.Tensor, U: torch.Tensor) -> torch.Tensor:
+    """(N, D) Fisher 1-sigma of every variable in solver units; may be inf (unconstrained)."""
+    _, F, _ = gradient_fisher(problem, A, U)
+    return torch.diagonal(covariance(F), dim1=1, dim2=2).clamp(min=0.0).sqrt()
+
+
 def fisher_sigmas(problem: Problem, A: torch.Tensor, U: torch.Tensor) -> dict[str, np.ndarray]:
     """1-sigma maps keyed "<component> amplitude" and "<component> <parameter>" (physical units)."""
-    _, F, _ = gradient_fisher(problem, A, U)
-    cov = covariance(F)
-    var = torch.diagonal(cov, dim1=1, dim2=2).clamp(min=0.0)  # may be inf (unconstrained)
-    sig = var.sqrt().cpu().numpy()  # (N, D)
+    sig = _fisher_sig(problem, A, U).cpu().numpy()  # (N, D)
     ny, nx = problem.shape
     nc = problem.n_comp
     out: dict[str, np.ndarray] = {}
@@ -332,9 +335,7 @@ def profile_sigmas(
     the box centre) gets the box as interval and the box standard deviation, width / sqrt(12), as
     sigma: the spread of the uniform box prior when the data say nothing.
     """
-    _, F, _ = gradient_fisher(problem, A, U)
-    var = torch.diagonal(covariance(F), dim1=1, dim2=2).clamp(min=0.0)
-    sig = var.sqrt()  # (N, D), may be inf
+    sig = _fisher_sig(problem, A, U)  # (N, D), may be inf
     nc = problem.n_comp
     lo, hi = profile_intervals(problem, A, U, sig[:, nc:].T)
     ident = identified(problem, A)
