@@ -78,12 +78,16 @@ def accuracy(sim, res) -> dict:
     return out
 
 
-def part_accuracy(report: dict, presets: list[str], sushi: bool = True) -> None:
-    """SUSHI and per-pixel fit on each preset; ``sushi=False`` re-runs the per-pixel fit only."""
+def part_accuracy(report: dict, presets: list[str], sushi: bool = True, pixel: bool = True) -> None:
+    """SUSHI and per-pixel fit on each preset; ``sushi=False`` / ``pixel=False`` re-run only the other
+    one and keep the stored figures of the skipped one (from an earlier ``accuracy`` run), e.g. to
+    measure a change of the SUSHI defaults without re-running the per-pixel fit."""
     for preset in presets:
         sim = simulate_remnant(preset, 0)
         comps = components("toy")
         old = report.get("accuracy", {}).get(preset, {})
+        if not pixel and "pixelfit" not in old:
+            raise SystemExit(f"no stored per-pixel figures for {preset!r}: run --parts accuracy first")
         if sushi or "sushi" not in old:
             t = time.perf_counter()
             s = fit(sim.cube, comps, FitSettings(**SUSHI))
@@ -91,34 +95,21 @@ def part_accuracy(report: dict, presets: list[str], sushi: bool = True) -> None:
             rs = {"metrics": accuracy(sim, s), "n_iter": s.n_iter, "stop": s.stop_reason, "seconds": ts}
         else:
             rs = old["sushi"]
-        t = time.perf_counter()
-        p = pixelfit(sim.cube, comps, FitSettings(**PIXEL))
-        tp = time.perf_counter() - t
-        acc_s, acc_p = rs["metrics"], accuracy(sim, p)
+        if pixel:
+            t = time.perf_counter()
+            p = pixelfit(sim.cube, comps, FitSettings(**PIXEL))
+            tp = time.perf_counter() - t
+            rp = {"metrics": accuracy(sim, p), "n_iter": p.n_iter, "stop": p.stop_reason, "seconds": tp,
+                  "sigma_seconds": p.provenance.get("sigma_seconds")}
+        else:
+            rp = old["pixelfit"]
+        acc_s, acc_p = rs["metrics"], rp["metrics"]
         report.setdefault("accuracy", {})[preset] = {
             "sushi": rs,
-            "pixelfit": {"metrics": acc_p, "n_iter": p.n_iter, "stop": p.stop_reason, "seconds": tp,
-                         "sigma_seconds": p.provenance.get("sigma_seconds")},
+            "pixelfit": rp,
             "rmse_ratio": {k: acc_s[k]["rmse"] / acc_p[k]["rmse"] for k in KEYS},
         }
         print(preset, json.dumps(report["accuracy"][preset]["rmse_ratio"]), flush=True)
-
-
-def part_sushi(report: dict, presets: list[str]) -> None:
-    """SUSHI only on each preset; the ratios use the stored per-pixel figures (from an earlier
-    ``accuracy`` run), so a change of the SUSHI defaults is measured without re-running the per-pixel fit."""
-    for preset in presets:
-        old = report.get("accuracy", {}).get(preset, {})
-        if "pixelfit" not in old:
-            raise SystemExit(f"no stored per-pixel figures for {preset!r}: run --parts accuracy first")
-        sim = simulate_remnant(preset, 0)
-        t = time.perf_counter()
-        s = fit(sim.cube, components("toy"), FitSettings(**SUSHI))
-        ts = time.perf_counter() - t
-        acc_s = accuracy(sim, s)
-        old["sushi"] = {"metrics": acc_s, "n_iter": s.n_iter, "stop": s.stop_reason, "seconds": ts}
-        old["rmse_ratio"] = {k: acc_s[k]["rmse"] / old["pixelfit"]["metrics"][k]["rmse"] for k in KEYS}
-        print(preset, json.dumps(old["rmse_ratio"]), flush=True)
 
 
 def part_curves(report: dict, iters_fixed: int, iters_newton: int) -> None:
@@ -268,10 +259,10 @@ def main() -> None:
     report["settings"] = {"sushi": SUSHI, "pixelfit": PIXEL}
     jobs = {"accuracy": lambda: part_accuracy(report, args.presets.split(",")),
             "pixel": lambda: part_accuracy(report, args.presets.split(","), sushi=False),
+            "sushi": lambda: part_accuracy(report, args.presets.split(","), pixel=False),
             "curves": lambda: part_curves(report, args.fixed_iters, args.newton_iters),
             "speed": lambda: part_speed(report, args.repeats),
             "big": lambda: part_big(report, args.big)}
-    jobs["sushi"] = lambda: part_sushi(report, args.presets.split(","))
     for part in args.parts.split(","):
         jobs[part]()
         path.write_text(json.dumps(report, indent=1))  # after each part, so partial runs keep results
