@@ -1,4 +1,4 @@
-"""Caption text for the README screenshots (imported by the screenshot scripts, which run from here)."""
+"""Caption text and saving for the README screenshots (imported by the screenshot scripts, which run from here)."""
 
 from __future__ import annotations
 
@@ -11,3 +11,11 @@ def caption(viewer, text: str, font_size: int) -> None:
     overlay.font_size = font_size
     overlay.color = "white"
     overlay.text = text
+
+
+def save_screenshot(viewer, out) -> None:
+    """Fit the view, write the whole window to ``out`` (folders created), close the viewer."""
+    viewer.reset_view()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    viewer.screenshot(str(out), canvas_only=False)
+    viewer.close()

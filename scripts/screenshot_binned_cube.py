@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from _viewer_caption import caption
+from _viewer_caption import caption, save_screenshot
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT.parent / "shared" / "data" / "chandra_msh1552" / "msh1552_acis_evt2_filtered.fits"
@@ -51,10 +51,7 @@ def main() -> int:
             font_size=12,
         )
         viewer.camera.orientation2d = ("up", "right")  # north up, east left (RA decreases with x)
-        viewer.reset_view()
-        OUT.parent.mkdir(parents=True, exist_ok=True)
-        viewer.screenshot(str(OUT), canvas_only=False)
-        viewer.close()
+        save_screenshot(viewer, OUT)
     print(f"wrote {OUT}")
     return 0
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from _viewer_caption import caption
+from _viewer_caption import caption, save_screenshot
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "images" / "toy_truth.png"
@@ -65,9 +65,7 @@ def main() -> int:
     _process_events()
     viewer.reset_view()
     _process_events()
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    viewer.screenshot(str(OUT), canvas_only=False)
-    viewer.close()
+    save_screenshot(viewer, OUT)
     print(f"wrote {OUT}")
     return 0
 
