@@ -377,7 +377,10 @@ def pixel_spectrum(
                 "is not the one this run fitted, or the binning/band do not match."
             )
     else:
-        counts = from_result
+        # model + residual carries float32 rounding (4.9999998 for 5 counts); counts are integers, and
+        # grouping by min_counts must not depend on that rounding (it moved a group boundary)
+        rounded = np.rint(from_result)
+        counts = rounded if np.allclose(from_result, rounded, rtol=0.0, atol=1e-3) else from_result
     comps = {k: np.asarray(v[:, y, x], float) for k, v in fa.model_cubes.items()}
     background = None
     if comps:
