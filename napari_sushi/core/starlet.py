@@ -61,6 +61,22 @@ def starlet_reconstruct(coeffs: torch.Tensor) -> torch.Tensor:
     return coeffs.sum(dim=-3)
 
 
+def starlet_adjoint(coeffs: torch.Tensor) -> torch.Tensor:
+    """Exact adjoint W^T of :func:`starlet_transform`: (..., J + 1, Y, X) -> (..., Y, X).
+
+    Mirror borders make the smoothing matrix non-symmetric, so ``W^T`` is not the transform with
+    flipped kernels; it is taken as the vector-Jacobian product of the (linear) forward transform,
+    which is exact at any point. A primal-dual solver needs the true adjoint: its fixed point is the
+    minimiser of ``L(x) + sum lambda |W x|`` only if ``W^T`` is the adjoint of ``W``.
+    """
+    J = coeffs.shape[-3] - 1
+    with torch.enable_grad():
+        x = torch.zeros(coeffs.shape[:-3] + coeffs.shape[-2:], dtype=coeffs.dtype, device=coeffs.device,
+                        requires_grad=True)
+        (out,) = torch.autograd.grad(starlet_transform(x, J), x, grad_outputs=coeffs)
+    return out
+
+
 def soft_threshold(x: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
     """sign(x) * max(|x| - t, 0), with ``t`` broadcast against ``x``."""
     return torch.sign(x) * torch.clamp(torch.abs(x) - t, min=0.0)

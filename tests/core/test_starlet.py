@@ -5,6 +5,8 @@ import pytest
 import torch
 
 from napari_sushi.core.starlet import (
+    starlet_adjoint,
+    starlet_reconstruct,
     mad_sigma,
     soft_threshold,
     starlet_denoise,
@@ -83,3 +85,16 @@ def test_denoise_keeps_coarse_and_removes_noise():
     huge = starlet_denoise(t, torch.tensor(1e9), 2)
     torch.testing.assert_close(huge, starlet_transform(t, 2)[:, 2])
     torch.testing.assert_close(starlet_denoise(t, torch.tensor(0.0), 2), t)
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (20, 23)])
+def test_adjoint_is_exact_with_mirror_borders(shape):
+    """<W x, c> = <x, W^T c> for random x and c (the primal-dual solver relies on the true adjoint)."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(2, *shape, generator=g, dtype=torch.float64)
+    c = torch.randn(2, 4, *shape, generator=g, dtype=torch.float64)
+    lhs = float((starlet_transform(x, 3) * c).sum())
+    rhs = float((x * starlet_adjoint(c)).sum())
+    assert abs(lhs - rhs) <= 1e-10 * abs(lhs)
+    # and it is not the reconstruction R (the sum of the planes, a left inverse of W): W is redundant
+    assert not torch.allclose(starlet_adjoint(c), starlet_reconstruct(c))

@@ -42,14 +42,21 @@ class FitSettings:
     band:     (emin, emax) keV to select from the cube, or None for the models' band.
     binning:  spatial binning factor applied to the cube before the fit.
     warm_start: a previous FitResult to start from.
-    max_iter, tol, window: stop when the relative change of the cost over ``window`` iterations
-              is below ``tol`` (sign-independent), or at max_iter.
+    max_iter, tol, window: stop when the relative change of the cost (SUSHI's second phase: of the
+              objective) over ``window`` iterations is below ``tol`` (sign-independent), or after
+              max_iter iterations in all.
     device:   "auto" | "cpu" | "cuda" | "mps"; dtype "float32" | "float64".
     snapshot_every: call the callback with map snapshots every N iterations.
     step_rule: "newton" (default: per-pixel Fisher-preconditioned, damped Gauss-Newton step with the
-              threshold scaled by the per-pixel step, plus backtracking) or "fixed" (the reference
-              scheme: parameter step ``fixed_step``, default 0.1 / max(counts)).
+              threshold scaled by the per-pixel step, plus backtracking; then proximal Newton on the
+              objective) or "fixed" (the reference scheme's steps: parameter step ``fixed_step``,
+              default 0.1 / max(counts), in both phases).
     fixed_step: parameter step of the "fixed" rule (None = 0.1 / max(counts)).
+    minimise_objective: SUSHI only: after the thresholding iterations (which land in the right basin
+              fast but whose fixed point depends on the step), minimise the objective
+              L + sum lambda |W (U - U0)| exactly from where they stopped (``objective.minimise``).
+              ``max_iter`` bounds both phases together; the thresholding phase gets at most half of it.
+              False: the thresholding iteration alone (the result then depends on its step).
     n_starts: per-pixel fit only: number of starting points per pixel (best cost wins).
     coarse_init: SUSHI only: parameter maps without a given init start from a fit of the cube binned
               by this factor (1 = start from the models' defaults); see ``sushi.coarse_start``.
@@ -75,6 +82,7 @@ class FitSettings:
     snapshot_every: int = 10
     step_rule: str = "newton"
     fixed_step: float | None = None
+    minimise_objective: bool = True
     n_starts: int = 4
     coarse_init: int = 4
 
@@ -88,6 +96,7 @@ class Progress:
     cost: float
     elapsed: float
     snapshot: dict[str, np.ndarray] | None = None  # layer key -> (Y, X) map, every snapshot_every
+    objective: float | None = None  # SUSHI's second phase: cost + penalty (the minimised objective)
 
 
 ProgressCallback = Callable[[Progress], None]

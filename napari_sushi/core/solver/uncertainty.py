@@ -40,6 +40,9 @@ def covariance(F: torch.Tensor, rcond: float = 1e-10) -> torch.Tensor:
     """
     Fd = F.double()
     Fd = 0.5 * (Fd + Fd.transpose(1, 2))
+    # a pixel whose Fisher matrix is not finite (a model that is NaN next to the estimate) carries no
+    # usable information: all its variables are "dead" below (infinite variance, then capped)
+    Fd = torch.where(torch.isfinite(Fd).all(dim=(1, 2))[:, None, None], Fd, torch.zeros_like(Fd))
     diag = torch.diagonal(Fd, dim1=1, dim2=2)
     # scale to unit diagonal so the cutoffs are unit-free (amplitudes and parameters differ a lot)
     # "dead": no information at all, relative to the same variable's largest information over pixels
