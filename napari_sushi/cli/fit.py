@@ -37,6 +37,9 @@ def add_common(p: argparse.ArgumentParser, regularised: bool) -> None:
                        help=f"number of thresholded starlet scales (default {_DEFAULTS.n_scales})")
         p.add_argument("--step-rule", choices=["newton", "fixed"], default="newton",
                        help="parameter step: Fisher-preconditioned (default) or the reference fixed step")
+        p.add_argument("--threshold-only", action="store_true",
+                       help="stop after the fast thresholding phase instead of minimising the objective from "
+                            "there (quicker; that result depends on the step rule)")
     else:
         p.add_argument("--starts", type=int, default=4, metavar="N", help="starting points per pixel (default 4)")
     p.add_argument("--fix", action="append", default=[], metavar="COMP.PARAM=VALUE",
@@ -139,6 +142,7 @@ def build_request(args: argparse.Namespace, regularised: bool):
     if regularised:
         st.n_scales = args.scales
         st.step_rule = args.step_rule
+        st.minimise_objective = not args.threshold_only
         per = {}
         for item in args.kmad or []:
             if "=" in item:

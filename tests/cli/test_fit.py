@@ -51,6 +51,17 @@ def test_fit_writes_maps_with_wcs_and_cubes(cube_file, tmp_path, capsys):
     assert main(["fit", str(cube_file), *MODELS, "--max-iter", "2", "-o", str(out), "-q", "--overwrite"]) == 0
 
 
+def test_fit_runs_both_phases_unless_threshold_only(cube_file, tmp_path):
+    out = tmp_path / "maps.fits"
+    assert main(["fit", str(cube_file), *MODELS, "--max-iter", "8", "--tol", "0", "-o", str(out), "-q"]) == 0
+    prov = read_maps_fits(out).provenance["provenance"]
+    assert (prov["threshold_iterations"], prov["objective_iterations"]) == (4, 4)  # half the budget each
+    assert main(["fit", str(cube_file), *MODELS, "--max-iter", "8", "--tol", "0", "--threshold-only", "-o",
+                 str(out), "-q", "--overwrite"]) == 0
+    prov = read_maps_fits(out).provenance["provenance"]
+    assert (prov["threshold_iterations"], prov["objective_iterations"]) == (8, 0)
+
+
 def test_pixelfit_fix_and_link(cube_file, tmp_path):
     out = tmp_path / "pix.fits"
     rc = main(["pixelfit", str(cube_file), *MODELS, "--max-iter", "5", "--starts", "1",
