@@ -77,6 +77,17 @@ def starlet_adjoint(coeffs: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def plane_gains(n_scales: int) -> list[float]:
+    """||h_j|| for each plane of :func:`starlet_transform` (the J detail filters, then the coarse one).
+
+    The noise gain of plane j: white noise of std s has std ``||h_j|| s`` in plane j (away from borders).
+    """
+    delta = torch.zeros(1, 33, 33, dtype=torch.float64)
+    delta[0, 16, 16] = 1.0
+    w = starlet_transform(delta, n_scales)[0]
+    return [float(w[j].norm()) for j in range(n_scales + 1)]
+
+
 def soft_threshold(x: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
     """sign(x) * max(|x| - t, 0), with ``t`` broadcast against ``x``."""
     return torch.sign(x) * torch.clamp(torch.abs(x) - t, min=0.0)

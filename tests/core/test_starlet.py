@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from napari_sushi.core.starlet import (
+    plane_gains,
     starlet_adjoint,
     starlet_reconstruct,
     mad_sigma,
@@ -98,3 +99,14 @@ def test_adjoint_is_exact_with_mirror_borders(shape):
     assert abs(lhs - rhs) <= 1e-10 * abs(lhs)
     # and it is not the reconstruction R (the sum of the planes, a left inverse of W): W is redundant
     assert not torch.allclose(starlet_adjoint(c), starlet_reconstruct(c))
+
+
+def test_plane_gains_are_the_noise_gains():
+    """White noise of std 1 has std ||h_j|| in plane j (the regulariser's weights rest on this)."""
+    g = torch.Generator().manual_seed(2)
+    noise = torch.randn(1, 256, 256, generator=g, dtype=torch.float64)
+    w = starlet_transform(noise, 3)[0, :, 16:-16, 16:-16]  # away from the mirrored borders
+    gains = plane_gains(3)
+    assert len(gains) == 4 and gains[0] > gains[1] > gains[2]
+    for j in range(4):
+        assert abs(float(w[j].std()) / gains[j] - 1.0) < 0.1, j

@@ -32,7 +32,7 @@ import torch
 from napari_sushi.core.solver.problem import Problem
 from napari_sushi.core.solver.settings import FitSettings, Progress
 from napari_sushi.core.solver.stopping import converged, is_cancelled
-from napari_sushi.core.starlet import starlet_denoise, starlet_smooth, starlet_transform
+from napari_sushi.core.starlet import plane_gains, starlet_denoise, starlet_smooth, starlet_transform
 
 LAM_MIN, LAM_MAX = 1e-4, 1e8
 DIVERGENCE_RTOL = 1e-4  # a step raising the data cost by more than this (relative) is a diverging step
@@ -116,10 +116,7 @@ class Regulariser:
         self.kmad = torch.tensor([fp.kmad for fp in problem.free], dtype=problem.dtype, device=problem.device)
         self.active = self.J > 0 and problem.n_free > 0 and bool((self.kmad > 0).any())
         self.lam = torch.zeros(problem.n_free, self.J, 1, 1, dtype=problem.dtype, device=problem.device)
-        delta = torch.zeros(1, 33, 33, dtype=torch.float64)
-        delta[0, 16, 16] = 1.0
-        w = starlet_transform(delta, max(self.J, 1))[0]
-        self.hnorm = [float(w[j].norm()) for j in range(self.J)]  # ||h_j||: noise gain of scale j
+        self.hnorm = plane_gains(self.J)[: self.J]  # ||h_j||: noise gain of detail scale j
 
     def update_weights(self, fisher_diag: torch.Tensor) -> None:
         """lambda_kj(p) = kmad_k * noise std of the starlet coefficient j of gradient map k at p.

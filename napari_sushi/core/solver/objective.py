@@ -51,7 +51,7 @@ from napari_sushi.core.solver.engine import DIVERGENCE_RTOL, LAM_MAX, LAM_MIN, S
 from napari_sushi.core.solver.problem import Problem
 from napari_sushi.core.solver.settings import FitSettings, Progress
 from napari_sushi.core.solver.stopping import converged, is_cancelled
-from napari_sushi.core.starlet import starlet_adjoint, starlet_smooth, starlet_transform
+from napari_sushi.core.starlet import plane_gains, starlet_adjoint, starlet_smooth, starlet_transform
 
 DUAL_STEP = 16.0  # newton rule: inner dual step as a multiple of the local Fisher information (see dual_steps)
 INNER_ITERS = 30  # newton rule: Condat-Vu iterations on the local model per outer iteration
@@ -74,10 +74,7 @@ class Penalty:
         self.lam: torch.Tensor | None = None  # (K, J + 1, Y, X), set once by set_weights
         self.P = self.J + 1  # penalised planes: the J detail scales and the coarse scale
         self.Uref = problem.U0.clone()  # the starting maps: the coarse plane is penalised relative to them
-        delta = torch.zeros(1, 33, 33, dtype=torch.float64)
-        delta[0, 16, 16] = 1.0
-        w = starlet_transform(delta, max(self.J, 1))[0]
-        self.hnorm = [float(w[j].norm()) for j in range(self.P)]  # ||h_j||: noise gain of plane j
+        self.hnorm = plane_gains(self.J)  # ||h_j||: noise gain of plane j
         self.w_norm2 = _norm2_bound(problem.shape, self.J, problem.device)
 
     def _maps(self, v: torch.Tensor) -> torch.Tensor:
