@@ -10,8 +10,8 @@ start of :func:`sushi.coarse_start`, a warm start or the given initial values) a
 fixed once, at the start of this phase (:meth:`Penalty.set_weights`), so that Phi is one function for
 the whole run. Penalising the coarse plane too, relative to the start, matters where the data leave a
 direction nearly free (e.g. a cooler thermal plus a harder power law): with the coarse plane free, the
-minimiser drifted along it over whole regions (measured on the ``faint`` preset: power-law index bias
--0.54, RMSE 0.66, against 0.41 with it); with it, a large-scale departure from the coarse fit has to be
+minimiser drifted along it over whole regions (measured on the ``faint`` preset at kmad 3: power-law
+index bias -0.54, RMSE 0.66, against 0.41 with it); with it, a large-scale departure from the coarse fit has to be
 worth kmad times its noise level.
 
 Why a second phase: the thresholding iteration of :mod:`engine` (soft-threshold the starlet

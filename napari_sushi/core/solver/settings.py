@@ -32,7 +32,7 @@ class FitSettings:
 
     kmad:     regularisation strength; a float for every parameter map, or a dict keyed by
               "<component>.<parameter>" (missing keys use ``kmad_default``). 0 = no regularisation.
-              Defaults kmad=3, J=3: see benchmarks/results/kmad_sweep.md (toy and faint presets).
+              Defaults kmad=5, J=3: see benchmarks/results/kmad_sweep.md (toy and faint presets).
     n_scales: number J of starlet detail scales that are soft-thresholded.
     links:    groups of parameters sharing one map, e.g. [("thermal.velocity", "thermal2.velocity")].
     cost:     "poisson" (C-statistic) or "chi2" (then ``sigma`` gives the per-bin errors; default
@@ -62,8 +62,8 @@ class FitSettings:
               by this factor (1 = start from the models' defaults); see ``sushi.coarse_start``.
     """
 
-    kmad: float | dict[str, float] = 3.0
-    kmad_default: float = 3.0
+    kmad: float | dict[str, float] = 5.0
+    kmad_default: float = 5.0
     n_scales: int = 3
     links: list[tuple[str, ...]] = field(default_factory=list)
     cost: str = "poisson"

@@ -44,7 +44,8 @@ def fit(
     total = int(settings.max_iter)  # max_iter bounds both phases together
     second = settings.minimise_objective and total > 1
     # the thresholding phase only has to reach the basin: it gets at most half the budget (run long, it
-    # drifts; measured on faint: 300 iterations of it alone gave an index RMSE of 0.66 against 0.37)
+    # drifts; measured on faint at kmad 3: 300 iterations of it alone gave an index RMSE of 0.66, both
+    # phases 0.37)
     first_cb = None if callback is None else (lambda p: callback(replace(p, max_iter=total)))
     state = iterate(problem, settings, regularise=True, callback=first_cb, cancel=cancel,
                     max_iter=max(1, total // 2) if second else total)
