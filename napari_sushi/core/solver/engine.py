@@ -107,14 +107,19 @@ def _maps(problem: Problem, v: torch.Tensor) -> torch.Tensor:
     return v.reshape(v.shape[0], *problem.shape)
 
 
+def penalty_strengths(problem: Problem, settings: FitSettings) -> tuple[int, torch.Tensor, bool]:
+    """(J, kmad per free map (K,), whether any map is regularised) for both phases' penalties."""
+    J = int(settings.n_scales)
+    kmad = torch.tensor([fp.kmad for fp in problem.free], dtype=problem.dtype, device=problem.device)
+    return J, kmad, J > 0 and problem.n_free > 0 and bool((kmad > 0).any())
+
+
 class Regulariser:
     """Starlet l1 penalty and its proximal step on the free parameter maps."""
 
     def __init__(self, problem: Problem, settings: FitSettings) -> None:
         self.problem = problem
-        self.J = int(settings.n_scales)
-        self.kmad = torch.tensor([fp.kmad for fp in problem.free], dtype=problem.dtype, device=problem.device)
-        self.active = self.J > 0 and problem.n_free > 0 and bool((self.kmad > 0).any())
+        self.J, self.kmad, self.active = penalty_strengths(problem, settings)
         self.lam = torch.zeros(problem.n_free, self.J, 1, 1, dtype=problem.dtype, device=problem.device)
         self.hnorm = plane_gains(self.J)[: self.J]  # ||h_j||: noise gain of detail scale j
 

@@ -47,7 +47,15 @@ import time
 import numpy as np
 import torch
 
-from napari_sushi.core.solver.engine import DIVERGENCE_RTOL, LAM_MAX, LAM_MIN, State, gradient_fisher
+from napari_sushi.core.solver.engine import (
+    DIVERGENCE_RTOL,
+    LAM_MAX,
+    LAM_MIN,
+    State,
+    _sum,
+    gradient_fisher,
+    penalty_strengths,
+)
 from napari_sushi.core.solver.problem import Problem
 from napari_sushi.core.solver.settings import FitSettings, Progress
 from napari_sushi.core.solver.stopping import converged, is_cancelled
@@ -59,18 +67,12 @@ MAX_BACKTRACKS = 12
 LAMBDA_FLOOR = 1e-3  # weights never drop below this fraction of their largest value (see set_weights)
 
 
-def _sum(c: torch.Tensor) -> float:
-    return float(c.sum(dtype=torch.float64))
-
-
 class Penalty:
     """The weighted starlet l1 penalty on the free parameter maps: weights, W, W^T and its value."""
 
     def __init__(self, problem: Problem, settings: FitSettings) -> None:
         self.problem = problem
-        self.J = int(settings.n_scales)
-        self.kmad = torch.tensor([fp.kmad for fp in problem.free], dtype=problem.dtype, device=problem.device)
-        self.active = self.J > 0 and problem.n_free > 0 and bool((self.kmad > 0).any())
+        self.J, self.kmad, self.active = penalty_strengths(problem, settings)
         self.lam: torch.Tensor | None = None  # (K, J + 1, Y, X), set once by set_weights
         self.P = self.J + 1  # penalised planes: the J detail scales and the coarse scale
         self.Uref = problem.U0.clone()  # the starting maps: the coarse plane is penalised relative to them
