@@ -107,6 +107,20 @@ def _maps(problem: Problem, v: torch.Tensor) -> torch.Tensor:
     return v.reshape(v.shape[0], *problem.shape)
 
 
+def local_information(fisher_maps: torch.Tensor, n_planes: int) -> torch.Tensor:
+    """(K, n_planes, Y, X): the Fisher information maps (K, Y, X) smoothed as starlet plane j sees them.
+
+    Plane j's filter spans the first j + 1 B3 smoothings, so its noise level at p is ||h_j|| times the
+    square root of the information averaged by those smoothings (both phases' weights use this).
+    """
+    planes = []
+    c = fisher_maps
+    for j in range(n_planes):
+        c = starlet_smooth(c, j)
+        planes.append(c)
+    return torch.stack(planes, dim=1)
+
+
 def penalty_strengths(problem: Problem, settings: FitSettings) -> tuple[int, torch.Tensor, bool]:
     """(J, kmad per free map (K,), whether any map is regularised) for both phases' penalties."""
     J = int(settings.n_scales)
@@ -133,13 +147,9 @@ class Regulariser:
         threshold from growing with the (non-noise) gradient of an over-smoothed map, which made the
         published rule drift towards ever smoother maps (measured on the toy cube).
         """
-        fk = _maps(self.problem, fisher_diag.clamp(min=0.0))  # (K, Y, X)
-        planes = []
-        c = fk
-        for j in range(self.J):
-            c = starlet_smooth(c, j)
-            planes.append(self.hnorm[j] * c.sqrt())
-        self.lam = self.kmad[:, None, None, None] * torch.stack(planes, dim=1)  # (K, J, Y, X)
+        fs = local_information(_maps(self.problem, fisher_diag.clamp(min=0.0)), self.J)  # (K, J, Y, X)
+        hn = torch.tensor(self.hnorm, dtype=fs.dtype, device=fs.device)[None, :, None, None]
+        self.lam = self.kmad[:, None, None, None] * hn * fs.sqrt()
 
     def penalty(self, U: torch.Tensor) -> float:
         if not self.active:

@@ -54,12 +54,13 @@ from napari_sushi.core.solver.engine import (
     State,
     _sum,
     gradient_fisher,
+    local_information,
     penalty_strengths,
 )
 from napari_sushi.core.solver.problem import Problem
 from napari_sushi.core.solver.settings import FitSettings, Progress
 from napari_sushi.core.solver.stopping import converged, is_cancelled
-from napari_sushi.core.starlet import plane_gains, starlet_adjoint, starlet_smooth, starlet_transform
+from napari_sushi.core.starlet import plane_gains, starlet_adjoint, starlet_transform
 
 DUAL_STEP = 16.0  # newton rule: inner dual step as a multiple of the local Fisher information (see dual_steps)
 INNER_ITERS = 30  # newton rule: Condat-Vu iterations on the local model per outer iteration
@@ -91,13 +92,7 @@ class Penalty:
         (LAMBDA_FLOOR of the largest weight of the map) keeps a small penalty on pixels with no
         information at all, so that their values are set by their neighbours rather than left arbitrary.
         """
-        fk = self._maps(fisher_diag.clamp(min=0.0))  # (K, Y, X)
-        planes = []
-        c = fk
-        for j in range(self.P):
-            c = starlet_smooth(c, j)
-            planes.append(c)
-        fs = torch.stack(planes, dim=1)  # (K, J + 1, Y, X): Fisher information around p at plane j
+        fs = local_information(self._maps(fisher_diag.clamp(min=0.0)), self.P)  # (K, J + 1, Y, X)
         fs = torch.maximum(fs, LAMBDA_FLOOR**2 * fs.amax(dim=(1, 2, 3), keepdim=True))
         self.local_fisher = fs
         hn = torch.tensor(self.hnorm, dtype=fs.dtype, device=fs.device)[None, :, None, None]
