@@ -65,12 +65,17 @@ def gradient_fisher(problem: Problem, A: torch.Tensor, U: torch.Tensor):
     return torch.cat(gs), torch.cat(Fs), torch.cat(cs)
 
 
-def damped_inverse(F: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
-    """(F + lam diag(F) + floor)^-1 per pixel, in float64 (small D x D systems, all pixels at once)."""
+def damped_fisher(F: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+    """F + lam diag(F) + floor per pixel, in float64 (the Levenberg-Marquardt metric of both phases)."""
     Fd = F.double()
     diag = torch.diagonal(Fd, dim1=1, dim2=2)
     floor = 1e-9 * diag.amax(dim=0, keepdim=True).clamp(min=1e-30) + 1e-30
-    Fd = Fd + torch.diag_embed(lam.double()[:, None] * diag + floor)
+    return Fd + torch.diag_embed(lam.double()[:, None] * diag + floor)
+
+
+def damped_inverse(F: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+    """(F + lam diag(F) + floor)^-1 per pixel, in float64 (small D x D systems, all pixels at once)."""
+    Fd = damped_fisher(F, lam)
     L, info = torch.linalg.cholesky_ex(Fd)
     inv = torch.cholesky_inverse(L)
     bad = (info != 0) | ~torch.isfinite(inv).all(dim=(1, 2))

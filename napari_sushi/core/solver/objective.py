@@ -53,7 +53,9 @@ from napari_sushi.core.solver.engine import (
     LAM_MIN,
     State,
     _sum,
+    damped_fisher,
     gradient_fisher,
+    held_at_bounds,
     local_information,
     penalty_strengths,
 )
@@ -64,6 +66,7 @@ from napari_sushi.core.starlet import plane_gains, starlet_adjoint, starlet_tran
 
 DUAL_STEP = 16.0  # newton rule: inner dual step as a multiple of the local Fisher information (see dual_steps)
 INNER_ITERS = 30  # newton rule: Condat-Vu iterations on the local model per outer iteration
+INNER_CHECK = 10  # ... whose convergence is tested every INNER_CHECK of them (each test is a host sync)
 MAX_BACKTRACKS = 12
 LAMBDA_FLOOR = 1e-3  # weights never drop below this fraction of their largest value (see set_weights)
 
@@ -172,6 +175,7 @@ def minimise(
     mu = torch.full((problem.n_pix,), 1e-2, dtype=problem.dtype, device=problem.device)
     step = float(settings.fixed_step) if settings.fixed_step else 0.1 / max(float(problem.X.max()), 1.0)
     WU = pen.coefficients(st.U)
+    pen_now: float | None = None  # penalty_of(WU), once the weights exist
     Y = None
     sigma = rho = None
     objective: list[float] = []
@@ -181,19 +185,20 @@ def minimise(
             st.stop_reason = "cancelled"
             break
         g, F, c0 = gradient_fisher(problem, st.A, st.U)
-        # a pixel whose gradient or Fisher matrix is not finite (its model is NaN next to it) stays put
-        held = ~(torch.isfinite(g).all(dim=1) & torch.isfinite(F).all(dim=(1, 2)))
-        g = torch.where(held[:, None], torch.zeros_like(g), g)
-        F = torch.where(held[:, None, None], torch.eye(F.shape[1], dtype=F.dtype, device=F.device), F)
+        # frozen: a pixel whose gradient or Fisher matrix is not finite (its model is NaN next to it) stays put
+        frozen = ~(torch.isfinite(g).all(dim=1) & torch.isfinite(F).all(dim=(1, 2)))
+        g = torch.where(frozen[:, None], torch.zeros_like(g), g)
+        F = torch.where(frozen[:, None, None], torch.eye(F.shape[1], dtype=F.dtype, device=F.device), F)
         if pen.lam is None:  # the objective's weights: once, at the starting point
             pen.set_weights(torch.diagonal(F, dim1=1, dim2=2)[:, nc:].T)
             sigma, rho = pen.dual_steps(DUAL_STEP)
             Y = torch.zeros_like(pen.lam)
+            pen_now = pen.penalty_of(WU)
             if not newton and not settings.fixed_step:
                 step = min(step, 1.0 / _largest_curvature(F[:, nc:, nc:]))
         if newton:
-            phi0 = _sum(c0) + pen.penalty_of(WU)
-            zA, zU, Yn, zA_only = _prox_newton_step(problem, pen, st, Y, g, F, mu, sigma, rho, held)
+            phi0 = _sum(c0) + pen_now
+            zA, zU, Yn, zA_only = _prox_newton_step(problem, pen, st, WU, Y, g, F, mu, sigma, rho, frozen)
             accepted = False
             alpha = 1.0
             for _ in range(MAX_BACKTRACKS):
@@ -201,7 +206,8 @@ def minimise(
                 nU = st.U + alpha * (zU - st.U)
                 c1 = problem.costs(nA, nU)
                 WZ = pen.coefficients(nU)
-                phi1 = _sum(c1) + pen.penalty_of(WZ)
+                pen_new = pen.penalty_of(WZ)
+                phi1 = _sum(c1) + pen_new
                 if np.isfinite(phi1) and phi1 <= phi0 + 1e-9 * abs(phi0):
                     accepted = True
                     break
@@ -213,24 +219,26 @@ def minimise(
                 # pixels' data cost, and damping those harder stalled the descent 190 above the
                 # minimum on toy, against 67 this way, after 20 iterations.)
                 mu = (mu * (4.0 if alpha < 1.0 else 0.3)).clamp(LAM_MIN, LAM_MAX)
-                st.A, st.U, Y, WU = nA, nU, Yn, WZ
+                st.A, st.U, Y, WU, pen_now = nA, nU, Yn, WZ, pen_new
             else:
                 mu = (mu * 10.0).clamp(LAM_MIN, LAM_MAX)
                 c1 = c0
                 # the amplitudes alone (not penalised): their Newton step with the maps held, if it helps
                 ca = problem.costs(zA_only, st.U)
-                if np.isfinite(_sum(ca)) and _sum(ca) < _sum(c0):
+                total_a = _sum(ca)
+                if np.isfinite(total_a) and total_a < _sum(c0):
                     st.A, c1 = zA_only, ca
         else:
-            zA, zU, c1, dual, step = _fixed_step(problem, pen, st, Y, g, F, c0, step, held)
+            zA, zU, c1, dual, step = _fixed_step(problem, pen, st, Y, g, F, c0, step, frozen)
             if zA is None:
                 st.stop_reason = "no acceptable step"
                 break
             WZ = pen.coefficients(zU)
             Y = pen.project_dual(Y + dual * (2.0 * WZ - WU))
             st.A, st.U, WU = zA, zU, WZ
+            pen_now = pen.penalty_of(WU)
         cost = _sum(c1)
-        obj = cost + pen.penalty_of(WU)
+        obj = cost + pen_now
         objective.append(obj)
         st.history.append(cost)
         st.objective.append(obj)
@@ -257,14 +265,14 @@ def _largest_curvature(F_UU: torch.Tensor) -> float:
     return max(val, 1e-12)
 
 
-def _fixed_step(problem, pen: Penalty, st: State, Y, g, F, c0, step: float, held):
+def _fixed_step(problem, pen: Penalty, st: State, Y, g, F, c0, step: float, frozen):
     """Reference steps on the Lagrangian, halving the parameter step while it diverges.
 
     Returns (zA, zU, cost per pixel, dual step, parameter step) or Nones when no step is acceptable.
     """
     nc = problem.n_comp
     WtY = pen.adjoint(Y)
-    gU = torch.where(held[None], torch.zeros_like(WtY), g[:, nc:].T + WtY)
+    gU = torch.where(frozen[None], torch.zeros_like(WtY), g[:, nc:].T + WtY)
     # amplitude step 1 / (sum of the pixel's amplitude curvatures), a bound on its largest eigenvalue
     traceA = torch.diagonal(F, dim1=1, dim2=2)[:, :nc].sum(dim=1)
     zA = torch.clamp(st.A - g[:, :nc].T / (traceA + 1e-12), min=0.0)
@@ -284,7 +292,8 @@ def _fixed_step(problem, pen: Penalty, st: State, Y, g, F, c0, step: float, held
     return None, None, None, None, step
 
 
-def _prox_newton_step(problem, pen: Penalty, st: State, Y, g, F, mu, sigma, rho, held, n_inner: int = INNER_ITERS):
+def _prox_newton_step(problem, pen: Penalty, st: State, WU, Y, g, F, mu, sigma, rho, frozen,
+                      n_inner: int = INNER_ITERS):
     """Minimise the local model  <g, x - x_k> + 1/2 (x - x_k)^T P (x - x_k) + penalty(U) over the box.
 
     P is each pixel's damped Fisher matrix. The amplitudes are eliminated exactly (Schur complement,
@@ -292,17 +301,15 @@ def _prox_newton_step(problem, pen: Penalty, st: State, Y, g, F, mu, sigma, rho,
     a per-pixel quadratic with matrix S, the weighted starlet l1 term and the box. It is solved by
     Condat-Vu iterations that touch no spectral model (only K x K products and starlet transforms), with
     the diagonal primal metric D = rowsum|S| + rho >= S + W^T Sigma W, so that the box projection is the
-    exact one and the inner iteration converges to the model's minimiser. The dual Y is warm-started
-    from the previous call. Returns the candidate (A, U), the inner dual and the amplitudes' own Newton
-    step with the maps held (the fallback when the line search rejects the joint step).
+    exact one and the inner iteration converges to the model's minimiser. ``WU`` is W(U - U0) at the
+    current iterate; the dual Y is warm-started from the previous call. ``frozen`` pixels do not move.
+    Returns the candidate (A, U), the inner dual and the amplitudes' own Newton step with the maps held
+    (the fallback when the line search rejects the joint step).
     """
     nc = problem.n_comp
-    Pd = F.double()
-    diag = torch.diagonal(Pd, dim1=1, dim2=2)
-    floor = 1e-9 * diag.amax(dim=0, keepdim=True).clamp(min=1e-30) + 1e-30
-    Pd = Pd + torch.diag_embed(mu.double()[:, None] * diag + floor)
+    Pd = damped_fisher(F, mu)
     gd = g.double()
-    fa = (~((st.A.T <= 0) & (g[:, :nc] > 0))).double()  # (N, nc) free amplitudes
+    fa = (~held_at_bounds(st.A, st.U, g)[:, :nc]).double()  # (N, nc) free amplitudes
     Paa = Pd[:, :nc, :nc] * fa[:, :, None] * fa[:, None, :] + torch.diag_embed(1.0 - fa)
     Pau = Pd[:, :nc, nc:] * fa[:, :, None]
     Paa_inv = torch.linalg.inv(Paa)
@@ -310,25 +317,25 @@ def _prox_newton_step(problem, pen: Penalty, st: State, Y, g, F, mu, sigma, rho,
     S = Pd[:, nc:, nc:] - Pau.transpose(1, 2) @ Paa_inv @ Pau  # (N, K, K)
     gt = gd[:, nc:] - (Pau.transpose(1, 2) @ (Paa_inv @ gA[:, :, None]))[:, :, 0]  # (N, K)
     D = S.abs().sum(dim=2) + rho.T.double()  # (N, K)
-    lo, hi = -st.U.T.double(), 1.0 - st.U.T.double()  # box for d = u - u_k (empty for held pixels)
-    lo = torch.where(held[:, None], torch.zeros_like(lo), lo)
-    hi = torch.where(held[:, None], torch.zeros_like(hi), hi)
+    lo, hi = -st.U.T.double(), 1.0 - st.U.T.double()  # box for d = u - u_k (empty for frozen pixels)
+    lo = torch.where(frozen[:, None], torch.zeros_like(lo), lo)
+    hi = torch.where(frozen[:, None], torch.zeros_like(hi), hi)
     d = torch.zeros_like(gt)
     U0 = st.U
-    WU_old = pen.coefficients(U0)
-    for _ in range(n_inner):
+    WU_old = WU
+    for i in range(n_inner):
         WtY = pen.adjoint(Y).T.double()  # (N, K)
         grad = gt + (S @ d[:, :, None])[:, :, 0] + WtY
         d_new = torch.minimum(torch.maximum(d - grad / D, lo), hi)
         WU_new = pen.coefficients((U0.T.double() + d_new).T.to(problem.dtype))
         Y = pen.project_dual(Y + sigma * (2.0 * WU_new - WU_old))
-        change = float((d_new - d).abs().max())
+        change = (d_new - d).abs().max()
         d, WU_old = d_new, WU_new
-        if change < 1e-7:
+        if (i + 1) % INNER_CHECK == 0 and float(change) < 1e-7:
             break
     dA = -(Paa_inv @ (gA + (Pau @ d[:, :, None])[:, :, 0])[:, :, None])[:, :, 0] * fa
-    zA = torch.where(held[None], st.A, torch.clamp(st.A + dA.T.to(problem.dtype), min=0.0))
+    zA = torch.where(frozen[None], st.A, torch.clamp(st.A + dA.T.to(problem.dtype), min=0.0))
     zU = torch.clamp(st.U + d.T.to(problem.dtype), 0.0, 1.0)
     dA0 = -(Paa_inv @ gA[:, :, None])[:, :, 0] * fa  # the maps held where they are
-    zA_only = torch.where(held[None], st.A, torch.clamp(st.A + dA0.T.to(problem.dtype), min=0.0))
+    zA_only = torch.where(frozen[None], st.A, torch.clamp(st.A + dA0.T.to(problem.dtype), min=0.0))
     return zA, zU, Y, zA_only
