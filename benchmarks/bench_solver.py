@@ -51,6 +51,12 @@ BOX_WIDTH = {k: v * 12**0.5 for k, v in BOX_STD.items()}
 SELECTION = "truth: component amplitude >= 0.2 x total expected counts, and total expected counts > 0"
 
 
+def selected(sim, key: str) -> np.ndarray:
+    """(Y, X) bool: the pixels ``key`` is scored on (``SELECTION``)."""
+    tot = sim.truth["thermal amplitude"] + sim.truth["powerlaw amplitude"]
+    return (sim.truth[f"{key.split()[0]} amplitude"] >= 0.2 * tot) & (tot > 0)
+
+
 def accuracy(sim, res) -> dict:
     """RMSE / bias / 1-sigma coverage per parameter over the pixels where the component holds >= 20 % of the counts.
 
@@ -62,15 +68,14 @@ def accuracy(sim, res) -> dict:
     over selected pixels with >= 1 expected count, and the fraction whose sigma is at the box std.
     """
     tot = sim.truth["thermal amplitude"] + sim.truth["powerlaw amplitude"]
-    out = {}
+    out = map_errors(sim, res.params)
     for k in KEYS:
-        sel = (sim.truth[f"{k.split()[0]} amplitude"] >= 0.2 * tot) & (tot > 0)
+        sel = selected(sim, k)
         e = (res.params[k] - sim.truth[k])[sel]
         sig = res.sigmas[k][sel]
         inside = np.abs(e) <= sig
         lit = tot[sel] >= 1.0
-        r = {"rmse": float(np.sqrt(np.mean(e**2))), "bias": float(np.mean(e)),
-             "coverage": float(np.mean(inside)), "n_pixels": int(sel.sum()), "selection": SELECTION,
+        r = {**out[k], "coverage": float(np.mean(inside)), "n_pixels": int(sel.sum()), "selection": SELECTION,
              "frac_sigma_at_cap": float(np.mean(sig >= 0.999 * BOX_STD[k])),
              "coverage_ge1count": float(np.mean(inside[lit])) if lit.any() else float("nan")}
         if k in getattr(res, "intervals", {}):
@@ -118,11 +123,9 @@ def part_accuracy(report: dict, presets: list[str], sushi: bool = True, pixel: b
 
 def map_errors(sim, maps: dict) -> dict:
     """RMSE and bias against truth per parameter, over the accuracy selection (no sigmas needed)."""
-    tot = sim.truth["thermal amplitude"] + sim.truth["powerlaw amplitude"]
     out = {}
     for k in KEYS:
-        sel = (sim.truth[f"{k.split()[0]} amplitude"] >= 0.2 * tot) & (tot > 0)
-        e = (maps[k] - sim.truth[k])[sel]
+        e = (maps[k] - sim.truth[k])[selected(sim, k)]
         out[k] = {"rmse": float(np.sqrt(np.mean(e**2))), "bias": float(np.mean(e))}
     return out
 
@@ -156,11 +159,9 @@ def part_curves(report: dict, iters_fixed: int, iters_newton: int) -> None:
                         "objective": [x[2] for x in trace], "cost": [x[3] for x in trace],
                         "seconds": time.perf_counter() - t, "accuracy": map_errors(sim, maps[rule])}
         print(rule, n, curves[rule]["objective"][-1], json.dumps(curves[rule]["accuracy"]), flush=True)
-    tot = sim.truth["thermal amplitude"] + sim.truth["powerlaw amplitude"]
     curves["map_difference"] = {}
     for k in KEYS:
-        sel = (sim.truth[f"{k.split()[0]} amplitude"] >= 0.2 * tot) & (tot > 0)
-        d = (maps["newton"][k] - maps["fixed"][k])[sel]
+        d = (maps["newton"][k] - maps["fixed"][k])[selected(sim, k)]
         curves["map_difference"][k] = float(np.sqrt(np.mean(d**2)))
     # where fit()'s stopping rule (tol, window of the defaults) would have stopped the newton rule
     obj_n = curves["newton"]["objective"]
