@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from napari_sushi.core.solver.problem import CHUNK_ELEMENTS
 from napari_sushi.core.solver.settings import Component, FitSettings
-
-_CHUNK_ELEMENTS = 2**24  # the solver evaluates Jacobians for at most this many (pixel x channel x var)
 
 
 def estimate_fit_memory(cube_shape: tuple[int, int, int], components: list[Component], settings: FitSettings) -> int:
@@ -26,7 +25,7 @@ def estimate_fit_memory(cube_shape: tuple[int, int, int], components: list[Compo
     data = n * E * itemsize * (2 if settings.cost == "chi2" else 1)
     work = 4 * n * E * itemsize  # model, ratios and cost terms of one evaluation
     fisher = n * d * d * 8 * 3 + n * d * 8 * 4  # float64 matrices, inverse, gradient, steps
-    chunk = min(n * E * d, _CHUNK_ELEMENTS) * itemsize
+    chunk = min(n * E * d, CHUNK_ELEMENTS) * itemsize
     chunk_total = chunk * (1 + 4)  # Jacobian + model activations / tangents
     starlet = (n_par + 1) * (settings.n_scales + 2) * n * itemsize * 3
     outputs = (n_comp + 3) * n * E * 4 + (2 * d + 4) * n * 8

@@ -23,6 +23,7 @@ from napari_sushi.core.solver.settings import Component, FitSettings
 from napari_sushi.core.spectral.base import ModelGridError, SpectralModel
 
 MODEL_FLOOR = 1e-6  # counts added to every model bin so log(model) stays finite
+CHUNK_ELEMENTS = 2**24  # Jacobians are evaluated for at most this many (pixel x channel x variable) at once
 
 
 class FitSetupError(ValueError):
@@ -545,7 +546,7 @@ def build_problem(cube, components: list[Component], settings: FitSettings) -> P
     )
     signal = (w > 0) & (X.sum(dim=1) > 0)
     D = len(components) + len(free)
-    chunk = max(256, int(2**24 // max(1, E * D)))
+    chunk = max(256, int(CHUNK_ELEMENTS // max(1, E * D)))
     return Problem(
         X=X, w=w, bkg=bkg, sigma2=sigma2, comps=comps, free=free, shape=(ny, nx), cube=fitted,
         mask=mask, signal=signal, A0=A0, U0=U0, device=device, dtype=dtype, chunk=chunk,
