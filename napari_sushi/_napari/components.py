@@ -88,7 +88,8 @@ class ParameterRow:
         self.mode = QComboBox()
         self.mode.addItems([FREE, FIXED, LINKED])
         self.mode.setToolTip(
-            "free: fitted map (the value is the initial guess)\nfixed: held at the value everywhere\n"
+            "free: fitted map (a value you enter is the initial guess everywhere; left at the model's "
+            "default, the map starts from a fit of the 4x4-binned cube)\nfixed: held at the value everywhere\n"
             "linked: one map shared with the chosen parameter of another component"
         )
         self.value = QDoubleSpinBox()
@@ -97,7 +98,11 @@ class ParameterRow:
         span = float(info.high - info.low)
         self.value.setSingleStep(span / 100 if span > 0 else 0.1)
         self.value.setValue(float(info.default))
-        self.value.setToolTip("initial value (free) or the value it is held at (fixed)")
+        self.default_shown = self.value.value()  # the default as the spin box rounds it
+        self.value.setToolTip(
+            "initial value (free; at the model's default the fit starts from a coarse fit instead) "
+            "or the value it is held at (fixed)"
+        )
         self.link = QComboBox()
         self.link.setToolTip("the parameter this one shares its map with")
         self.link.setVisible(False)
@@ -120,6 +125,16 @@ class ParameterRow:
 
     def widgets(self) -> list[QWidget]:
         return [self.label, self.range, self.mode, self.value, self.link]
+
+    def initial_value(self) -> float | None:
+        """The value as an initial guess, or None where it was left at the model's default.
+
+        None lets the fit choose its start (SUSHI: a fit of the 4x4-binned cube, as in the CLI and the
+        Python API); passing the untouched default instead made every GUI fit start from the
+        defaults (e.g. velocity 0 everywhere), which the regularised fit then largely kept.
+        """
+        v = float(self.value.value())
+        return None if v == self.default_shown else v
 
 
 class ComponentEditor(QGroupBox):
@@ -308,7 +323,7 @@ class ComponentEditor(QGroupBox):
             v = float(r.value.value())
             if mode == FIXED:
                 spec.fixed[r.info.name] = v
-            else:
+            elif r.initial_value() is not None:
                 spec.init[r.info.name] = v
             if mode == LINKED:
                 target = r.link.currentText()

@@ -145,6 +145,20 @@ def test_fixed_and_linked_parameters_reach_the_core(make_napari_viewer, monkeypa
     assert req.settings.links == [("thermal.velocity", "thermal2.velocity")]
 
 
+def test_untouched_values_leave_the_start_to_the_fit(make_napari_viewer):
+    # a free parameter left at the model's default is not an initial guess: SUSHI then starts it from
+    # the coarse (4x4-binned) fit, as the CLI and the Python API do; a value the user entered is used
+    viewer, _, _ = _viewer_with_cube(make_napari_viewer)
+    dock = analytic_fit_dock(viewer)
+    th = dock.editors[0]
+    req = dock.build_request("sushi")
+    assert req.components[0].init == {} and req.components[0].fixed == {}
+    th.set_parameter("kT", "free", 2.75)
+    th.set_parameter("velocity", "free", th.row("velocity").info.default)  # back at the default
+    req = dock.build_request("sushi")
+    assert req.components[0].init == {"kT": 2.75}
+
+
 def test_export_reopens_with_same_values_and_wcs(make_napari_viewer, qtbot, notes, tmp_path):
     from napari_sushi.core.io.maps import read_maps_fits
 
