@@ -77,17 +77,15 @@ def assemble(
     t_sig = time.perf_counter() - t_sig
     gof, gof_name = gof_map(problem, A, U)
     out_mask = ~problem.mask
-    for d in (maps, sig):
-        for k in d:
-            d[k] = d[k].astype(np.float32)
-            d[k][out_mask] = np.nan
-    for k, (lo, hi) in intervals.items():
-        lo, hi = lo.astype(np.float32), hi.astype(np.float32)
-        lo[out_mask] = np.nan
-        hi[out_mask] = np.nan
-        intervals[k] = (lo, hi)
-    gof = gof.astype(np.float32)
-    gof[out_mask] = np.nan
+
+    def blank(a: np.ndarray) -> np.ndarray:  # a float32 copy, NaN where not fitted
+        a = a.astype(np.float32)
+        a[out_mask] = np.nan
+        return a
+
+    maps, sig = ({k: blank(v) for k, v in d.items()} for d in (maps, sig))
+    intervals = {k: (blank(lo), blank(hi)) for k, (lo, hi) in intervals.items()}
+    gof = blank(gof)
     amplitudes = {spec.name: maps.pop(f"{spec.name} amplitude") for spec in problem.comps}
     units = {f"{s.name} amplitude": "counts" for s in problem.comps}
     for spec in problem.comps:
