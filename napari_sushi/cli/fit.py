@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -44,6 +45,12 @@ def add_common(p: argparse.ArgumentParser, regularised: bool) -> None:
         p.add_argument("--starts", type=int, default=4, metavar="N", help="starting points per pixel (default 4)")
     p.add_argument("--fix", action="append", default=[], metavar="COMP.PARAM=VALUE",
                    help="hold a parameter fixed at a value or a map (.npy or 2-D FITS file); repeatable")
+    p.add_argument("--init", action="append", default=[], metavar="COMP.PARAM=VALUE",
+                   help="initial value of a free parameter: a number or a .npy/FITS map (default: SUSHI starts "
+                        "from a fit of the 4x4-binned cube, the per-pixel fit from the model's default)")
+    p.add_argument("--warm-start", type=Path, metavar="MAPS.fits",
+                   help="start from the maps of an earlier napari-sushi fit or pixelfit (its FITS output); "
+                        "--init values take precedence")
     p.add_argument("--link", action="append", default=[], metavar="A.P,B.P",
                    help="parameters sharing one map, comma-separated; repeatable")
     p.add_argument("--band", nargs=2, type=float, metavar=("EMIN", "EMAX"), help="energy band in keV (default: the models')")
@@ -122,14 +129,15 @@ def build_request(args: argparse.Namespace, regularised: bool):
         names.add(name)
         comps.append(Component(name, model))
     by_name = {c.name: c for c in comps}
-    for item in args.fix:
-        key, eq, val = item.partition("=")
-        comp, dot, param = key.partition(".")
-        if not eq or not dot:
-            raise CLIError(f"--fix wants COMPONENT.PARAMETER=VALUE; got {item!r}.")
-        if comp not in by_name:
-            raise CLIError(f"--fix {item!r}: no component {comp!r} (components: {', '.join(by_name)}).")
-        by_name[comp].fixed[param] = _number_or_map(val, f"--fix {key}")
+    for opt, items, field in (("--fix", args.fix, "fixed"), ("--init", args.init, "init")):
+        for item in items:
+            key, eq, val = item.partition("=")
+            comp, dot, param = key.partition(".")
+            if not eq or not dot:
+                raise CLIError(f"{opt} wants COMPONENT.PARAMETER=VALUE; got {item!r}.")
+            if comp not in by_name:
+                raise CLIError(f"{opt} {item!r}: no component {comp!r} (components: {', '.join(by_name)}).")
+            getattr(by_name[comp], field)[param] = _number_or_map(val, f"{opt} {key}")
     links = []
     for item in args.link:
         keys = tuple(k.strip() for k in item.split(",") if k.strip())
@@ -154,11 +162,34 @@ def build_request(args: argparse.Namespace, regularised: bool):
     else:
         st.kmad = 0.0
         st.n_starts = args.starts
+    if args.warm_start is not None:
+        st.warm_start = _warm_start(args.warm_start, comps)
     if args.mask is not None:
         st.mask = _read_array(args.mask, "mask") != 0
     if args.background is not None:
         st.background = _read_array(args.background, "background")
     return cube, comps, st
+
+
+def _warm_start(path: Path, comps) -> SimpleNamespace:
+    """The parameter and amplitude maps of an earlier fit's FITS output, as ``FitSettings.warm_start``."""
+    from napari_sushi.core.io.errors import CubeError
+    from napari_sushi.core.io.maps import read_maps_fits
+
+    if not path.exists():
+        raise CLIError(f"--warm-start file {path} does not exist.")
+    try:
+        ms = read_maps_fits(path)
+    except (CubeError, OSError) as exc:
+        raise CLIError(f"cannot read --warm-start {path}: {exc}") from None
+    wanted = [f"{c.name} {p}" for c in comps for p in c.model.param_names]
+    given = {f"{c.name} {p}" for c in comps for p in c.init}  # --init wins over the earlier fit
+    params = {k: ms.maps[k] for k in wanted if k in ms.maps and k not in given}
+    amplitudes = {c.name: ms.maps[f"{c.name} amplitude"] for c in comps if f"{c.name} amplitude" in ms.maps}
+    if not params and not amplitudes:
+        raise CLIError(f"--warm-start {path} has no maps of these components ({', '.join(wanted)}); it has: "
+                       f"{', '.join(ms.maps) or 'none'}. Give the output of a fit with the same component names.")
+    return SimpleNamespace(params=params, amplitudes=amplitudes)
 
 
 def _float(text: str, opt: str) -> float:

@@ -110,3 +110,41 @@ def test_ctrl_c_stops_cleanly_and_writes_nothing(cube_file, tmp_path):
     assert "nothing was written" in err
     assert not out.exists()
     assert not list(Path(tmp_path).glob(".never*"))  # no temporary leftovers
+
+
+
+def test_init_and_warm_start(cube_file, tmp_path, capsys):
+    from napari_sushi.cli import build_parser
+    from napari_sushi.cli.fit import build_request
+
+    first = tmp_path / "first.fits"
+    assert main(["fit", str(cube_file), *MODELS, "--max-iter", "20", "-o", str(first), "-q"]) == 0
+    prev = read_maps_fits(first).maps
+    # the request: --init on the component, the earlier maps as warm start, --init winning over them
+    args = build_parser().parse_args(["fit", str(cube_file), *MODELS, "--warm-start", str(first),
+                                      "--init", "powerlaw.index=3.1", "-o", str(tmp_path / "w.fits")])
+    _, comps, st = build_request(args, regularised=True)
+    assert comps[1].init == {"index": 3.1}
+    assert set(st.warm_start.params) == {"thermal kT", "thermal velocity"}
+    np.testing.assert_array_equal(st.warm_start.amplitudes["thermal"], prev["thermal amplitude"])
+    # a warm-started fit continues from the earlier maps: 2 more iterations stay much closer to them
+    # than 2 iterations from the usual start (kT and index; this little cube says almost nothing on velocity)
+    warm, cold = tmp_path / "warm.fits", tmp_path / "cold.fits"
+    assert main(["fit", str(cube_file), *MODELS, "--max-iter", "2", "--warm-start", str(first), "-o", str(warm),
+                 "-q"]) == 0
+    assert main(["fit", str(cube_file), *MODELS, "--max-iter", "2", "-o", str(cold), "-q"]) == 0
+    for key in ("thermal kT", "powerlaw index"):
+        d_warm = np.sqrt(np.mean((read_maps_fits(warm).maps[key] - prev[key]) ** 2))
+        d_cold = np.sqrt(np.mean((read_maps_fits(cold).maps[key] - prev[key]) ** 2))
+        assert d_warm < 0.5 * d_cold, (key, d_warm, d_cold)
+    # a file without these components' maps is refused with what it has
+    other = tmp_path / "other.fits"
+    assert main(["fit", str(cube_file), "--model", "a=toy-thermal-emulator", "--max-iter", "2", "-o", str(other),
+                 "-q"]) == 0
+    assert main(["fit", str(cube_file), *MODELS, "--warm-start", str(other), "-o", str(tmp_path / "x.fits"),
+                 "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "no maps of these components" in err and "a kT" in err and "Traceback" not in err
+    assert main(["fit", str(cube_file), *MODELS, "--warm-start", str(tmp_path / "none.fits"), "-o",
+                 str(tmp_path / "x.fits"), "-q"]) == 2
+    assert "does not exist" in capsys.readouterr().err
