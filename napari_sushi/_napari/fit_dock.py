@@ -273,8 +273,8 @@ class SushiFitDock(QWidget):
         self.kmad.setValue(float(defaults.kmad_default))
         self.kmad.setToolTip(
             "regularisation strength kmad: wavelet coefficients of the parameter maps below kmad x the noise "
-            "level (MAD) of each scale are removed. 0 = no spatial regularisation; 1-3 is typical; larger "
-            "gives smoother maps"
+            "level of each scale (from the data's Fisher information) are removed. 0 = no spatial "
+            f"regularisation; default {defaults.kmad_default:g}, 2-8 typical; larger gives smoother maps"
         )
         f2.addRow("strength (kmad)", self.kmad)
         self.n_scales = QSpinBox()
@@ -282,7 +282,7 @@ class SushiFitDock(QWidget):
         self.n_scales.setValue(int(defaults.n_scales))
         self.n_scales.setToolTip(
             "number J of fine starlet scales that are thresholded (scale j ~ 2^j pixels); the coarse "
-            "structure is never thresholded. 2 suits 1-4 pixel noise; more smooths larger features"
+            "structure is only held near the fit's start. 2 suits 1-4 pixel noise; more smooths larger features"
         )
         f2.addRow("wavelet scales (J)", self.n_scales)
         self.cost_combo = QComboBox()
@@ -306,6 +306,14 @@ class SushiFitDock(QWidget):
         self.device_combo = QComboBox()
         self._fill_devices()
         f2.addRow("device", self.device_combo)
+        self.start_combo = QComboBox()
+        self.start_combo.addItem("automatic", None)
+        self.start_combo.setToolTip(
+            "where the parameter maps start. automatic: SUSHI starts from a fit of the 4x4-binned cube (the "
+            "per-pixel fit from the values above); a finished run: its maps and amplitudes (same cube and "
+            "binning), e.g. to refit with another strength. Values typed above still win for their parameter"
+        )
+        f2.addRow("start from", self.start_combo)
         col.addWidget(reg)
 
         # -- run
@@ -644,6 +652,7 @@ class SushiFitDock(QWidget):
                     raise ValueError("the background region holds no pixel of the cube; draw it over the cube.")
                 background = cube.spectrum(region) / float(region.sum())  # mean counts per pixel
 
+        warm_start = self._warm_start(cube_layer.name, int(self.binning.value()), specs)
         components, links = [], []
         units: dict[str, str] = {}
         for s in specs:
@@ -665,8 +674,29 @@ class SushiFitDock(QWidget):
             tol=self._tolerance(),
             device=str(self.device_combo.currentData()),
             snapshot_every=int(self.snapshot_every.value()),
+            warm_start=warm_start,
         )
         return FitRequest(method, cube, components, settings, cube_layer, offset, units)
+
+    def _warm_start(self, cube_name: str, binning: int, specs) -> Any:
+        """The result of the run chosen in 'start from' (None: automatic), checked against this fit."""
+        label = self.start_combo.currentData()
+        if label is None:
+            return None
+        rec = self.runs.get(label)
+        if rec is None:
+            raise ValueError(f"run '{label}' to start from no longer exists; pick another start.")
+        if rec.cube_name != cube_name:
+            raise ValueError(f"run '{label}' was fitted on '{rec.cube_name}', not '{cube_name}'; "
+                             "start from a run on this cube, or 'automatic'.")
+        if rec.settings is not None and int(rec.settings.binning) != binning:
+            raise ValueError(f"run '{label}' was fitted with binning {rec.settings.binning}; set binning "
+                             f"{rec.settings.binning} or start from 'automatic'.")
+        keys = {f"{s.name} {p}" for s in specs for p in s.model.param_names}
+        if not keys & set(rec.result.params):
+            raise ValueError(f"run '{label}' has none of these components' maps ({', '.join(sorted(keys))}); "
+                             "start from a run with the same component names.")
+        return rec.result
 
     def _check_memory(self, req: FitRequest) -> bool:
         from napari_sushi.core.solver.memory import estimate_fit_memory
@@ -785,6 +815,7 @@ class SushiFitDock(QWidget):
         self.runs[job.label] = RunRecord(job.label, job.method, result, names, req.cube_layer.name, req.settings)
         self.run_combo.addItem(job.label)
         self.run_combo.setCurrentText(job.label)
+        self.start_combo.addItem(job.label, job.label)
         self.export_button.setEnabled(True)
         self.progress.setValue(self.progress.maximum())
         self.status.setText(

@@ -183,8 +183,7 @@ def _warm_start(path: Path, comps) -> SimpleNamespace:
     except (CubeError, OSError) as exc:
         raise CLIError(f"cannot read --warm-start {path}: {exc}") from None
     wanted = [f"{c.name} {p}" for c in comps for p in c.model.param_names]
-    given = {f"{c.name} {p}" for c in comps for p in c.init}  # --init wins over the earlier fit
-    params = {k: ms.maps[k] for k in wanted if k in ms.maps and k not in given}
+    params = {k: ms.maps[k] for k in wanted if k in ms.maps}
     amplitudes = {c.name: ms.maps[f"{c.name} amplitude"] for c in comps if f"{c.name} amplitude" in ms.maps}
     if not params and not amplitudes:
         raise CLIError(f"--warm-start {path} has no maps of these components ({', '.join(wanted)}); it has: "

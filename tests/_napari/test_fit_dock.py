@@ -269,3 +269,27 @@ def test_live_updates_keep_a_contrast_range_the_user_chose(make_napari_viewer):
     assert amp.contrast_limits[1] > 50  # untouched layers follow the data
     live.remove()
     assert [ly.name for ly in viewer.layers] == [cube.name]
+
+
+def test_start_from_a_finished_run(make_napari_viewer, qtbot):
+    # 'start from' lists finished runs; choosing one warm-starts the next fit from its result, and a
+    # run on another binning is refused with what to change
+    viewer, _, _ = _viewer_with_cube(make_napari_viewer)
+    dock = analytic_fit_dock(viewer)
+    assert dock.build_request("sushi").settings.warm_start is None  # automatic
+    run_fit(qtbot, dock)
+    label = "SUSHI#1 kmad=1"
+    assert dock.start_combo.findData(label) >= 0
+    dock.start_combo.setCurrentIndex(dock.start_combo.findData(label))
+    req = dock.build_request("sushi")
+    assert req.settings.warm_start is dock.runs[label].result
+    dock.binning.setValue(2)
+    with pytest.raises(ValueError, match="binning 1"):
+        dock.build_request("sushi")
+    dock.binning.setValue(1)
+    dock.kmad.setValue(3.0)
+    run_fit(qtbot, dock)
+    second = dock.runs["SUSHI#2 kmad=3"].result
+    assert second.provenance["settings"]["warm_start"] == "previous result"
+    assert dock.runs[label].result.provenance["settings"]["warm_start"] is None
+    assert dock.start_combo.findData("SUSHI#2 kmad=3") >= 0

@@ -120,12 +120,12 @@ def test_init_and_warm_start(cube_file, tmp_path, capsys):
     first = tmp_path / "first.fits"
     assert main(["fit", str(cube_file), *MODELS, "--max-iter", "20", "-o", str(first), "-q"]) == 0
     prev = read_maps_fits(first).maps
-    # the request: --init on the component, the earlier maps as warm start, --init winning over them
+    # the request: --init on the component, the earlier maps as warm start (the core lets init win)
     args = build_parser().parse_args(["fit", str(cube_file), *MODELS, "--warm-start", str(first),
                                       "--init", "powerlaw.index=3.1", "-o", str(tmp_path / "w.fits")])
     _, comps, st = build_request(args, regularised=True)
     assert comps[1].init == {"index": 3.1}
-    assert set(st.warm_start.params) == {"thermal kT", "thermal velocity"}
+    assert set(st.warm_start.params) == {"thermal kT", "thermal velocity", "powerlaw index"}
     np.testing.assert_array_equal(st.warm_start.amplitudes["thermal"], prev["thermal amplitude"])
     # a warm-started fit continues from the earlier maps: 2 more iterations stay much closer to them
     # than 2 iterations from the usual start (kT and index; this little cube says almost nothing on velocity)

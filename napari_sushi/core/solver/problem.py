@@ -515,11 +515,9 @@ def build_problem(cube, components: list[Component], settings: FitSettings) -> P
                     raise FitSetupError(f"linked parameters {members} have different units {sorted(units)}.")
                 free_index[gkey] = len(free)
                 free.append(FreeParam(members, lo, hi, p.unit, _kmad(members[0])))
-                # initial value: warm start > init > default
-                init = comp.init.get(p.name, p.default)
+                # initial value: init (the most specific choice) > warm start > default
                 wkey = f"{comp.name} {p.name}"
-                if wkey in warm_maps:
-                    init = warm_maps[wkey]
+                init = comp.init.get(p.name, warm_maps.get(wkey, p.default))
                 if np.ndim(init) and np.shape(init) == (ny, nx):
                     init = np.nan_to_num(np.asarray(init, float), nan=p.default)
                 v = _as_map(init, (ny0, nx0), (ny, nx), f, f"init {key}")

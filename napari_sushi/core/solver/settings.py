@@ -41,7 +41,9 @@ class FitSettings:
     mask:     boolean (Y, X) of pixels that count (True = use), or None for all.
     band:     (emin, emax) keV to select from the cube, or None for the models' band.
     binning:  spatial binning factor applied to the cube before the fit.
-    warm_start: a previous FitResult to start from.
+    warm_start: a previous FitResult (or any object with ``params`` and ``amplitudes`` dicts keyed like
+              a FitResult's) to start from: its parameter and amplitude maps, at the cube's or the
+              fitted (binned) shape; a component's ``init`` still wins for its parameter.
     max_iter, tol, window: stop when the relative change of the cost (SUSHI's second phase: of the
               objective) over ``window`` iterations is below ``tol`` (sign-independent), or after
               max_iter iterations in all.

@@ -237,3 +237,21 @@ def test_memory_estimate_scales(small_case):
     big = estimate_fit_memory((375, 256, 256), comps, FitSettings())
     assert 2 * small < big < 7.5 * small and big < 3e9
     assert estimate_fit_memory((375, 256, 256), comps, FitSettings(binning=2)) < big / 2
+
+
+def test_warm_start_starts_from_the_previous_maps_and_init_wins():
+    from dataclasses import replace
+
+    cube, _, models, _ = make_cube(16, 16, counts=150.0, seed=4)
+    prev = fit(cube, _comps(models), FitSettings(kmad=1.0, max_iter=10, coarse_init=1))
+    comps = _comps(models)
+    comps[1] = replace(comps[1], init={"index": 3.0})
+    p = build_problem(cube, comps, FitSettings(warm_start=prev))
+    start = p.unpack(p.A0, p.U0)
+    for key in ("thermal kT", "thermal velocity"):  # the previous maps (to float32 rounding)
+        np.testing.assert_allclose(start[key], prev.params[key], rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(start["thermal amplitude"], prev.amplitudes["thermal"], rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(start["powerlaw index"], 3.0, rtol=1e-6)  # the explicit init wins
+    # and SUSHI skips its coarse start when warm-started: the maps keep the previous run's values
+    again = fit(cube, _comps(models), FitSettings(kmad=1.0, max_iter=1, warm_start=prev))
+    assert _rmse(again.params["thermal kT"], prev.params["thermal kT"]) < 0.05
