@@ -83,7 +83,8 @@ def main() -> None:
         return
 
     # -- 1: mid-run, live maps in a grid
-    _wait(app, lambda: job.last_iteration >= max(15, args.max_iter // 8) or dock.job is None, 900)
+    # the default fit converges in ~50 iterations: iteration 20 is mid-run (the second phase has begun)
+    _wait(app, lambda: job.last_iteration >= min(20, args.max_iter // 2) or dock.job is None, 900)
     for _ in range(20):
         app.processEvents()
         time.sleep(0.02)

@@ -11,6 +11,8 @@ SCRIPTS = [
     ["screenshot_binned_cube.py"],
     ["screenshot_toy_truth.py"],
     ["make_app_screenshots.py", "--binning", "1", "--max-iter", "400"],
+    # the README's pixel-spectrum picture is of a 2x2-binned pixel (more counts per spectrum)
+    ["make_app_screenshots.py", "--spectrum-only", "--binning", "2", "--max-iter", "300"],
 ]
 
 
