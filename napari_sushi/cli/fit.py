@@ -245,7 +245,35 @@ def run_fit(args: argparse.Namespace, regularised: bool) -> int:
         ny, nx = res.gof.shape
         print(f"wrote {args.output}: {len(res.all_maps())} maps of {ny}x{nx} pixels; {res.method} "
               f"{res.stop_reason} after {res.n_iter} iterations in {res.wall_time:.1f} s on {res.device}")
+        for line in parameter_summary(res):
+            print(line)
     return 0
+
+
+def parameter_summary(res) -> list[str]:
+    """One line per fitted parameter map: median value and how many pixels their own data leave free.
+
+    A pixel counts as unconstrained where the parameter's sigma is at least its validity box's
+    spread (:func:`~napari_sushi.core.solver.result.unconstrained`, the pixel-spectrum dock's rule).
+    For SUSHI those pixels' values come from the regulariser and the start, not from their data.
+    """
+    from napari_sushi.core.solver.result import unconstrained
+
+    caps = (res.provenance or {}).get("sigma_caps", {})
+    lines = []
+    for key, values in res.params.items():
+        fitted = np.isfinite(values)
+        sig = res.sigmas.get(key)
+        if not fitted.any() or sig is None or key not in caps:
+            continue  # a fixed parameter, or nothing fitted
+        free = unconstrained(sig, caps[key])[fitted]
+        unit = res.units.get(key, "")
+        lines.append(f"  {key}: median {np.median(values[fitted]):.4g}{' ' + unit if unit else ''}; "
+                     f"{100 * free.mean():.0f} % of pixels not constrained by their own data "
+                     "(sigma >= the validity box's spread)")
+    if lines and res.method == "sushi":
+        lines.append("  (there a SUSHI map follows its neighbours and its start; see the sigma maps)")
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:

@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from napari_sushi.core.solver.result import unconstrained as sigma_unconstrained
+
 RESIDUAL_KINDS = ("deviance", "pearson")
 _NON_PARAM_SUFFIXES = (" sigma", " lower", " upper", " amplitude")
 
@@ -402,7 +404,7 @@ def pixel_spectrum(
         params.append(ParameterValue(
             key, float(arr[y, x]), sv, fa.units.get(key, ""),
             None if lo_hi is None else float(lo_hi[0][y, x]), None if lo_hi is None else float(lo_hi[1][y, x]),
-            unconstrained=bool(cap is not None and sv is not None and np.isfinite(sv) and sv >= (1 - 1e-4) * cap),
+            unconstrained=bool(sv is not None and sigma_unconstrained(sv, cap)),
         ))
     cstat = float(np.sum(deviance_residuals(counts, model) ** 2))
     dof = None if fa.free_count is None else max(E - int(fa.free_count), 1)

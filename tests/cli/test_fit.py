@@ -148,3 +148,19 @@ def test_init_and_warm_start(cube_file, tmp_path, capsys):
     assert main(["fit", str(cube_file), *MODELS, "--warm-start", str(tmp_path / "none.fits"), "-o",
                  str(tmp_path / "x.fits"), "-q"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_summary_says_how_much_the_pixels_constrain(cube_file, tmp_path, capsys):
+    # the closing summary gives, per parameter map, the share of pixels whose sigma is at least the
+    # validity box's spread (the pixel-spectrum dock's "unconstrained"), as computed from the written maps
+    out = tmp_path / "maps.fits"
+    assert main(["fit", str(cube_file), *MODELS, "--max-iter", "4", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    ms = read_maps_fits(out)
+    caps = ms.provenance["provenance"]["sigma_caps"]
+    for key, width in (("thermal kT", 4.5), ("thermal velocity", 12000.0), ("powerlaw index", 2.5)):
+        assert np.isclose(caps[key], width / np.sqrt(12.0))
+        share = 100 * np.mean(ms.maps[f"{key} sigma"] >= (1 - 1e-4) * caps[key])
+        line = next(x for x in text.splitlines() if x.strip().startswith(f"{key}: median"))
+        assert f"{share:.0f} % of pixels not constrained" in line, (line, share)
+    assert "follows its neighbours and its start" in text

@@ -10,6 +10,19 @@ import numpy as np
 from astropy.wcs import WCS
 
 
+def unconstrained(sigma: np.ndarray, cap: float | None) -> np.ndarray:
+    """True where a parameter's 1-sigma is (at least) its validity box's spread ``cap`` (width / sqrt(12)).
+
+    There the pixel's own data constrain the parameter no better than the box does: a SUSHI map
+    follows its regulariser and start, a per-pixel value is barely informative. ``cap`` comes from
+    ``provenance["sigma_caps"]``; None (unknown) marks nothing.
+    """
+    s = np.asarray(sigma, dtype=float)
+    if cap is None:
+        return np.zeros(s.shape, dtype=bool)
+    return np.isfinite(s) & (s >= (1.0 - 1e-4) * float(cap))
+
+
 @dataclass
 class FitResult:
     """Result of a SUSHI fit or of the per-pixel fit (same fields for both).
