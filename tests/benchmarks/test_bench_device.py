@@ -1,0 +1,21 @@
+"""The device benchmark (for the GPU figures of issue 5) runs end to end; here on the CPU, tiny."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bench_device_writes_its_figures(tmp_path):
+    spec = importlib.util.spec_from_file_location("bench_device", ROOT / "benchmarks" / "bench_device.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    stem = tmp_path / "device_cpu"
+    report = mod.main(["--device", "cpu", "--sizes", "24", "--repeats", "1", "--out", str(stem)])
+    (size,) = report["sizes"]
+    run = size["runs"][0]
+    assert size["size"] == 24 and run["device"] == "cpu" and run["n_iter"] >= 1
+    assert abs(run["per_iter"] * run["n_iter"] - run["seconds"]) < 1e-9
+    assert json.loads(stem.with_suffix(".json").read_text())["sizes"][0]["median_n_iter"] == run["n_iter"]
+    assert "| 24x24x375 |" in stem.with_suffix(".md").read_text()
