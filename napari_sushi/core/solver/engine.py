@@ -126,6 +126,15 @@ def local_information(fisher_maps: torch.Tensor, n_planes: int) -> torch.Tensor:
     return torch.stack(planes, dim=1)
 
 
+def noise_weights(kmad: torch.Tensor, hnorm: list[float], info: torch.Tensor) -> torch.Tensor:
+    """lambda_kj(p) = kmad_k ||h_j|| sqrt(info_kj(p)): kmad times the noise std of starlet coefficient j.
+
+    ``info`` is :func:`local_information` (K, planes, Y, X); ``hnorm`` the planes' gains (``plane_gains``).
+    """
+    hn = torch.tensor(hnorm, dtype=info.dtype, device=info.device)[None, :, None, None]
+    return kmad[:, None, None, None] * hn * info.sqrt()
+
+
 def penalty_strengths(problem: Problem, settings: FitSettings) -> tuple[int, torch.Tensor, bool]:
     """(J, kmad per free map (K,), whether any map is regularised) for both phases' penalties."""
     J = int(settings.n_scales)
@@ -153,8 +162,7 @@ class Regulariser:
         published rule drift towards ever smoother maps (measured on the toy cube).
         """
         fs = local_information(_maps(self.problem, fisher_diag.clamp(min=0.0)), self.J)  # (K, J, Y, X)
-        hn = torch.tensor(self.hnorm, dtype=fs.dtype, device=fs.device)[None, :, None, None]
-        self.lam = self.kmad[:, None, None, None] * hn * fs.sqrt()
+        self.lam = noise_weights(self.kmad, self.hnorm, fs)
 
     def penalty(self, U: torch.Tensor) -> float:
         if not self.active:

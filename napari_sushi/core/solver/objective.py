@@ -57,6 +57,7 @@ from napari_sushi.core.solver.engine import (
     gradient_fisher,
     held_at_bounds,
     local_information,
+    noise_weights,
     penalty_strengths,
 )
 from napari_sushi.core.solver.problem import Problem
@@ -98,8 +99,7 @@ class Penalty:
         fs = local_information(self._maps(fisher_diag.clamp(min=0.0)), self.P)  # (K, J + 1, Y, X)
         fs = torch.maximum(fs, LAMBDA_FLOOR**2 * fs.amax(dim=(1, 2, 3), keepdim=True))
         self.local_fisher = fs
-        hn = torch.tensor(self.hnorm, dtype=fs.dtype, device=fs.device)[None, :, None, None]
-        self.lam = self.kmad[:, None, None, None] * hn * fs.sqrt()
+        self.lam = noise_weights(self.kmad, self.hnorm, fs)
 
     def dual_steps(self, fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-coefficient dual steps Sigma (K, J + 1, Y, X) and the primal metric term rho (K, N).
@@ -321,13 +321,13 @@ def _prox_newton_step(problem, pen: Penalty, st: State, WU, Y, g, F, mu, sigma, 
     lo = torch.where(frozen[:, None], torch.zeros_like(lo), lo)
     hi = torch.where(frozen[:, None], torch.zeros_like(hi), hi)
     d = torch.zeros_like(gt)
-    U0 = st.U
+    Uk = st.U  # the current iterate (not the anchor problem.U0)
     WU_old = WU
     for i in range(n_inner):
         WtY = pen.adjoint(Y).T.double()  # (N, K)
         grad = gt + (S @ d[:, :, None])[:, :, 0] + WtY
         d_new = torch.minimum(torch.maximum(d - grad / D, lo), hi)
-        WU_new = pen.coefficients((U0.T.double() + d_new).T.to(problem.dtype))
+        WU_new = pen.coefficients((Uk.T.double() + d_new).T.to(problem.dtype))
         Y = pen.project_dual(Y + sigma * (2.0 * WU_new - WU_old))
         change = (d_new - d).abs().max()
         d, WU_old = d_new, WU_new
