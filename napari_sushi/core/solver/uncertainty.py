@@ -230,6 +230,7 @@ def _minimise_others(ch: _Chunk, A, U, frozen: int, lam, n_all: int):
     12 iterations, 1 % now); iterating every pixel 12 times cost 5x the time, this 2x.
     """
     A, U, st, lam, moving = _gn_iterations(ch, A, U, frozen, lam, n_all)
+    A, U, lam = A.clone(), U.clone(), lam.clone()  # own copies: the moving pixels are written in place
     done = n_all
     while done < PROFILE_MAX:
         sub = torch.nonzero(moving).flatten()
@@ -237,7 +238,6 @@ def _minimise_others(ch: _Chunk, A, U, frozen: int, lam, n_all: int):
             break
         n = min(2, PROFILE_MAX - done)
         a, u, s_, l_, m_ = _gn_iterations(ch.take(sub), A[:, sub], U[:, sub], frozen, lam[sub], n)
-        A, U, st, lam = A.clone(), U.clone(), st.clone(), lam.clone()
         A[:, sub], U[:, sub], st[sub], lam[sub] = a, u, s_, l_
         moving = torch.zeros_like(moving)
         moving[sub] = m_
