@@ -652,7 +652,7 @@ class SushiFitDock(QWidget):
                     raise ValueError("the background region holds no pixel of the cube; draw it over the cube.")
                 background = cube.spectrum(region) / float(region.sum())  # mean counts per pixel
 
-        warm_start = self._warm_start(cube_layer.name, int(self.binning.value()), specs)
+        warm_start = self._warm_start(cube_layer.name, int(self.binning.value()))
         components, links = [], []
         units: dict[str, str] = {}
         for s in specs:
@@ -678,7 +678,7 @@ class SushiFitDock(QWidget):
         )
         return FitRequest(method, cube, components, settings, cube_layer, offset, units)
 
-    def _warm_start(self, cube_name: str, binning: int, specs) -> Any:
+    def _warm_start(self, cube_name: str, binning: int) -> Any:
         """The result of the run chosen in 'start from' (None: automatic), checked against this fit."""
         label = self.start_combo.currentData()
         if label is None:
@@ -692,11 +692,7 @@ class SushiFitDock(QWidget):
         if rec.settings is not None and int(rec.settings.binning) != binning:
             raise ValueError(f"run '{label}' was fitted with binning {rec.settings.binning}; set binning "
                              f"{rec.settings.binning} or start from 'automatic'.")
-        keys = {f"{s.name} {p}" for s in specs for p in s.model.param_names}
-        if not keys & set(rec.result.params):
-            raise ValueError(f"run '{label}' has none of these components' maps ({', '.join(sorted(keys))}); "
-                             "start from a run with the same component names.")
-        return rec.result
+        return rec.result  # whether it has these components' maps is checked by the fit (FitSetupError)
 
     def _check_memory(self, req: FitRequest) -> bool:
         from napari_sushi.core.solver.memory import estimate_fit_memory

@@ -12,12 +12,12 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
 from napari_sushi.cli import CLIError
 from napari_sushi.core.solver.links import merge_links
+from napari_sushi.core.solver.result import FitMaps, split_maps
 from napari_sushi.core.solver.settings import FitSettings
 
 _DEFAULTS = FitSettings()
@@ -163,7 +163,7 @@ def build_request(args: argparse.Namespace, regularised: bool):
         st.kmad = 0.0
         st.n_starts = args.starts
     if args.warm_start is not None:
-        st.warm_start = _warm_start(args.warm_start, comps)
+        st.warm_start = _warm_start(args.warm_start)
     if args.mask is not None:
         st.mask = _read_array(args.mask, "mask") != 0
     if args.background is not None:
@@ -171,24 +171,17 @@ def build_request(args: argparse.Namespace, regularised: bool):
     return cube, comps, st
 
 
-def _warm_start(path: Path, comps) -> SimpleNamespace:
-    """The parameter and amplitude maps of an earlier fit's FITS output, as ``FitSettings.warm_start``."""
+def _warm_start(path: Path) -> FitMaps:
+    """The maps of an earlier fit's FITS output, as ``FitSettings.warm_start`` (the fit checks they match)."""
     from napari_sushi.core.io.errors import CubeError
     from napari_sushi.core.io.maps import read_maps_fits
 
     if not path.exists():
         raise CLIError(f"--warm-start file {path} does not exist.")
     try:
-        ms = read_maps_fits(path)
+        return split_maps(read_maps_fits(path).maps)
     except (CubeError, OSError) as exc:
         raise CLIError(f"cannot read --warm-start {path}: {exc}") from None
-    wanted = [f"{c.name} {p}" for c in comps for p in c.model.param_names]
-    params = {k: ms.maps[k] for k in wanted if k in ms.maps}
-    amplitudes = {c.name: ms.maps[f"{c.name} amplitude"] for c in comps if f"{c.name} amplitude" in ms.maps}
-    if not params and not amplitudes:
-        raise CLIError(f"--warm-start {path} has no maps of these components ({', '.join(wanted)}); it has: "
-                       f"{', '.join(ms.maps) or 'none'}. Give the output of a fit with the same component names.")
-    return SimpleNamespace(params=params, amplitudes=amplitudes)
 
 
 def _float(text: str, opt: str) -> float:
@@ -251,26 +244,14 @@ def run_fit(args: argparse.Namespace, regularised: bool) -> int:
 
 
 def parameter_summary(res) -> list[str]:
-    """One line per fitted parameter map: median value and how many pixels their own data leave free.
-
-    A pixel counts as unconstrained where the parameter's sigma is at least its validity box's
-    spread (:func:`~napari_sushi.core.solver.result.unconstrained`, the pixel-spectrum dock's rule).
-    For SUSHI those pixels' values come from the regulariser and the start, not from their data.
-    """
-    from napari_sushi.core.solver.result import unconstrained
-
-    caps = (res.provenance or {}).get("sigma_caps", {})
+    """One line per fitted parameter map: its median and the share of pixels its own data leave free
+    (:meth:`~napari_sushi.core.solver.result.FitResult.unconstrained_share`)."""
     lines = []
-    for key, values in res.params.items():
-        fitted = np.isfinite(values)
-        sig = res.sigmas.get(key)
-        if not fitted.any() or sig is None or key not in caps:
-            continue  # a fixed parameter, or nothing fitted
-        free = unconstrained(sig, caps[key])[fitted]
+    for key, share in res.unconstrained_share().items():
         unit = res.units.get(key, "")
-        lines.append(f"  {key}: median {np.median(values[fitted]):.4g}{' ' + unit if unit else ''}; "
-                     f"{100 * free.mean():.0f} % of pixels not constrained by their own data "
-                     "(sigma >= the validity box's spread)")
+        median = np.nanmedian(res.params[key])
+        lines.append(f"  {key}: median {median:.4g}{' ' + unit if unit else ''}; {100 * share:.0f} % of pixels "
+                     "not constrained by their own data (sigma >= the validity box's spread)")
     if lines and res.method == "sushi":
         lines.append("  (there a SUSHI map follows its neighbours and its start; see the sigma maps)")
     return lines

@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 
+from napari_sushi.core.solver.result import split_maps
 from napari_sushi.core.solver.result import unconstrained as sigma_unconstrained
 
 RESIDUAL_KINDS = ("deviance", "pearson")
-_NON_PARAM_SUFFIXES = (" sigma", " lower", " upper", " amplitude")
 
 
 class PixelError(ValueError):
@@ -126,15 +126,9 @@ def fit_arrays_from_mapset(ms: Any) -> FitArrays:
         raise ValueError(
             "this maps file has no model/residual cubes; export the run with 'include cubes' to inspect spectra."
         )
-    maps = dict(ms.maps)
     comps = {k[: -len(" model")]: v for k, v in ms.cubes.items() if k.endswith(" model") and k != "model"}
-    amplitudes = {k[: -len(" amplitude")]: v for k, v in maps.items() if k.endswith(" amplitude")}
-    gof = maps.get("goodness of fit")
-    params = {k: v for k, v in maps.items()
-              if k != "goodness of fit" and not k.endswith(_NON_PARAM_SUFFIXES)}
-    sigmas = {k[: -len(" sigma")]: v for k, v in maps.items() if k.endswith(" sigma")}
-    intervals = {k: (maps[f"{k} lower"], maps[f"{k} upper"]) for k in params
-                 if f"{k} lower" in maps and f"{k} upper" in maps}
+    fm = split_maps(ms.maps)
+    amplitudes, params, sigmas, intervals, gof = fm.amplitudes, fm.params, fm.sigmas, fm.intervals, fm.gof
     mask = None if gof is None else np.isfinite(gof)
     gof_name = str(ms.header.get("GOFNAME", "cstat/dof"))
     links = _fit_provenance(ms.provenance).get("links")

@@ -478,6 +478,12 @@ def build_problem(cube, components: list[Component], settings: FitSettings) -> P
         warm_maps = dict(getattr(warm, "params", {}))
         for cname, amp in getattr(warm, "amplitudes", {}).items():
             warm_maps[f"{cname} amplitude"] = amp
+        wanted = [f"{c.name} {p}" for c in components for p in [*c.model.param_names, "amplitude"]]
+        if not set(wanted) & set(warm_maps):
+            raise FitSetupError(
+                f"the warm start has no maps of these components ({', '.join(wanted)}); it has: "
+                f"{', '.join(warm_maps) or 'none'}. Start from a fit with the same component names."
+            )
 
     free: list[FreeParam] = []
     free_index: dict[str, int] = {}

@@ -23,6 +23,34 @@ def unconstrained(sigma: np.ndarray, cap: float | None) -> np.ndarray:
     return np.isfinite(s) & (s >= (1.0 - 1e-4) * float(cap))
 
 
+GOF_KEY = "goodness of fit"
+
+
+@dataclass
+class FitMaps:
+    """Maps named as :meth:`FitResult.all_maps` names them, sorted back by kind (e.g. from a FITS file)."""
+
+    amplitudes: dict[str, np.ndarray]  # component -> map
+    params: dict[str, np.ndarray]  # "<component> <parameter>" -> map
+    sigmas: dict[str, np.ndarray]  # params' and "<component> amplitude" keys -> 1-sigma map
+    intervals: dict[str, tuple[np.ndarray, np.ndarray]]  # param key -> (lower, upper)
+    gof: np.ndarray | None
+
+
+def split_maps(maps: dict[str, np.ndarray]) -> FitMaps:
+    """The inverse of :meth:`FitResult.all_maps`: amplitudes, parameters, sigmas, intervals, goodness of fit."""
+    suffixes = (" sigma", " lower", " upper", " amplitude")
+    params = {k: v for k, v in maps.items() if k != GOF_KEY and not k.endswith(suffixes)}
+    return FitMaps(
+        amplitudes={k[: -len(" amplitude")]: v for k, v in maps.items() if k.endswith(" amplitude")},
+        params=params,
+        sigmas={k[: -len(" sigma")]: v for k, v in maps.items() if k.endswith(" sigma")},
+        intervals={k: (maps[f"{k} lower"], maps[f"{k} upper"]) for k in params
+                   if f"{k} lower" in maps and f"{k} upper" in maps},
+        gof=maps.get(GOF_KEY),
+    )
+
+
 @dataclass
 class FitResult:
     """Result of a SUSHI fit or of the per-pixel fit (same fields for both).
@@ -71,7 +99,22 @@ class FitResult:
         for key, (lo, hi) in self.intervals.items():
             out[f"{key} lower"] = lo
             out[f"{key} upper"] = hi
-        out["goodness of fit"] = self.gof  # statistic named by gof_name (FITS keyword GOFNAME)
+        out[GOF_KEY] = self.gof  # statistic named by gof_name (FITS keyword GOFNAME)
+        return out
+
+    def unconstrained_share(self) -> dict[str, float]:
+        """Per free parameter map, the fraction of fitted pixels that their own data leave free.
+
+        That is, whose sigma is at least the validity box's spread (:func:`unconstrained`); for SUSHI
+        those pixels' values come from the regulariser and the start, not from their data.
+        """
+        caps = (self.provenance or {}).get("sigma_caps", {})
+        out = {}
+        for key, values in self.params.items():
+            fitted = np.isfinite(values)
+            sig = self.sigmas.get(key)
+            if key in caps and sig is not None and fitted.any():  # fixed parameters have no cap
+                out[key] = float(unconstrained(sig, caps[key])[fitted].mean())
         return out
 
     def map_units(self) -> dict[str, str]:
@@ -80,7 +123,7 @@ class FitResult:
             units[f"{key} sigma"] = self.units.get(key, "")
         for key in self.intervals:
             units[f"{key} lower"] = units[f"{key} upper"] = self.units.get(key, "")
-        units["goodness of fit"] = ""
+        units[GOF_KEY] = ""
         return units
 
     def to_fits(self, path: str | os.PathLike, include_cubes: bool = False, overwrite: bool = False) -> Path:

@@ -255,3 +255,11 @@ def test_warm_start_starts_from_the_previous_maps_and_init_wins():
     # and SUSHI skips its coarse start when warm-started: the maps keep the previous run's values
     again = fit(cube, _comps(models), FitSettings(kmad=1.0, max_iter=1, warm_start=prev))
     assert _rmse(again.params["thermal kT"], prev.params["thermal kT"]) < 0.05
+
+
+def test_warm_start_without_these_components_is_refused():
+    cube, _, models, _ = make_cube(12, 12, counts=100.0, seed=5)
+    prev = fit(cube, _comps(models), FitSettings(kmad=1.0, max_iter=3, coarse_init=1))
+    other = [Component("hot", models["thermal"])]
+    with pytest.raises(FitSetupError, match="no maps of these components.*it has: .*thermal kT"):
+        build_problem(cube, other, FitSettings(warm_start=prev))
