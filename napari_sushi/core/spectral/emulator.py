@@ -267,7 +267,7 @@ class GridEmulator(SpectralModel):
             strides[j] = strides[j + 1] * dims[j + 1]
         st = torch.tensor(strides, device=theta.device)
         base = ((i - 1) * st).sum(1)  # flat index of the (-1, ..., -1) neighbour
-        offs = (self._offsets.to(theta.device) + 1) @ st  # (4^P,)
+        offs = ((self._offsets.to(theta.device) + 1) * st).sum(1)  # (4^P,); no integer matmul on CUDA
         jac = (torch.is_grad_enabled() and f.requires_grad) or fwAD.unpack_dual(f).tangent is not None
         return _Interpolate.apply(f, base[:, None] + offs[None], self._table(dtype, theta.device), jac)
 
