@@ -62,7 +62,7 @@ def test_a_huge_penalty_keeps_the_starting_maps(small_case):
     st = State(A=problem.A0.clone(), U=problem.U0.clone())
     c0 = float(problem.costs(st.A, st.U).sum())
     minimise(problem, settings, st)
-    np.testing.assert_allclose(st.U.numpy(), problem.U0.numpy(), atol=1e-4)
+    np.testing.assert_allclose(st.U.cpu().numpy(), problem.U0.cpu().numpy(), atol=1e-4)
     assert float(problem.costs(st.A, st.U).sum()) < c0
 
 
@@ -71,7 +71,7 @@ def test_penalty_is_zero_at_the_start_and_positive_away(small_case):
     settings = FitSettings(kmad=3.0, n_scales=2, coarse_init=1)
     problem = build_problem(cube, _comps(models), settings)
     pen = Penalty(problem, settings)
-    pen.set_weights(torch.ones(problem.n_free, problem.n_pix))
+    pen.set_weights(torch.ones(problem.n_free, problem.n_pix, device=problem.device))
     assert pen.penalty_of(pen.coefficients(problem.U0)) == 0.0
     assert pen.penalty_of(pen.coefficients((problem.U0 + 0.01).clamp(0, 1))) > 0.0
 

@@ -41,8 +41,8 @@ def test_interval_covers_the_truth_like_a_one_sigma_interval():
     from napari_sushi.core.solver.uncertainty import fisher_sigmas
 
     prob = build_problem(cube, [Component("powerlaw", pl)], FitSettings())
-    A = torch.as_tensor(r.amplitudes["powerlaw"].ravel(), dtype=prob.dtype)[None]
-    U = torch.as_tensor(((est - 1.0) / 3.0).ravel(), dtype=prob.dtype)[None]
+    A = torch.as_tensor(r.amplitudes["powerlaw"].ravel(), dtype=prob.dtype, device=prob.device)[None]
+    U = torch.as_tensor(((est - 1.0) / 3.0).ravel(), dtype=prob.dtype, device=prob.device)[None]
     fis = fisher_sigmas(prob, A, U)["powerlaw index"]
     ratio = np.median(sig / fis)
     assert 0.9 <= ratio <= 1.1, ratio
@@ -134,9 +134,10 @@ def test_profile_minimises_the_other_variables_to_convergence(monkeypatch):
              Component("powerlaw", load_model("toy-powerlaw-emulator"))]
     r = pixelfit(cube, comps, FitSettings(max_iter=40, n_starts=2))
     prob = build_problem(cube, comps, FitSettings())
-    A = torch.as_tensor(np.stack([r.amplitudes[c].ravel() for c in ("thermal", "powerlaw")]), dtype=prob.dtype)
+    A = torch.as_tensor(np.stack([r.amplitudes[c].ravel() for c in ("thermal", "powerlaw")]), dtype=prob.dtype,
+                        device=prob.device)
     U = torch.as_tensor(np.stack([(r.params[fp.keys[0].replace(".", " ")].ravel() - fp.low) / fp.width
-                                  for fp in prob.free]), dtype=prob.dtype).clamp(0, 1)
+                                  for fp in prob.free]), dtype=prob.dtype, device=prob.device).clamp(0, 1)
     shipped = (unc.PROFILE_INNER, unc.PROFILE_CENTRE, unc.PROFILE_MAX)
 
     def ends(inner: int, centre: int, most: int) -> np.ndarray:
@@ -144,7 +145,7 @@ def test_profile_minimises_the_other_variables_to_convergence(monkeypatch):
         monkeypatch.setattr(unc, "PROFILE_CENTRE", centre)
         monkeypatch.setattr(unc, "PROFILE_MAX", most)
         lo, hi = unc.profile_intervals(prob, A, U)
-        return torch.stack([lo, hi]).numpy()
+        return torch.stack([lo, hi]).cpu().numpy()
 
     ref = ends(24, 24, 24)
     off = np.abs(ends(*shipped) - ref).max(axis=0)  # (K, N), in box widths

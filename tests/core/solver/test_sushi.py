@@ -74,7 +74,7 @@ def test_gradient_and_fisher_match_autograd(small_case, deriv, tol):
         m._sushi_deriv = deriv  # forward-mode AD or one-sided differences
     prob = build_problem(cube, _comps(fresh), st)
     A = prob.A0.clone()
-    U = torch.rand(prob.U0.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    U = torch.rand(prob.U0.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64).to(prob.device)
     g, F, c = gradient_fisher(prob, A, U)
     A_ = A.clone().requires_grad_(True)
     U_ = U.clone().requires_grad_(True)
