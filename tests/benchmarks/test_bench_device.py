@@ -19,3 +19,16 @@ def test_bench_device_writes_its_figures(tmp_path):
     assert abs(run["per_iter"] * run["n_iter"] - run["seconds"]) < 1e-9
     assert json.loads(stem.with_suffix(".json").read_text())["sizes"][0]["median_n_iter"] == run["n_iter"]
     assert "| 24x24x375 |" in stem.with_suffix(".md").read_text()
+
+
+def test_bench_device_refuses_to_compare_the_cpu_with_itself(tmp_path):
+    spec = importlib.util.spec_from_file_location("bench_device", ROOT / "benchmarks" / "bench_device.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    try:
+        mod.main(["--device", "cpu", "--sizes", "", "--compare", "--out", str(tmp_path / "x")])
+    except SystemExit as e:
+        assert "nothing to compare" in str(e)
+    else:
+        raise AssertionError("--compare with --device cpu was accepted")
+    assert not (tmp_path / "x.json").exists()

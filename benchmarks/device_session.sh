@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The GPU checks of issue 5 in one call of the device tool (a GPU machine whose python3 has torch):
+#   1. the toy fit on CUDA against the same fit on that machine's CPU (both against truth), then the
+#      timings of the toy and 512x512 to convergence and per iteration with peak device memory, and the
+#      per-pixel fit's time (benchmarks/bench_device.py --compare --pixelfit);
+#   2. the core test suite with device "auto", i.e. on CUDA there.
+# Packages that machine lacks travel as wheels in .whl/ (astropy, pyerfa, astropy-iers-data, xraydb,
+# sqlalchemy, platformdirs). Results land in $OUT (the device tool's return folder) or benchmarks/results.
+# Run (device tool): bash benchmarks/device_session.sh     with carry [".whl"]
+set -u
+export PYTHONUNBUFFERED=1
+dest=${OUT:-benchmarks/results}
+if [ -d .whl ]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+        && export PYTHONPATH=/tmp/site || exit 1
+fi
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'threads', torch.get_num_threads())"
+timeout "${BENCH_TIMEOUT:-330}" python3 benchmarks/bench_device.py --device cuda --sizes "${SIZES:-512,94}" \
+    --repeats "${REPEATS:-3}" --compare --pixelfit --out "$dest/device_cuda"
+echo "bench_device exit $?"
+timeout "${TEST_TIMEOUT:-150}" python3 -m pytest -q -p no:cacheprovider ${TESTS:-tests/core} 2>&1 | tee "$dest/pytest_core_cuda.log" | tail -25
+echo "pytest exit ${PIPESTATUS[0]}"
