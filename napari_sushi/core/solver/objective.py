@@ -54,6 +54,7 @@ from napari_sushi.core.solver.engine import (
     State,
     _sum,
     damped_fisher,
+    floored_information,
     gradient_fisher,
     held_at_bounds,
     local_information,
@@ -98,8 +99,11 @@ class Penalty:
         """
         fs = local_information(self._maps(fisher_diag.clamp(min=0.0)), self.P)  # (K, J + 1, Y, X)
         fs = torch.maximum(fs, LAMBDA_FLOOR**2 * fs.amax(dim=(1, 2, 3), keepdim=True))
-        self.local_fisher = fs
-        self.lam = noise_weights(self.kmad, self.hnorm, fs)
+        # the dual steps follow the floored information too: with the raw one, the duals of few-photon
+        # pixels crept towards their (floored) bounds and the proximal Newton steps stalled (toy: Phi
+        # 529 above the fixed-step rule's after 200 iterations)
+        self.local_fisher = floored_information(self.kmad, self.hnorm, fs)
+        self.lam = noise_weights(self.kmad, self.hnorm, self.local_fisher)
 
     def dual_steps(self, fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-coefficient dual steps Sigma (K, J + 1, Y, X) and the primal metric term rho (K, N).
