@@ -137,7 +137,8 @@ def floored_information(kmad: torch.Tensor, hnorm: list[float], info: torch.Tens
     bumps (one photon in the Fe line is a velocity), worth a few units of C, and a weight that fell to
     zero with the information charged nothing for jumping to one. With the floor a departure across
     the whole box costs at least (kmad h_j)^2. Measured (``benchmarks/bench_seeds.py``, seeds 0-3):
-    single-pixel velocity spikes on `faint` 78-183 -> 0, on toy 7-13 -> 0; faint kT RMSE -25 %.
+    single-pixel velocity spikes on `faint` 78-183 -> 0, on toy 7-13 -> 0, at a cost in RMSE of
+    2-3 % for velocity and 0-10 % for kT and index.
     """
     hn = torch.tensor(hnorm, dtype=info.dtype, device=info.device)[None, :, None, None]
     return torch.maximum(info, (kmad[:, None, None, None] * hn) ** 2)
