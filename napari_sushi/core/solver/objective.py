@@ -93,9 +93,10 @@ class Penalty:
 
         The same noise level as the thresholding phase (``engine.Regulariser.update_weights``: the
         data term's gradient at the solution is noise with covariance F, so the std of its detail
-        coefficient j is ||h_j|| sqrt(F_kk) averaged over the support of h_j), taken once. A floor
-        (LAMBDA_FLOOR of the largest weight of the map) keeps a small penalty on pixels with no
-        information at all, so that their values are set by their neighbours rather than left arbitrary.
+        coefficient j is ||h_j|| sqrt(F_kk) averaged over the support of h_j), taken once, with the
+        information floored where that noise exceeds the box (``engine.floored_information``). A
+        relative floor (LAMBDA_FLOOR^2 of the map's largest information) applies as well, so that the
+        dual steps stay positive where the box floor is zero (kmad 0).
         """
         fs = local_information(self._maps(fisher_diag.clamp(min=0.0)), self.P)  # (K, J + 1, Y, X)
         fs = torch.maximum(fs, LAMBDA_FLOOR**2 * fs.amax(dim=(1, 2, 3), keepdim=True))
