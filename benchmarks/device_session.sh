@@ -5,8 +5,14 @@
 #      per-pixel fit's time (benchmarks/bench_device.py --compare --pixelfit);
 #   2. the core test suite with device "auto", i.e. on CUDA there.
 # Packages that machine lacks travel as wheels in .whl/ (astropy, pyerfa, astropy-iers-data, xraydb,
-# sqlalchemy, platformdirs). Results land in $OUT (the device tool's return folder) or benchmarks/results.
-# Run (device tool): bash benchmarks/device_session.sh     with carry [".whl"]
+# sqlalchemy, platformdirs; 21 MB), fetched here once (its python3 is 3.12):
+#   echo /.whl/ >> .git/info/exclude
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+#     -d .whl astropy==8.0.2 pyerfa==2.0.1.5 astropy-iers-data xraydb==4.5.8 sqlalchemy==2.1.9 platformdirs
+# Results land in $OUT (the device tool's return folder) or benchmarks/results.
+# Run (device tool): bash benchmarks/device_session.sh     with carry [".whl"]; it took 4-5 minutes on an H200.
+# Knobs: SIZES (512,94), REPEATS (3), BENCH_TIMEOUT (330 s), TESTS (tests/core), TEST_TIMEOUT (150 s).
 set -u
 export PYTHONUNBUFFERED=1
 dest=${OUT:-benchmarks/results}
