@@ -20,7 +20,7 @@ def _mirror_index(n: int, offset: int, device: torch.device) -> torch.Tensor:
     """Indices i + offset for i in 0..n-1, folded back into [0, n) by mirror reflection.
 
     Cached: the solver smooths maps of the same few sizes thousands of times per iteration, and
-    rebuilding the indices was 6 of every 8 tensor operations of a smoothing (each a kernel launch
+    rebuilding the indices was two thirds of the tensor operations of a smoothing (each a kernel launch
     on a GPU).
     """
     idx = torch.arange(n, device=device) + offset
