@@ -140,15 +140,19 @@ def floored_information(kmad: torch.Tensor, hnorm: list[float], info: torch.Tens
     single-pixel velocity spikes on `faint` 78-183 -> 0, on toy 7-13 -> 0, at a cost in RMSE of
     2-3 % for velocity and 0-10 % for kT and index.
     """
-    hn = torch.tensor(hnorm, dtype=info.dtype, device=info.device)[None, :, None, None]
-    return torch.maximum(info, (kmad[:, None, None, None] * hn) ** 2)
+    return torch.maximum(info, _noise_gain(kmad, hnorm, info) ** 2)
 
 
 def noise_weights(kmad: torch.Tensor, hnorm: list[float], info: torch.Tensor) -> torch.Tensor:
     """lambda_kj(p) = kmad_k ||h_j|| sqrt(floored info_kj(p)): kmad times the noise std of starlet
     coefficient j (:func:`floored_information` says why the information is floored)."""
-    hn = torch.tensor(hnorm, dtype=info.dtype, device=info.device)[None, :, None, None]
-    return kmad[:, None, None, None] * hn * floored_information(kmad, hnorm, info).sqrt()
+    return _noise_gain(kmad, hnorm, info) * floored_information(kmad, hnorm, info).sqrt()
+
+
+def _noise_gain(kmad: torch.Tensor, hnorm: list[float], like: torch.Tensor) -> torch.Tensor:
+    """kmad_k ||h_j|| as (K, planes, 1, 1), in ``like``'s dtype and device."""
+    hn = torch.tensor(hnorm, dtype=like.dtype, device=like.device)[None, :, None, None]
+    return kmad[:, None, None, None] * hn
 
 
 def penalty_strengths(problem: Problem, settings: FitSettings) -> tuple[int, torch.Tensor, bool]:

@@ -232,9 +232,17 @@ class GridEmulator(SpectralModel):
         self.register_buffer("step", torch.ones(len(cells), dtype=torch.float64))
         self.register_buffer("cells", torch.tensor([int(c) for c in cells], dtype=torch.int64))
         P = len(cells)
-        # offsets of the 4^P neighbours, as (4^P, P) in {-1, 0, 1, 2}
-        offs = torch.stack(torch.meshgrid(*[torch.arange(-1, 3)] * P, indexing="ij"), dim=-1).reshape(-1, P)
-        self._offsets = offs
+        # row-major strides of the node table and the flat offsets of the 4^P neighbours of a cell's
+        # (-1, ..., -1) node (each axis in {0, 1, 2, 3}): constants, kept as non-persistent buffers so they
+        # move with the model to its device instead of being copied there at every evaluation
+        dims = shape[:-1]
+        strides = [1] * P
+        for j in range(P - 2, -1, -1):
+            strides[j] = strides[j + 1] * dims[j + 1]
+        st = torch.tensor(strides, dtype=torch.int64)
+        offs = torch.stack(torch.meshgrid(*[torch.arange(0, 4)] * P, indexing="ij"), dim=-1).reshape(-1, P)
+        self.register_buffer("_strides", st, persistent=False)
+        self.register_buffer("_neighbours", (offs * st).sum(1), persistent=False)
 
     # -- serialisation helpers ------------------------------------------------------------------
     def config(self) -> dict:
@@ -261,15 +269,10 @@ class GridEmulator(SpectralModel):
         i = torch.minimum(torch.floor(u.detach()).long(), cells)  # cell left node, 1..cells
         f = u - i.to(dtype)  # fraction in the cell, (n, P)
         # flat indices of the 4^P neighbours in the (prod(dims), K) node table, row-major like the weights
-        dims = list(self.coef.shape[:-1])
-        strides = [1] * len(dims)
-        for j in range(len(dims) - 2, -1, -1):
-            strides[j] = strides[j + 1] * dims[j + 1]
-        st = torch.tensor(strides, device=theta.device)
-        base = ((i - 1) * st).sum(1)  # flat index of the (-1, ..., -1) neighbour
-        offs = ((self._offsets.to(theta.device) + 1) * st).sum(1)  # (4^P,); no integer matmul on CUDA
+        base = ((i - 1) * self._strides.to(i.device)).sum(1)  # flat index of the (-1, ..., -1) neighbour
+        idx = base[:, None] + self._neighbours.to(i.device)[None]  # (no integer matmul: CUDA has none)
         jac = (torch.is_grad_enabled() and f.requires_grad) or fwAD.unpack_dual(f).tangent is not None
-        return _Interpolate.apply(f, base[:, None] + offs[None], self._table(dtype, theta.device), jac)
+        return _Interpolate.apply(f, idx, self._table(dtype, theta.device), jac)
 
     def _table(self, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
         """Node coefficients as (prod(dims), K) in the requested dtype/device (converted once, cached, not saved)."""
