@@ -88,7 +88,7 @@ def test_denoise_keeps_coarse_and_removes_noise():
     torch.testing.assert_close(starlet_denoise(t, torch.tensor(0.0), 2), t)
 
 
-@pytest.mark.parametrize("shape", [(5, 7), (20, 23)])
+@pytest.mark.parametrize("shape", [(5, 7), (20, 23), (1, 9), (3, 2)])
 def test_adjoint_is_exact_with_mirror_borders(shape):
     """<W x, c> = <x, W^T c> for random x and c (the primal-dual solver relies on the true adjoint)."""
     g = torch.Generator().manual_seed(1)
@@ -99,6 +99,18 @@ def test_adjoint_is_exact_with_mirror_borders(shape):
     assert abs(lhs - rhs) <= 1e-10 * abs(lhs)
     # and it is not the reconstruction R (the sum of the planes, a left inverse of W): W is redundant
     assert not torch.allclose(starlet_adjoint(c), starlet_reconstruct(c))
+
+
+def test_adjoint_is_the_transpose_of_the_transform_matrix():
+    """Column by column: W^T built from the adjoint equals the transpose of W built from the transform."""
+    shape, J = (4, 6), 2
+    n = shape[0] * shape[1]
+    basis = torch.eye(n, dtype=torch.float64).reshape(n, *shape)
+    W = starlet_transform(basis, J).reshape(n, -1).T  # (coefficients, pixels)
+    m = W.shape[0]
+    cbasis = torch.eye(m, dtype=torch.float64).reshape(m, J + 1, *shape)
+    Wt = starlet_adjoint(cbasis).reshape(m, n).T  # column i = W^T e_i
+    torch.testing.assert_close(Wt, W.T, rtol=0, atol=1e-15)
 
 
 def test_plane_gains_are_the_noise_gains():
