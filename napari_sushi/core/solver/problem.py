@@ -98,6 +98,7 @@ class Problem:
     device: torch.device
     dtype: torch.dtype
     chunk: int = 16384
+    derivative: str = "fd"  # "fd" one-sided differences or "ad" forward-mode autodiff (FitSettings.derivative)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -175,7 +176,7 @@ class Problem:
 
         Either all tangents go through one batched forward-mode AD pass (rows repeated per tangent)
         or one-sided finite differences reuse the spectra ``S`` already computed (one extra
-        evaluation per parameter, stepping inwards at the box edge); the faster is picked per model.
+        evaluation per parameter, stepping inwards at the box edge), as ``self.derivative`` says.
         """
         n, P = th.shape
         q = len(cols)
@@ -184,11 +185,7 @@ class Problem:
             tangent[i, :, p] = sc
         tangent = tangent.reshape(q * n, P)
         rep = th.repeat(q, 1)
-        method = getattr(model, "_sushi_deriv", None)
-        if method is None:  # first use: pick the faster of forward-mode AD and finite differences
-            method = _pick_derivative(model, rep, tangent)
-            model._sushi_deriv = method  # type: ignore[attr-defined]
-        if method == "ad":
+        if self.derivative == "ad":
             return _jvp_forward_ad(model, rep, tangent).reshape(q, n, -1)
         return _jvp_one_sided(model, rep, tangent, S.repeat(q, 1), self._box_high(model, rep)).reshape(q, n, -1)
 
@@ -256,9 +253,14 @@ FD_STEP = 1e-3  # finite-difference step in normalised (box-width) units (one-si
 
 
 def _jvp_forward_ad(model: SpectralModel, th: torch.Tensor, tangent: torch.Tensor) -> torch.Tensor:
-    with fwAD.dual_level():
-        out = model.spectrum(fwAD.make_dual(th, tangent))
-        d = fwAD.unpack_dual(out).tangent
+    """Exact directional derivatives of the spectra (forward-mode autodiff)."""
+    try:
+        with fwAD.dual_level():
+            out = model.spectrum(fwAD.make_dual(th, tangent))
+            d = fwAD.unpack_dual(out).tangent
+    except (RuntimeError, NotImplementedError) as exc:  # an op without a forward-mode formula
+        raise FitSetupError(f"spectral model {model.component!r} cannot be differentiated by forward-mode "
+                            f"autodiff ({exc}); use derivative='fd'.") from exc
     return torch.zeros_like(out) if d is None else d
 
 
@@ -272,33 +274,6 @@ def _jvp_one_sided(
     step = torch.where(outside, -step, step)
     sign = torch.where(outside, -1.0, 1.0).to(th.dtype)
     return (model.spectrum(th + step) - S) * (sign / h)
-
-
-def _pick_derivative(model: SpectralModel, th: torch.Tensor, tangent: torch.Tensor) -> str:
-    """"ad" (forward-mode AD) or "fd" (finite differences), whichever is faster on this model.
-
-    Models whose ops lack forward-mode AD use "fd". Timed once per model on (at most) 2048 rows.
-    """
-    import time
-
-    th, tangent = th[:2048], tangent[:2048]
-    times = {}
-    S = model.spectrum(th)
-    high = torch.as_tensor(model.bounds[:, 1], dtype=th.dtype, device=th.device)
-    fd = lambda m, t, tg: _jvp_one_sided(m, t, tg, S, high)  # noqa: E731
-    for name, fn in (("ad", _jvp_forward_ad), ("fd", fd)):
-        try:
-            fn(model, th, tangent)  # warm-up
-            t0 = time.perf_counter()
-            fn(model, th, tangent)
-            if th.device.type == "cuda":
-                torch.cuda.synchronize()
-            times[name] = time.perf_counter() - t0
-        except Exception:  # e.g. an op without a forward-mode AD formula
-            continue
-    if not times:
-        raise FitSetupError(f"cannot differentiate spectral model {model.component!r} with respect to its parameters.")
-    return min(times, key=times.get)
 
 
 # ---------------------------------------------------------------------------------- building
@@ -372,6 +347,8 @@ def build_problem(cube, components: list[Component], settings: FitSettings) -> P
         raise FitSetupError(f"max_iter must be >= 1; got {settings.max_iter}.")
     if settings.step_rule not in ("newton", "fixed"):
         raise FitSetupError(f"step_rule must be 'newton' or 'fixed'; got {settings.step_rule!r}.")
+    if settings.derivative not in ("fd", "ad"):
+        raise FitSetupError(f"derivative must be 'fd' (finite differences) or 'ad' (autodiff); got {settings.derivative!r}.")
     device = resolve_device(settings.device)
     dtype = resolve_dtype(settings.dtype)
     cube0 = as_cube(cube)
@@ -554,4 +531,5 @@ def build_problem(cube, components: list[Component], settings: FitSettings) -> P
     return Problem(
         X=X, w=w, bkg=bkg, sigma2=sigma2, comps=comps, free=free, shape=(ny, nx), cube=fitted,
         mask=mask, signal=signal, A0=A0, U0=U0, device=device, dtype=dtype, chunk=chunk,
+        derivative=settings.derivative,
     )

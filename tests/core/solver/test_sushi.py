@@ -68,11 +68,8 @@ def test_result_fields_consistent(small_case, fits_small):
 @pytest.mark.parametrize("deriv,tol", [("ad", 1e-6), ("fd", 3e-3)])
 def test_gradient_and_fisher_match_autograd(small_case, deriv, tol):
     cube, _, models, _ = small_case
-    st = FitSettings(dtype="float64")
-    fresh = {k: type(v)(v.energy_edges) for k, v in models.items()}
-    for m in fresh.values():
-        m._sushi_deriv = deriv  # forward-mode AD or one-sided differences
-    prob = build_problem(cube, _comps(fresh), st)
+    st = FitSettings(dtype="float64", derivative=deriv)  # forward-mode AD or one-sided differences
+    prob = build_problem(cube, _comps(models), st)
     A = prob.A0.clone()
     U = torch.rand(prob.U0.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64).to(prob.device)
     g, F, c = gradient_fisher(prob, A, U)
@@ -83,6 +80,10 @@ def test_gradient_and_fisher_match_autograd(small_case, deriv, tol):
     torch.testing.assert_close(g[:, :2].T, A_.grad, rtol=1e-6, atol=1e-6)
     scale = U_.grad.abs().max()
     torch.testing.assert_close(g[:, 2:].T / scale, U_.grad / scale, rtol=tol, atol=tol)
+    # the method asked for is the one used (it used to be picked by timing, so a loaded machine could
+    # switch it and change the maps): one-sided differences are visibly inexact, autodiff is not
+    err = float(((g[:, 2:].T - U_.grad) / scale).abs().max())
+    assert (err > 1e-5) if deriv == "fd" else (err < 1e-6)
     # Fisher = J^T diag(1/m) J with J from finite differences on one pixel
     i = 7
     def m_of(v):
@@ -94,6 +95,12 @@ def test_gradient_and_fisher_match_autograd(small_case, deriv, tol):
     m = m_of(v0)
     Fref = Jfd.T @ (Jfd / m[:, None])
     torch.testing.assert_close(F[i], Fref, rtol=10 * tol, atol=tol * Fref.abs().max())
+
+
+def test_unknown_derivative_is_refused(small_case):
+    cube, _, models, _ = small_case
+    with pytest.raises(FitSetupError, match="derivative must be 'fd'.*got 'auto'"):
+        build_problem(cube, _comps(models), FitSettings(derivative="auto"))
 
 
 def test_pixelfit_uncertainty_coverage():
