@@ -652,7 +652,7 @@ class SushiFitDock(QWidget):
                     raise ValueError("the background region holds no pixel of the cube; draw it over the cube.")
                 background = cube.spectrum(region) / float(region.sum())  # mean counts per pixel
 
-        warm_start = self._warm_start(cube_layer.name, int(self.binning.value()))
+        warm_start = self._warm_start(cube_layer.name)
         components, links = [], []
         units: dict[str, str] = {}
         for s in specs:
@@ -678,7 +678,7 @@ class SushiFitDock(QWidget):
         )
         return FitRequest(method, cube, components, settings, cube_layer, offset, units)
 
-    def _warm_start(self, cube_name: str, binning: int) -> Any:
+    def _warm_start(self, cube_name: str) -> Any:
         """The result of the run chosen in 'start from' (None: automatic), checked against this fit."""
         label = self.start_combo.currentData()
         if label is None:
@@ -689,10 +689,9 @@ class SushiFitDock(QWidget):
         if rec.cube_name != cube_name:
             raise ValueError(f"run '{label}' was fitted on '{rec.cube_name}', not '{cube_name}'; "
                              "start from a run on this cube, or 'automatic'.")
-        if rec.settings is not None and int(rec.settings.binning) != binning:
-            raise ValueError(f"run '{label}' was fitted with binning {rec.settings.binning}; set binning "
-                             f"{rec.settings.binning} or start from 'automatic'.")
-        return rec.result  # whether it has these components' maps is checked by the fit (FitSetupError)
+        # its maps may be at another binning: the fit bins or resamples them to this one; whether it
+        # has these components' maps is checked by the fit too (FitSetupError)
+        return rec.result
 
     def _check_memory(self, req: FitRequest) -> bool:
         from napari_sushi.core.solver.memory import estimate_fit_memory

@@ -49,8 +49,9 @@ def add_common(p: argparse.ArgumentParser, regularised: bool) -> None:
                    help="initial value of a free parameter: a number or a .npy/FITS map (default: SUSHI starts "
                         "from a fit of the 4x4-binned cube, the per-pixel fit from the model's default)")
     p.add_argument("--warm-start", type=Path, metavar="MAPS.fits",
-                   help="start from the maps of an earlier napari-sushi fit or pixelfit (its FITS output); "
-                        "--init values take precedence")
+                   help="start from the maps of an earlier napari-sushi fit or pixelfit (its FITS output), at any "
+                        "binning of this cube (e.g. refine a --binning 4 run at full resolution); --init values "
+                        "take precedence")
     p.add_argument("--link", action="append", default=[], metavar="A.P,B.P",
                    help="parameters sharing one map, comma-separated; repeatable")
     p.add_argument("--band", nargs=2, type=float, metavar=("EMIN", "EMAX"), help="energy band in keV (default: the models')")

@@ -272,8 +272,8 @@ def test_live_updates_keep_a_contrast_range_the_user_chose(make_napari_viewer):
 
 
 def test_start_from_a_finished_run(make_napari_viewer, qtbot):
-    # 'start from' lists finished runs; choosing one warm-starts the next fit from its result, and a
-    # run on another binning is refused with what to change
+    # 'start from' lists finished runs; choosing one warm-starts the next fit from its result, also
+    # at another binning (the fit bins its maps)
     viewer, _, _ = _viewer_with_cube(make_napari_viewer)
     dock = analytic_fit_dock(viewer)
     assert dock.build_request("sushi").settings.warm_start is None  # automatic
@@ -284,12 +284,18 @@ def test_start_from_a_finished_run(make_napari_viewer, qtbot):
     req = dock.build_request("sushi")
     assert req.settings.warm_start is dock.runs[label].result
     dock.binning.setValue(2)
-    with pytest.raises(ValueError, match="binning 1"):
-        dock.build_request("sushi")
+    req2 = dock.build_request("sushi")
+    assert req2.settings.warm_start is dock.runs[label].result and req2.settings.binning == 2
+    run_fit(qtbot, dock)
+    binned = dock.runs["SUSHI#2 kmad=1"].result
+    assert binned.stop_reason != "error" and binned.provenance["settings"]["warm_start"] == "previous result"
+    full = dock.runs[label].result.params["thermal kT"]
+    assert binned.params["thermal kT"].shape == (full.shape[0] // 2, full.shape[1] // 2)
+    dock.start_combo.setCurrentIndex(dock.start_combo.findData(label))
     dock.binning.setValue(1)
     dock.kmad.setValue(3.0)
     run_fit(qtbot, dock)
-    second = dock.runs["SUSHI#2 kmad=3"].result
+    second = dock.runs["SUSHI#3 kmad=3"].result
     assert second.provenance["settings"]["warm_start"] == "previous result"
     assert dock.runs[label].result.provenance["settings"]["warm_start"] is None
-    assert dock.start_combo.findData("SUSHI#2 kmad=3") >= 0
+    assert dock.start_combo.findData("SUSHI#3 kmad=3") >= 0

@@ -309,17 +309,50 @@ def _check_grid(model: SpectralModel, cube: HyperCube, band: tuple[float, float]
 
 
 def _as_map(value, full: tuple[int, int], shape: tuple[int, int], f: int, what: str) -> np.ndarray:
-    """A number or a map given at the cube's resolution ``full`` (binned by ``f``) or the fitted one."""
+    """A number, or a map of the cube's image at any integer binning (see :func:`_rebin_map`)."""
     arr = np.asarray(value, dtype=float)
     if arr.ndim == 0:
         arr = np.full(shape, float(arr))
-    elif arr.shape == full and full != shape:
-        arr = _bin_map(arr, f, "mean")
-    if arr.shape != shape:
-        raise FitSetupError(f"{what} must be a number or a map of shape {full}; got shape {arr.shape}.")
+    elif arr.shape != shape:
+        if not np.all(np.isfinite(arr)):
+            raise FitSetupError(f"{what} contains NaN or infinite values; give finite values.")
+        arr = _rebin_map(arr, full, shape, f, "mean", what)
     if not np.all(np.isfinite(arr)):
         raise FitSetupError(f"{what} contains NaN or infinite values; give finite values.")
     return arr
+
+
+def _map_binning(arr_shape: tuple[int, ...], full: tuple[int, int]) -> int | None:
+    """The integer g for which a map of ``arr_shape`` is the cube's image binned g x g (smallest), or None."""
+    ny0, nx0 = full
+    if len(arr_shape) != 2:
+        return None
+    for g in range(1, max(ny0, nx0) + 1):
+        if (ny0 // g, nx0 // g) == tuple(arr_shape):
+            return g
+    return None
+
+
+def _rebin_map(arr: np.ndarray, full: tuple[int, int], shape: tuple[int, int], f: int, how: str,
+               what: str) -> np.ndarray:
+    """A finite map of the cube's image binned g x g, brought to the fitted binning f.
+
+    Why: a start (warm start, init) often comes from a fit at another binning: a quick binned fit
+    refined at full resolution, or the reverse. Where g divides f the pixels are binned exactly (mean
+    for a parameter, ``how="mean"``; sum for an amplitude, ``how="sum"``); otherwise the map is
+    resampled bilinearly, an amplitude scaled by (f / g)^2 (counts per pixel grow with its area).
+    """
+    g = _map_binning(arr.shape, full)
+    if g is None:
+        raise FitSetupError(f"{what} must be a number or a map of the cube's image {full} (or that image "
+                            f"binned by an integer factor); got shape {arr.shape}.")
+    if g == f:
+        return arr
+    if f % g == 0:
+        return _bin_map(arr, f // g, how)
+    t = torch.as_tensor(arr, dtype=torch.float64)[None, None]
+    up = torch.nn.functional.interpolate(t, size=shape, mode="bilinear", align_corners=False)[0, 0].numpy()
+    return up * (f / g) ** 2 if how == "sum" else up
 
 
 def _bin_map(arr: np.ndarray, f: int, how: str) -> np.ndarray:
@@ -501,8 +534,8 @@ def build_problem(cube, components: list[Component], settings: FitSettings) -> P
                 # initial value: init (the most specific choice) > warm start > default
                 wkey = f"{comp.name} {p.name}"
                 init = comp.init.get(p.name, warm_maps.get(wkey, p.default))
-                if np.ndim(init) and np.shape(init) == (ny, nx):
-                    init = np.nan_to_num(np.asarray(init, float), nan=p.default)
+                if np.ndim(init):  # a fit's maps are NaN where it did not fit (mask): start there at the default
+                    init = np.nan_to_num(np.asarray(init, float), nan=p.default, posinf=p.default, neginf=p.default)
                 v = _as_map(init, (ny0, nx0), (ny, nx), f, f"init {key}")
                 U0_rows.append(np.clip((v.ravel() - lo) / (hi - lo), 0.0, 1.0))
             sources.append(("free", free_index[gkey]))
@@ -516,9 +549,10 @@ def build_problem(cube, components: list[Component], settings: FitSettings) -> P
     for c, comp in enumerate(components):
         wkey = f"{comp.name} amplitude"
         if wkey in warm_maps:
-            a = np.asarray(warm_maps[wkey], float)
-            if a.shape == (ny, nx):
-                A0[c] = torch.as_tensor(np.nan_to_num(np.clip(a, 0, None)).ravel(), dtype=dtype, device=device)
+            a = np.nan_to_num(np.clip(np.asarray(warm_maps[wkey], float), 0, None), posinf=0.0)
+            if a.ndim:
+                a = _rebin_map(a, (ny0, nx0), (ny, nx), f, "sum", f"warm-start {wkey}")
+                A0[c] = torch.as_tensor(a.ravel(), dtype=dtype, device=device)
     A0 = A0 * w  # masked-out pixels carry nothing
     U0 = (
         torch.as_tensor(np.array(U0_rows), dtype=dtype, device=device)

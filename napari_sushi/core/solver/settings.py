@@ -16,8 +16,10 @@ class Component:
 
     name:   label used in outputs, e.g. "thermal" (must be unique within a fit).
     model:  the spectral model giving unit-sum spectra for this component.
-    fixed:  parameter name -> value (float) or map (ny, nx) held fixed during the fit.
+    fixed:  parameter name -> value (float) or map held fixed during the fit.
     init:   parameter name -> initial value or map (default: the model's default).
+            A map is the cube's image (ny, nx), or that image binned by any integer factor: it is
+            binned or resampled to the fit's binning.
     """
 
     name: str
@@ -42,8 +44,9 @@ class FitSettings:
     band:     (emin, emax) keV to select from the cube, or None for the models' band.
     binning:  spatial binning factor applied to the cube before the fit.
     warm_start: a previous FitResult (or any object with ``params`` and ``amplitudes`` dicts keyed like
-              a FitResult's) to start from: its parameter and amplitude maps, at the cube's or the
-              fitted (binned) shape; a component's ``init`` still wins for its parameter.
+              a FitResult's) to start from: its parameter and amplitude maps, at any integer binning of
+              the cube's image (binned or resampled to this fit's; e.g. a quick binned fit refined at
+              full resolution); a component's ``init`` still wins for its parameter.
     max_iter, tol, window: stop when the relative change of the cost (SUSHI's second phase: of the
               objective) over ``window`` iterations is below ``tol`` (sign-independent), or after
               max_iter iterations in all.

@@ -1,6 +1,7 @@
 """SUSHI fit and per-pixel fit on small analytic cubes with known truth."""
 
 import threading
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -262,6 +263,30 @@ def test_warm_start_starts_from_the_previous_maps_and_init_wins():
     # and SUSHI skips its coarse start when warm-started: the maps keep the previous run's values
     again = fit(cube, _comps(models), FitSettings(kmad=1.0, max_iter=1, warm_start=prev))
     assert _rmse(again.params["thermal kT"], prev.params["thermal kT"]) < 0.05
+
+
+def test_warm_start_from_another_binning():
+    """A run at one binning starts a fit at another: binned exactly (parameters averaged, amplitudes
+    summed) when going coarser, resampled bilinearly (amplitudes per pixel scaled by the area) when finer."""
+    cube, _, models, _ = make_cube(16, 16, counts=150.0, seed=4)
+    fine = fit(cube, _comps(models), FitSettings(kmad=1.0, max_iter=5, coarse_init=1))
+    p2 = build_problem(cube, _comps(models), FitSettings(binning=2, warm_start=fine))
+    start = p2.unpack(p2.A0, p2.U0)
+    kT = fine.params["thermal kT"].astype(float)
+    np.testing.assert_allclose(start["thermal kT"], kT.reshape(8, 2, 8, 2).mean(axis=(1, 3)), rtol=1e-5)
+    amp = fine.amplitudes["powerlaw"].astype(float)
+    np.testing.assert_allclose(start["powerlaw amplitude"], amp.reshape(8, 2, 8, 2).sum(axis=(1, 3)), rtol=1e-5)
+    # and back: the binned run starts a full-resolution fit near its own maps, a quarter of the counts a pixel
+    coarse = fit(cube, _comps(models), FitSettings(kmad=1.0, max_iter=5, binning=2, coarse_init=1))
+    p1 = build_problem(cube, _comps(models), FitSettings(warm_start=coarse))
+    up = p1.unpack(p1.A0, p1.U0)
+    assert up["thermal kT"].shape == (16, 16)
+    np.testing.assert_allclose(up["thermal kT"][::2, ::2].mean(), coarse.params["thermal kT"].mean(), rtol=0.05)
+    np.testing.assert_allclose(up["thermal amplitude"].sum(), coarse.amplitudes["thermal"].sum(), rtol=0.02)
+    # a map that is no binning of the cube's image is refused with what it should be
+    bad = SimpleNamespace(params={"thermal kT": np.full((5, 7), 2.0)}, amplitudes={})
+    with pytest.raises(FitSetupError, match=r"map of the cube's image \(16, 16\) \(or that image binned"):
+        build_problem(cube, _comps(models), FitSettings(warm_start=bad))
 
 
 def test_warm_start_without_these_components_is_refused():
