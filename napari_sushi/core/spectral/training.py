@@ -538,12 +538,14 @@ def network_training_set(meta: ModelMeta, generate: Generator, n_random: int, se
 
 
 # ----------------------------------------------------------------------------------- entry point
-def simulator_source(preset: str, component: str) -> tuple[ModelMeta, Generator]:
+def simulator_source(preset, component: str) -> tuple[ModelMeta, Generator]:
     """Model metadata (parameters, channel grid, response, band, fixed parameters) and a spectrum
-    generator ``theta (n, P) -> (n, C)`` of a component of the project's simulator preset."""
+    generator ``theta (n, P) -> (n, C)`` of a component of a simulator preset (a name, or a
+    ``simulate.Preset`` of one's own: another response, band, absorption or parameter box)."""
     from napari_sushi.core.simulate import get_preset
 
-    pr = get_preset(preset)
+    pr = get_preset(preset) if isinstance(preset, str) else preset
+    preset = pr.name
     if component not in pr.components:
         raise ValueError(f"preset {preset!r} has components {sorted(pr.components)}; got {component!r}")
     spec = pr.components[component]

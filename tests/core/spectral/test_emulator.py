@@ -137,3 +137,24 @@ def test_fused_kernels_match_plain_autograd_across_blocks(comp, thermal_emulator
         d = fwAD.unpack_dual(em.spectrum(fwAD.make_dual(th, tangent))).tangent
     _, jv = torch.autograd.functional.jvp(lambda t: _plain_spectrum(em, t), th, tangent)
     assert torch.allclose(d, jv, rtol=2e-3, atol=1e-4 * float(jv.abs().max()))
+
+
+def test_simulator_source_takes_a_preset_of_ones_own():
+    """A user's own preset (here: the wide one absorbed by twice the N_H) trains models of that source:
+    its spectra carry the stronger absorption, its metadata its name and fixed values."""
+    from dataclasses import replace
+
+    from napari_sushi.core.simulate import get_preset
+    from napari_sushi.core.spectral.training import simulator_source
+
+    wide = get_preset("wide")
+    pl = wide.components["powerlaw"]
+    mine = replace(wide, name="mine", components={"powerlaw": replace(pl, fixed={**pl.fixed, "nH": 1.0})})
+    meta, gen = simulator_source(mine, "powerlaw")
+    _, gen_wide = simulator_source("wide", "powerlaw")
+    assert meta.extra["preset"] == "mine" and meta.extra["fixed"]["nH"] == 1.0
+    theta = np.array([[2.0]])
+    a, b = gen(theta)[0], gen_wide(theta)[0]
+    soft = meta.energy_edges[1:] <= 1.0  # below 1 keV the extra absorption removes most of the flux
+    assert a[soft].sum() < 0.6 * b[soft].sum()
+    np.testing.assert_allclose(a[-50:], b[-50:], rtol=0.05)  # near 8 keV both are almost unabsorbed
