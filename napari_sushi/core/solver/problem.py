@@ -21,6 +21,7 @@ import torch.autograd.forward_ad as fwAD
 from napari_sushi.core.cube import HyperCube, as_cube
 from napari_sushi.core.solver.settings import Component, FitSettings
 from napari_sushi.core.spectral.base import ModelGridError, SpectralModel
+from napari_sushi.core.spectral.matching import match_model_to_cube
 
 MODEL_FLOOR = 1e-6  # counts added to every model bin so log(model) stays finite
 CHUNK_ELEMENTS = 2**24  # Jacobians are evaluated for at most this many (pixel x channel x variable) at once
@@ -279,33 +280,10 @@ def _jvp_one_sided(
 # ---------------------------------------------------------------------------------- building
 def _check_grid(model: SpectralModel, cube: HyperCube, band: tuple[float, float] | None) -> HyperCube:
     """The cube restricted to the model's channels; ModelGridError when the grids disagree."""
-    try:  # the spectral-model package's matcher knows about instrument channels too
-        from napari_sushi.core.spectral.matching import match_model_to_cube
-    except ImportError:  # pragma: no cover - only while that module is absent
-        match_model_to_cube = None
-    if match_model_to_cube is not None:
-        if band is not None:
-            cube = cube.select_band(*band)
-        matched, _msg = match_model_to_cube(model, cube)
-        return matched
-    edges = np.asarray(model.energy_edges, float)
-    lo, hi = (band if band is not None else (edges[0], edges[-1]))
-    try:
-        sub = cube.select_band(max(lo, edges[0]), min(hi, edges[-1]))
-    except ValueError as exc:
-        raise ModelGridError(
-            f"model {model.component!r} covers {edges[0]:.3f}-{edges[-1]:.3f} keV with "
-            f"{len(edges) - 1} channels but the cube ({cube.energy_edges[0]:.3f}-"
-            f"{cube.energy_edges[-1]:.3f} keV) has no channel in that range: {exc}"
-        ) from None
-    if sub.energy_edges.size != edges.size or not np.allclose(sub.energy_edges, edges, atol=1e-4, rtol=0):
-        raise ModelGridError(
-            f"model {model.component!r} was built for {len(edges) - 1} channels "
-            f"{edges[0]:.4f}-{edges[-1]:.4f} keV but the cube has {sub.n_energy} channels "
-            f"{sub.energy_edges[0]:.4f}-{sub.energy_edges[-1]:.4f} keV in that band: the energy grids "
-            "differ. Bin the cube on the model's channels or use a model built for this cube's grid."
-        )
-    return sub
+    if band is not None:
+        cube = cube.select_band(*band)
+    matched, _msg = match_model_to_cube(model, cube)
+    return matched
 
 
 def _as_map(value, full: tuple[int, int], shape: tuple[int, int], f: int, what: str) -> np.ndarray:
