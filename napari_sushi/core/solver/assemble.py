@@ -62,8 +62,12 @@ def assemble(
 
     ``profile``: parameter sigmas and intervals from the per-pixel profile likelihood (the per-pixel
     fit, whose values are the pixels' maximum-likelihood estimates) instead of the Fisher matrix.
+    ``wall_time`` is the solver's time so far; the result's is that plus this assembly (the profile
+    likelihood alone is 40 % of a per-pixel fit), so it is the time the user waited.
     """
     from napari_sushi import __version__
+
+    t_start = time.perf_counter()
 
     A, U = state.A, state.U
     maps = problem.unpack(A, U)
@@ -132,7 +136,7 @@ def assemble(
         cost_history=np.asarray(state.history, float),
         n_iter=state.n_iter,
         stop_reason=state.stop_reason,
-        wall_time=wall_time,
+        wall_time=wall_time + (time.perf_counter() - t_start),
         device=str(problem.device),
         provenance=prov,
         wcs=problem.cube.wcs,
