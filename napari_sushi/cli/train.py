@@ -16,6 +16,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     src.add_argument("--preset", help="simulator preset (instrument and band), e.g. toy or wide")
     src.add_argument("--library", metavar="FILE", help="spectral library (.fits or .npz; format in the docs)")
     p.add_argument("--component", help="component to simulate: thermal or powerlaw (with --preset)")
+    p.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE",
+                   help="with --preset: hold a physical parameter at a value for your source, e.g. nH=0.95 "
+                        "(absorption, 1e22 cm-2), velocity=0, abundance=0.5; a free parameter named here stops "
+                        "being one; repeatable")
+    p.add_argument("--range", action="append", default=[], metavar="NAME=LOW,HIGH",
+                   help="with --preset: the validity box of a free parameter, e.g. index=1,3.5; repeatable")
     p.add_argument("--family", default="emulator", choices=["emulator", "iae", "reference"])
     p.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
@@ -54,8 +60,19 @@ def run(args: argparse.Namespace) -> int:
     if args.family == "emulator" and (args.schedule != "plateau" or args.polish_minutes):
         raise CLIError("--schedule and --polish-minutes apply to the network families (iae, reference), "
                        "not to the grid emulator")
+    preset = args.preset
+    if args.fix or args.range:
+        if not args.preset:
+            raise CLIError("--fix and --range change a simulator preset: give --preset and --component")
+        from napari_sushi.core.simulate import SimulationError, customise_preset
+
+        try:
+            preset = customise_preset(args.preset, args.component, fixed=_pairs(args.fix, "--fix", 1),
+                                      ranges=_pairs(args.range, "--range", 2))
+        except SimulationError as exc:
+            raise CLIError(str(exc)) from None
     model = train_model(
-        args.family, preset=args.preset, component=args.component, library=args.library, seed=args.seed,
+        args.family, preset=preset, component=args.component, library=args.library, seed=args.seed,
         val_frac=args.val_fraction, max_epochs=args.max_epochs, patience=args.patience,
         time_limit=args.time_limit, n_random=args.n_random, progress=not args.quiet,
         schedule=args.schedule, polish_seconds=60.0 * args.polish_minutes,
@@ -68,3 +85,20 @@ def run(args: argparse.Namespace) -> int:
     print(f"identity {model.identity()}; trained in {tr.get('seconds', '?')} s; final validation "
           + ", ".join(f"{k}={v:.3g}" for k, v in last.items() if isinstance(v, float)))
     return 0
+
+
+def _pairs(items: list[str], option: str, n: int) -> dict:
+    """``NAME=V`` (n = 1) or ``NAME=LO,HI`` (n = 2) strings as a dict of floats / (lo, hi) tuples."""
+    out: dict = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        parts = value.split(",")
+        try:
+            nums = [float(v) for v in parts]
+        except ValueError:
+            nums = []
+        if not sep or not name.strip() or len(nums) != n:
+            form = "NAME=VALUE" if n == 1 else "NAME=LOW,HIGH"
+            raise CLIError(f"{option} takes {form}; got {item!r}")
+        out[name.strip()] = nums[0] if n == 1 else (nums[0], nums[1])
+    return out

@@ -21,7 +21,7 @@ for a seed (``numpy.random.default_rng(seed)``).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -162,6 +162,47 @@ def get_preset(name: str) -> Preset:
 
 
 # ====================================================================== folded spectra
+def customise_preset(
+    preset: Preset | str,
+    component: str,
+    fixed: dict[str, float] | None = None,
+    ranges: dict[str, tuple[float, float]] | None = None,
+) -> Preset:
+    """``preset`` with one component changed, to train models for one's own source.
+
+    ``fixed``: physical parameters held at a value (e.g. ``{"nH": 0.95}`` for that absorption in
+    1e22 cm-2, ``{"velocity": 0.0}``, ``{"abundance": 0.5}``); a free parameter named here stops being
+    one. ``ranges``: a new validity box (low, high) for a free parameter (its default is moved inside).
+    The response, band and other component are the preset's.
+    """
+    pre = get_preset(preset) if isinstance(preset, str) else preset
+    spec = _component(pre, component)
+    fixed = {str(k): float(v) for k, v in (fixed or {}).items()}
+    ranges = {str(k): (float(v[0]), float(v[1])) for k, v in (ranges or {}).items()}
+    known = set(COMPONENT_MODELS[component]().param_names) | {"nH"}
+    for k, v in fixed.items():
+        if k not in known:
+            raise SimulationError(f"{component} has no parameter {k!r} to fix; it has {sorted(known)}.")
+        if not np.isfinite(v):
+            raise SimulationError(f"fixed {k} must be a finite number; got {v}.")
+    params = [q for q in spec.parameters if q.name not in fixed]
+    if not params:
+        raise SimulationError(f"fixing {sorted(fixed)} leaves {component} no free parameter to learn.")
+    free = {q.name for q in params}
+    for k, (lo, hi) in ranges.items():
+        if k not in free:
+            raise SimulationError(f"{component} has no free parameter {k!r} to give a range; free: {sorted(free)}.")
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+            raise SimulationError(f"the range of {k} must be two finite numbers, low < high; got {lo}, {hi}.")
+    params = [replace(q, low=ranges[q.name][0], high=ranges[q.name][1],
+                      default=min(max(q.default, ranges[q.name][0]), ranges[q.name][1]))
+              if q.name in ranges else q for q in params]
+    changes = [f"{k}={v:g}" for k, v in fixed.items()] + [f"{k} {lo:g}..{hi:g}" for k, (lo, hi) in ranges.items()]
+    new_spec = replace(spec, parameters=tuple(params), fixed={**spec.fixed, **fixed})
+    return replace(pre, name=f"{pre.name}[{component}: {', '.join(changes)}]" if changes else pre.name,
+                   components={**pre.components, component: new_spec})
+
+
 def folded_spectra(
     component: str,
     params: dict[str, np.ndarray],

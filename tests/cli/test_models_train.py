@@ -48,6 +48,30 @@ def test_train_from_preset(tmp_path, capsys):
     assert "safetensors" in capsys.readouterr().err
 
 
+def test_train_for_ones_own_source(tmp_path, capsys):
+    """--fix / --range: a power law behind twice the wide preset's absorption, with its own index box."""
+    out = tmp_path / "pl_nh1.safetensors"
+    assert main(["train", "--preset", "wide", "--component", "powerlaw", "--fix", "nH=1.0", "--range", "index=1,3.5",
+                 "-o", str(out), "--quiet"]) == 0
+    m = load_model_file(out)
+    assert (m.meta.parameters[0].low, m.meta.parameters[0].high) == (1.0, 3.5)
+    assert m.meta.extra["fixed"]["nH"] == 1.0 and "nH=1" in m.meta.extra["preset"]
+    shipped = load_model_file(Path(__file__).resolve().parents[2] / "napari_sushi" / "pretrained"
+                              / "wide-powerlaw-emulator.safetensors")
+    import torch
+
+    th = torch.tensor([[2.0]])
+    soft = torch.as_tensor(m.energy_edges[1:] <= 1.0)
+    assert float(m.spectrum(th)[0, soft].sum()) < 0.8 * float(shipped.spectrum(th)[0, soft].sum())
+    # fixing the only free parameter, a parameter the component does not have, and a malformed value
+    for bad, says in ((["--fix", "index=2"], "no free parameter"), (["--fix", "kT=2"], "no parameter 'kT'"),
+                      (["--range", "index=3,1"], "low < high"), (["--fix", "nH"], "NAME=VALUE")):
+        assert main(["train", "--preset", "wide", "--component", "powerlaw", *bad,
+                     "-o", str(tmp_path / "bad.safetensors"), "--quiet"]) == 2
+        assert says in capsys.readouterr().err
+    assert not (tmp_path / "bad.safetensors").exists()
+
+
 def test_train_from_library(tmp_path):
     th = np.stack(np.meshgrid(np.linspace(1.5, 4.0, 11), [0.0], indexing="ij"), -1).reshape(-1, 2)[:, :1]
     lib = tmp_path / "pl.npz"

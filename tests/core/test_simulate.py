@@ -145,3 +145,18 @@ def test_write_and_read_back(toy, tmp_path):
         assert np.allclose(hdul["thermal kT"].data, toy.truth["thermal kT"], rtol=1e-6)
     with pytest.raises(FileExistsError):
         write_simulation(toy, path)
+
+
+def test_customise_preset_fixes_and_boxes_a_component():
+    from napari_sushi.core.simulate import customise_preset, get_preset
+
+    pre = customise_preset("wide", "thermal", fixed={"velocity": 0.0, "nH": 0.95}, ranges={"kT": (0.3, 1.5)})
+    th = pre.components["thermal"]
+    assert th.param_names == ["kT"] and th.fixed["velocity"] == 0.0 and th.fixed["nH"] == 0.95
+    assert (th.parameters[0].low, th.parameters[0].high, th.parameters[0].default) == (0.3, 1.5, 1.5)
+    assert pre.components["powerlaw"] is get_preset("wide").components["powerlaw"]  # the other one untouched
+    assert "nH=0.95" in pre.name and get_preset("wide").components["thermal"].param_names == ["kT", "velocity"]
+    with pytest.raises(SimulationError, match="no free parameter 'velocity'"):
+        customise_preset("wide", "thermal", fixed={"velocity": 0.0}, ranges={"velocity": (-1.0, 1.0)})
+    with pytest.raises(SimulationError, match="finite"):
+        customise_preset("wide", "thermal", fixed={"nH": float("nan")})

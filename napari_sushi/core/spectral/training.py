@@ -427,7 +427,7 @@ def adaptive_rest_edges(coarse: np.ndarray, fine_masses: np.ndarray, M: int, tol
     return np.asarray(out)
 
 
-def doppler_setup(preset: str, component: str, subdivide: int = 64, tol: float = 1e-5,
+def doppler_setup(preset, component: str, subdivide: int = 64, tol: float = 1e-5,
                   n_shape_samples: int = 12) -> dict | None:
     """What the exact-Doppler IAE needs from a simulator preset, or None for a component without a
     velocity: the observed input grid ``obs_edges`` (the response's), ``fold`` = transmission (fixed
@@ -438,7 +438,7 @@ def doppler_setup(preset: str, component: str, subdivide: int = 64, tol: float =
     from napari_sushi.core.physics.models import Absorption
     from napari_sushi.core.simulate import COMPONENT_MODELS, get_preset
 
-    pr = get_preset(preset)
+    pr = get_preset(preset) if isinstance(preset, str) else preset
     spec = pr.components[component]
     names = spec.param_names
     if "velocity" not in names:
@@ -568,7 +568,7 @@ def simulator_source(preset, component: str) -> tuple[ModelMeta, Generator]:
 
 def train_model(
     family: str,
-    preset: str | None = None,
+    preset=None,
     component: str | None = None,
     library: str | None = None,
     seed: int = 0,
@@ -584,7 +584,8 @@ def train_model(
     polish_seconds: float = 0.0,
     **arch,
 ) -> SpectralModel:
-    """Train a model of ``family`` from a simulator preset + component, or from a library file.
+    """Train a model of ``family`` from a simulator preset (a name or a ``simulate.Preset``, e.g. from
+    ``simulate.customise_preset``) + component, or from a library file.
 
     ``pca_tol`` is the emulator's PCA truncation tolerance (see :func:`train_emulator`). ``doppler``:
     an IAE of a simulator component with a velocity applies the Doppler shift exactly (see
@@ -606,7 +607,7 @@ def train_model(
                              max_epochs=max_epochs, patience=patience, time_limit=time_limit,
                              progress=progress, schedule=schedule, polish_seconds=polish_seconds, **arch)
     meta, generate = simulator_source(preset, component)
-    meta.extra["source"] = f"simulator preset {preset}"
+    meta.extra["source"] = f"simulator preset {meta.extra['preset']}"
     if family == "emulator":
         return train_emulator(meta, generate, seed=seed, progress=progress, pca_tol=pca_tol)
     t0 = time.perf_counter()
