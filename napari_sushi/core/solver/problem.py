@@ -259,7 +259,9 @@ def _jvp_forward_ad(model: SpectralModel, th: torch.Tensor, tangent: torch.Tenso
         with fwAD.dual_level():
             out = model.spectrum(fwAD.make_dual(th, tangent))
             d = fwAD.unpack_dual(out).tangent
-    except (RuntimeError, NotImplementedError) as exc:  # an op without a forward-mode formula
+    except (RuntimeError, NotImplementedError) as exc:
+        if "forward" not in str(exc).lower():  # not a missing forward-mode formula (e.g. out of memory)
+            raise
         raise FitSetupError(f"spectral model {model.component!r} cannot be differentiated by forward-mode "
                             f"autodiff ({exc}); use derivative='fd'.") from exc
     return torch.zeros_like(out) if d is None else d
@@ -292,9 +294,7 @@ def _as_map(value, full: tuple[int, int], shape: tuple[int, int], f: int, what: 
     if arr.ndim == 0:
         arr = np.full(shape, float(arr))
     elif arr.shape != shape:
-        if not np.all(np.isfinite(arr)):
-            raise FitSetupError(f"{what} contains NaN or infinite values; give finite values.")
-        arr = _rebin_map(arr, full, shape, f, "mean", what)
+        arr = _rebin_map(arr, full, shape, f, "mean", what)  # a non-finite value stays so: refused below
     if not np.all(np.isfinite(arr)):
         raise FitSetupError(f"{what} contains NaN or infinite values; give finite values.")
     return arr
