@@ -11,14 +11,15 @@ so this script does what a user with their own source would do:
 3. runs SUSHI with its defaults twice, from the models' default values and from kT = 1 keV everywhere
    (the objective is not convex, and the two land in different minima), keeps the run with the lower
    C-statistic and writes its maps (FITS, with the sky WCS);
-4. draws the counts image, the power-law share of the counts (pixels with >= 20 counts), kT and the
-   photon index (each where its component holds >= 20 counts) to a PNG.
+4. runs the per-pixel fit on the same models, for comparison (skip with --no-pixelfit);
+5. draws the counts image, SUSHI's power-law share of the counts (pixels with >= 20 counts), kT and
+   photon index, and the per-pixel fit's kT and index (each where its component holds >= 20 counts).
 
 No background is modelled and the thermal model is a collisional-equilibrium one, while RCW 89 is
 known to be out of ionisation equilibrium: the kT map is a shape summary, not a physical temperature.
 
 Run:  .venv/bin/python scripts/msh1552_demo.py [--out msh1552_demo] [--png docs/images/msh1552_maps.png]
-(about 5 minutes on 2 cores; needs ../shared/data/chandra_msh1552/)
+(about 7 minutes on 2 cores; needs ../shared/data/chandra_msh1552/)
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from napari_sushi.core.io.events import bin_events  # noqa: E402
 from napari_sushi.core.io.fits_cube import write_cube_fits  # noqa: E402
 from napari_sushi.core.simulate import customise_preset  # noqa: E402
+from napari_sushi.core.solver.pixelfit import pixelfit  # noqa: E402
 from napari_sushi.core.solver.settings import Component, FitSettings  # noqa: E402
 from napari_sushi.core.solver.sushi import fit  # noqa: E402
 from napari_sushi.core.spectral.files import save_model  # noqa: E402
@@ -64,7 +66,13 @@ def train(out: Path) -> list[Component]:
     return comps
 
 
-def draw(cube, res, png: Path) -> None:
+def _masked(res, key: str) -> np.ndarray:
+    """A parameter map, NaN where its component holds fewer than MIN_COUNTS counts."""
+    return np.where(res.amplitudes[key.split()[0]] >= MIN_COUNTS, res.params[key], np.nan)
+
+
+def draw(cube, res, png: Path, pixel=None) -> None:
+    """The counts, SUSHI's power-law share, kT and index; with ``pixel``, the per-pixel fit's kT and index."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -73,24 +81,32 @@ def draw(cube, res, png: Path) -> None:
     th, pl = res.amplitudes["thermal"], res.amplitudes["powerlaw"]
     counts = cube.counts.sum(axis=0)
     share = np.where(th + pl > 0, pl / np.maximum(th + pl, 1e-9), np.nan)
-    kT = np.where(th >= MIN_COUNTS, res.params["thermal kT"], np.nan)
-    index = np.where(pl >= MIN_COUNTS, res.params["powerlaw index"], np.nan)
+    at = f">= {MIN_COUNTS:.0f} counts"
+    kt_lim, ix_lim = (0.2, 3.0), (1.2, 2.2)
     panels = [(np.log10(np.maximum(counts, 0.5)), "counts per 7.9\" pixel (log10)", "magma", None),
-              (np.where(counts >= MIN_COUNTS, share, np.nan), f"power-law share (pixels >= {MIN_COUNTS:.0f} counts)",
+              (np.where(counts >= MIN_COUNTS, share, np.nan), f"SUSHI: power-law share (pixels {at})",
                "coolwarm", (0, 1)),
-              (kT, f"thermal kT [keV] (thermal >= {MIN_COUNTS:.0f} counts)", "inferno", (0.2, 3.0)),
-              (index, f"photon index (power law >= {MIN_COUNTS:.0f} counts)", "viridis", (1.2, 2.2))]
-    fig, axes = plt.subplots(1, 4, figsize=(17, 4.6), subplot_kw={"projection": res.wcs} if res.wcs else {})
-    for ax, (img, title, cmap, lim) in zip(axes, panels):
+              (_masked(res, "thermal kT"), f"SUSHI: thermal kT [keV] (thermal {at})", "inferno", kt_lim),
+              (_masked(res, "powerlaw index"), f"SUSHI: photon index (power law {at})", "viridis", ix_lim)]
+    if pixel is not None:
+        panels += [(_masked(pixel, "thermal kT"), f"per-pixel fit: thermal kT [keV] (thermal {at})", "inferno", kt_lim),
+                   (_masked(pixel, "powerlaw index"), f"per-pixel fit: photon index (power law {at})", "viridis",
+                    ix_lim)]
+    ncol = 3 if pixel is not None else 4
+    nrow = (len(panels) + ncol - 1) // ncol
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.3 * ncol, 4.4 * nrow),
+                             subplot_kw={"projection": res.wcs} if res.wcs else {})
+    for ax, (img, title, cmap, lim) in zip(np.ravel(axes), panels):
         im = ax.imshow(img, origin="lower", cmap=cmap, vmin=None if lim is None else lim[0],
                        vmax=None if lim is None else lim[1])
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title, fontsize=9)
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
         if res.wcs:
             ax.coords[0].set_axislabel("RA")
             ax.coords[0].set_ticks(number=3)
             ax.coords[1].set_axislabel("Dec")
-    fig.suptitle("MSH 15-52, Chandra ACIS-I ObsID 754, 0.5-8 keV: SUSHI maps (kmad 5, J 3)", fontsize=11)
+    fig.suptitle("MSH 15-52, Chandra ACIS-I ObsID 754, 0.5-8 keV: SUSHI (kmad 5, J 3)"
+                 + (" and the per-pixel fit" if pixel is not None else ""), fontsize=11)
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
     tmp = png.with_suffix(".tmp.png")
@@ -103,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("msh1552_demo"), help="folder for models, cube and maps")
     ap.add_argument("--png", type=Path, default=None, help="figure path (default: OUT/msh1552_maps.png)")
     ap.add_argument("--binning", type=int, default=16, help="sky pixels per image pixel (default 16)")
+    ap.add_argument("--no-pixelfit", action="store_true", help="skip the per-pixel fit (about 2 minutes)")
     args = ap.parse_args(argv)
     if not EVENTS.exists():
         print(f"needs the event list {EVENTS}", file=sys.stderr)
@@ -127,15 +144,22 @@ def main(argv: list[str] | None = None) -> int:
     res = runs[label]
     res.to_fits(args.out / "msh1552_maps.fits", overwrite=True)
     t2 = time.perf_counter()
-    draw(cube, res, args.png or args.out / "msh1552_maps.png")
     print(f"models {t1 - t0:.0f} s; cube {cube.shape}, {cube.total_counts:,.0f} counts; kept the run from {label}; "
           f"{t2 - t1:.0f} s for both fits")
-    for key in ("thermal kT", "powerlaw index"):
-        comp = key.split()[0]
-        m = res.amplitudes[comp] >= MIN_COUNTS
-        v = res.params[key][m]
-        print(f"{key}: {m.sum()} pixels with >= {MIN_COUNTS:.0f} {comp} counts; median {np.median(v):.2f}, "
-              f"5-95 % {np.percentile(v, 5):.2f}-{np.percentile(v, 95):.2f}")
+    pixel = None
+    if not args.no_pixelfit:  # the classic method on the same models, for comparison
+        pixel = pixelfit(cube, comps, FitSettings())
+        pixel.to_fits(args.out / "msh1552_pixelfit_maps.fits", overwrite=True)
+        print(f"per-pixel fit: {pixel.wall_time:.0f} s")
+    draw(cube, res, args.png or args.out / "msh1552_maps.png", pixel)
+    for name, r in (("SUSHI", res), ("per-pixel fit", pixel)):
+        if r is None:
+            continue
+        for key in ("thermal kT", "powerlaw index"):
+            v = _masked(r, key)
+            v = v[np.isfinite(v)]
+            print(f"{name} {key}: {v.size} pixels with >= {MIN_COUNTS:.0f} {key.split()[0]} counts; median "
+                  f"{np.median(v):.2f}, 5-95 % {np.percentile(v, 5):.2f}-{np.percentile(v, 95):.2f}")
     return 0
 
 
