@@ -13,13 +13,18 @@ ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- SOLVER START -->", "<!-- SOLVER END -->"
 
 
-def main() -> None:
-    readme = (ROOT / "README.md").read_text()
-    fragment = (ROOT / "docs" / "readme_solver.md").read_text().rstrip("\n")
-    fragment = re.sub(r"\]\((?!https?:|#|docs/)([^)]+)\)", r"](docs/\1)", fragment)
+def synced(readme: str, fragment: str) -> str:
+    """``readme`` with the text between the markers replaced by ``fragment`` (links rewritten)."""
+    fragment = re.sub(r"\]\((?!https?:|#|docs/)([^)]+)\)", r"](docs/\1)", fragment.rstrip("\n"))
     a = readme.index(START) + len(START)
     b = readme.index(END)
-    (ROOT / "README.md").write_text(readme[:a] + "\n" + fragment + "\n" + readme[b:])
+    return readme[:a] + "\n" + fragment + "\n" + readme[b:]
+
+
+def main() -> None:
+    readme = (ROOT / "README.md").read_text()
+    fragment = (ROOT / "docs" / "readme_solver.md").read_text()
+    (ROOT / "README.md").write_text(synced(readme, fragment))
 
 
 if __name__ == "__main__":
