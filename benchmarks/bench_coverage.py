@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_solver import BOX_STD, BOX_WIDTH, KEYS, OUT, PIXEL, components, selected  # noqa: E402
+from bench_solver import BOX_STD, KEYS, OUT, PIXEL, components, selected  # noqa: E402
 
 from napari_sushi.core.simulate import get_preset, simulate_remnant  # noqa: E402
 from napari_sushi.core.solver.pixelfit import pixelfit  # noqa: E402
@@ -45,14 +45,14 @@ from napari_sushi.core.solver.problem import build_problem  # noqa: E402
 from napari_sushi.core.solver.settings import FitSettings  # noqa: E402
 from napari_sushi.core.solver.uncertainty import fisher_sigmas  # noqa: E402
 
-BOX_LOW = {"thermal kT": 0.5, "thermal velocity": -6000.0, "powerlaw index": 1.5}  # the shipped toy models' boxes
 IDENTIFIED = 1.0 / 3.0  # identified: Cramer-Rao sigma at the truth <= this x the box standard deviation
 
 
 def truth_cramer_rao(sim, comps) -> dict[str, np.ndarray]:
     """Per-pixel Cramer-Rao 1-sigma maps at the true maps (capped at the box std, like every Fisher sigma)."""
-    # a parameter of a component absent from a pixel has no truth there: any value, it carries no information
-    params = {k: np.nan_to_num(sim.truth[k], nan=BOX_LOW[k] + 0.5 * BOX_WIDTH[k]) for k in KEYS}
+    # a parameter of a component absent from a pixel has no truth there (NaN): the warm start puts the
+    # model's default value there, and it carries no information
+    params = {k: sim.truth[k] for k in KEYS}
     amps = {c: sim.truth[f"{c} amplitude"] for c in ("thermal", "powerlaw")}
     prob = build_problem(sim.cube, comps, FitSettings(dtype="float64",
                                                       warm_start=SimpleNamespace(params=params, amplitudes=amps)))

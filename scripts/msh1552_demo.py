@@ -41,7 +41,7 @@ from napari_sushi.core.solver.pixelfit import pixelfit  # noqa: E402
 from napari_sushi.core.solver.settings import Component, FitSettings  # noqa: E402
 from napari_sushi.core.solver.sushi import fit  # noqa: E402
 from napari_sushi.core.spectral.files import save_model  # noqa: E402
-from napari_sushi.core.spectral.training import simulator_source, train_emulator  # noqa: E402
+from napari_sushi.core.spectral.training import train_model  # noqa: E402
 
 EVENTS = ROOT.parent / "shared" / "data" / "chandra_msh1552" / "msh1552_acis_evt2_filtered.fits"
 NH = 0.95  # 1e22 cm-2
@@ -58,9 +58,7 @@ def msh_preset():
 def train(out: Path) -> list[Component]:
     comps = []
     for name in ("thermal", "powerlaw"):
-        meta, generate = simulator_source(msh_preset(), name)
-        meta.extra["source"] = "scripts/msh1552_demo.py (simulator physics, N_H 0.95e22)"
-        model = train_emulator(meta, generate, progress=False)
+        model = train_model("emulator", preset=msh_preset(), component=name, progress=False)
         save_model(model, out / f"msh1552-{name}-emulator.safetensors", overwrite=True)
         comps.append(Component(name, model))
     return comps

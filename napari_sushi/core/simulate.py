@@ -154,8 +154,10 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-def get_preset(name: str) -> Preset:
-    """The preset called ``name`` (clear error listing the choices otherwise)."""
+def get_preset(name: str | Preset) -> Preset:
+    """The preset called ``name`` (clear error listing the choices otherwise); a Preset is returned as is."""
+    if isinstance(name, Preset):
+        return name
     if name not in PRESETS:
         raise SimulationError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}.")
     return PRESETS[name]
@@ -175,7 +177,7 @@ def customise_preset(
     one. ``ranges``: a new validity box (low, high) for a free parameter (its default is moved inside).
     The response, band and other component are the preset's.
     """
-    pre = get_preset(preset) if isinstance(preset, str) else preset
+    pre = get_preset(preset)
     spec = _component(pre, component)
     fixed = {str(k): float(v) for k, v in (fixed or {}).items()}
     ranges = {str(k): (float(v[0]), float(v[1])) for k, v in (ranges or {}).items()}
@@ -374,7 +376,7 @@ def _wcs(shape: tuple[int, int]) -> WCS:
 
 def simulate_remnant(preset: str | Preset = "toy", seed: int = 0) -> SimulatedRemnant:
     """Simulate a remnant cube (Poisson counts) and its truth maps; bit-for-bit reproducible per seed."""
-    pre = get_preset(preset) if isinstance(preset, str) else preset
+    pre = get_preset(preset)
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise SimulationError(f"seed must be a non-negative integer; got {seed!r}.")
     rng = np.random.default_rng(int(seed))

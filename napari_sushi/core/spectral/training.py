@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -31,6 +32,9 @@ from napari_sushi.core.spectral.iae import IAEModel, shifted_folded
 from napari_sushi.core.spectral.library import LibraryError, SpectralLibrary
 from napari_sushi.core.spectral.nets import rel_l2
 from napari_sushi.core.spectral.reference import PCAMLPModel
+
+if TYPE_CHECKING:  # simulate imports the spectral package: imported lazily at run time
+    from napari_sushi.core.simulate import Preset
 
 FAMILIES = ("emulator", "iae", "reference")
 Generator = Callable[[np.ndarray], np.ndarray]
@@ -427,7 +431,7 @@ def adaptive_rest_edges(coarse: np.ndarray, fine_masses: np.ndarray, M: int, tol
     return np.asarray(out)
 
 
-def doppler_setup(preset, component: str, subdivide: int = 64, tol: float = 1e-5,
+def doppler_setup(preset: str | Preset, component: str, subdivide: int = 64, tol: float = 1e-5,
                   n_shape_samples: int = 12) -> dict | None:
     """What the exact-Doppler IAE needs from a simulator preset, or None for a component without a
     velocity: the observed input grid ``obs_edges`` (the response's), ``fold`` = transmission (fixed
@@ -438,7 +442,7 @@ def doppler_setup(preset, component: str, subdivide: int = 64, tol: float = 1e-5
     from napari_sushi.core.physics.models import Absorption
     from napari_sushi.core.simulate import COMPONENT_MODELS, get_preset
 
-    pr = get_preset(preset) if isinstance(preset, str) else preset
+    pr = get_preset(preset)
     spec = pr.components[component]
     names = spec.param_names
     if "velocity" not in names:
@@ -538,13 +542,13 @@ def network_training_set(meta: ModelMeta, generate: Generator, n_random: int, se
 
 
 # ----------------------------------------------------------------------------------- entry point
-def simulator_source(preset, component: str) -> tuple[ModelMeta, Generator]:
+def simulator_source(preset: str | Preset, component: str) -> tuple[ModelMeta, Generator]:
     """Model metadata (parameters, channel grid, response, band, fixed parameters) and a spectrum
     generator ``theta (n, P) -> (n, C)`` of a component of a simulator preset (a name, or a
     ``simulate.Preset`` of one's own: another response, band, absorption or parameter box)."""
     from napari_sushi.core.simulate import get_preset
 
-    pr = get_preset(preset) if isinstance(preset, str) else preset
+    pr = get_preset(preset)
     preset = pr.name
     if component not in pr.components:
         raise ValueError(f"preset {preset!r} has components {sorted(pr.components)}; got {component!r}")
@@ -568,7 +572,7 @@ def simulator_source(preset, component: str) -> tuple[ModelMeta, Generator]:
 
 def train_model(
     family: str,
-    preset=None,
+    preset: str | Preset | None = None,
     component: str | None = None,
     library: str | None = None,
     seed: int = 0,
