@@ -375,22 +375,86 @@ def _wcs(shape: tuple[int, int]) -> WCS:
 
 
 def simulate_remnant(preset: str | Preset = "toy", seed: int = 0) -> SimulatedRemnant:
-    """Simulate a remnant cube (Poisson counts) and its truth maps; bit-for-bit reproducible per seed."""
+    """Simulate a remnant cube (Poisson counts) and its truth maps; bit-for-bit reproducible per seed.
+
+    The preset's own morphology (:func:`remnant_maps`) drawn from ``default_rng(seed)``, then
+    :func:`simulate_from_maps` with the same generator.
+    """
     pre = get_preset(preset)
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise SimulationError(f"seed must be a non-negative integer; got {seed!r}.")
+    _check_seed(seed)
     rng = np.random.default_rng(int(seed))
-    maps = remnant_maps(pre, rng)
-    ny, nx = pre.shape
-    th = unit_spectra(pre, "thermal", {"kT": maps["thermal kT"].ravel(), "velocity": maps["thermal velocity"].ravel()})
-    pl = unit_spectra(pre, "powerlaw", {"index": maps["powerlaw index"].ravel()})
-    expected = th * maps["thermal amplitude"].reshape(-1, 1) + pl * maps["powerlaw amplitude"].reshape(-1, 1)
+    return _simulate(pre, _check_truth_maps(pre, remnant_maps(pre, rng)), rng, int(seed), None)
+
+
+def _check_seed(seed) -> None:
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise SimulationError(f"seed must be a non-negative integer; got {seed!r}.")
+
+
+def _check_truth_maps(pre: Preset, maps: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The truth maps as float arrays of one image shape, every component's amplitude and parameters present."""
+    needed = [f"{c} amplitude" for c in pre.components] + [
+        f"{c} {p}" for c, spec in pre.components.items() for p in spec.param_names]
+    missing = [k for k in needed if k not in maps]
+    if missing:
+        raise SimulationError(f"truth maps lack {missing}; give a (Y, X) map for each of {needed}.")
+    out = {k: np.asarray(maps[k], dtype=float) for k in needed}
+    shapes = {v.shape for v in out.values()}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+        raise SimulationError(f"truth maps must all be 2-D images of one shape; got shapes "
+                              f"{ {k: v.shape for k, v in out.items()} }.")
+    for k, v in out.items():
+        if not np.all(np.isfinite(v)):
+            raise SimulationError(f"truth map {k!r} has NaN or infinite values; give finite values.")
+        if k.endswith(" amplitude") and (v < 0).any():
+            raise SimulationError(f"truth map {k!r} has negative expected counts; amplitudes must be >= 0.")
+    for c, spec in pre.components.items():
+        for q in spec.parameters:
+            v = out[f"{c} {q.name}"]
+            if v.min() < q.low or v.max() > q.high:
+                raise SimulationError(f"truth map '{c} {q.name}' spans {v.min():g}..{v.max():g}, outside the "
+                                      f"preset's box {q.low:g}..{q.high:g} {q.unit}; clip it or widen the box.")
+    return out
+
+
+def simulate_from_maps(
+    preset: str | Preset,
+    truth_maps: dict[str, np.ndarray],
+    seed: int | np.random.Generator = 0,
+    *,
+    name: str | None = None,
+) -> SimulatedRemnant:
+    """A Poisson cube from any truth maps: ``cube = Poisson(sum_c A_c S_c(theta_c))`` with the preset's physics.
+
+    ``truth_maps`` holds, for every component of the preset, ``"<component> amplitude"`` (expected
+    counts of that component in the band per pixel) and ``"<component> <parameter>"`` maps, all of
+    one (Y, X) shape (the preset's ``shape`` is not used); parameter maps must lie in the preset's
+    boxes. ``seed``: an integer (``numpy.random.default_rng(seed)``) or a Generator to draw the noise
+    from; :func:`simulate_remnant` is this function applied to :func:`remnant_maps` with the generator
+    that drew them, so a user's maps and the presets go through exactly the same path.
+    """
+    pre = get_preset(preset)
+    if isinstance(seed, np.random.Generator):
+        rng, seed_value = seed, -1
+    else:
+        _check_seed(seed)
+        rng, seed_value = np.random.default_rng(int(seed)), int(seed)
+    return _simulate(pre, _check_truth_maps(pre, truth_maps), rng, seed_value, name)
+
+
+def _simulate(pre: Preset, maps: dict[str, np.ndarray], rng: np.random.Generator, seed_value: int,
+              name: str | None) -> SimulatedRemnant:
+    ny, nx = next(iter(maps.values())).shape
+    expected = np.zeros((ny * nx, pre.n_channels))
+    for c, spec in pre.components.items():
+        params = {p: maps[f"{c} {p}"].ravel() for p in spec.param_names}
+        expected += unit_spectra(pre, c, params) * maps[f"{c} amplitude"].reshape(-1, 1)
     expected = np.ascontiguousarray(expected.T.reshape(-1, ny, nx))
     counts = rng.poisson(expected).astype(np.int32)
     header = fits.Header()
     header["OBJECT"] = (f"simulated remnant ({pre.name})", "napari-sushi simulate")
-    header["SIMPRES"] = (pre.name, "napari-sushi simulation preset")
-    header["SIMSEED"] = (int(seed), "random seed (numpy default_rng)")
+    header["SIMPRES"] = (pre.name[:68], "napari-sushi simulation preset")
+    header["SIMSEED"] = (seed_value, "random seed (numpy default_rng; -1: a Generator)")
     header["RESPONSE"] = (pre.response, "instrument response used to fold the spectra")
     header["EXPNOTE"] = ("nominal", "amplitudes are counts; EXPOSURE nominal")
     fixed = {k: v for spec in pre.components.values() for k, v in spec.fixed.items()}
@@ -398,10 +462,11 @@ def simulate_remnant(preset: str | Preset = "toy", seed: int = 0) -> SimulatedRe
     header["NH"] = (float(fixed.get("nH", 0.0)), "[1e22 cm-2] absorption column (fixed)")
     header["ABUNDTAB"] = (pre.abundance_table, "abundance table of the absorption")
     cube = HyperCube(
-        counts=counts, energy_edges=pre.channel_edges, wcs=_wcs(pre.shape), exposure=pre.exposure,
-        header=header, channels=pre.channels, name=f"{pre.name}-seed{seed}",
+        counts=counts, energy_edges=pre.channel_edges, wcs=_wcs((ny, nx)), exposure=pre.exposure,
+        header=header, channels=pre.channels, name=name or f"{pre.name}-seed{seed_value}",
     )
-    return SimulatedRemnant(cube, maps, dict(TRUTH_UNITS), expected, pre.name, int(seed))
+    units = {k: TRUTH_UNITS.get(k, "count" if k.endswith(" amplitude") else "") for k in maps}
+    return SimulatedRemnant(cube, maps, units, expected, pre.name, seed_value)
 
 
 def write_simulation(sim: SimulatedRemnant, path: str | os.PathLike, overwrite: bool = False) -> Path:
@@ -420,5 +485,5 @@ def write_simulation(sim: SimulatedRemnant, path: str | os.PathLike, overwrite: 
 
 __all__ = [
     "PRESETS", "ComponentSpec", "Preset", "SimulatedRemnant", "SimulationError", "folded_spectra",
-    "get_preset", "remnant_maps", "simulate_remnant", "unit_spectra", "write_simulation",
+    "get_preset", "remnant_maps", "simulate_from_maps", "simulate_remnant", "unit_spectra", "write_simulation",
 ]
