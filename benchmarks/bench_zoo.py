@@ -51,6 +51,40 @@ def components(family: str = "emulator") -> list[Component]:
             Component("powerlaw", load_model(f"toy-powerlaw-{family}"))]
 
 
+IDENTIFIED = 1.0 / 3.0  # identified: Cramer-Rao sigma at the truth <= this x the box's spread (bench_coverage)
+
+
+def identifiability(sim, comps, binning: int = 1) -> dict[str, float]:
+    """Share of scored pixels whose Cramer-Rao sigma AT THE TRUTH is <= IDENTIFIED x the box spread.
+
+    What the data can say at all: where the noiseless model's own Fisher information leaves a
+    parameter's 1-sigma near the box's spread, no estimate (regularised or not) can follow the truth
+    pixel by pixel; only what neighbours share. At ``binning`` b the pixels are b x b bins of the
+    cube (the truth binned as the solver bins a warm start: parameters averaged, amplitudes summed).
+    """
+    from types import SimpleNamespace
+
+    from napari_sushi.core.scoring import selected
+    from napari_sushi.core.solver.problem import _bin_map, build_problem
+    from napari_sushi.core.solver.uncertainty import fisher_sigmas
+
+    params = {k: sim.truth[k] for k in PARAMS}
+    amps = {c: sim.truth[f"{c} amplitude"] for c in ("thermal", "powerlaw")}
+    prob = build_problem(sim.cube, comps, FitSettings(dtype="float64", binning=binning,
+                                                      warm_start=SimpleNamespace(params=params, amplitudes=amps)))
+    cr = fisher_sigmas(prob, prob.A0, prob.U0)
+    truth = sim.truth if binning == 1 else {
+        k: _bin_map(v, binning, "sum" if k.endswith(" amplitude") else "mean") for k, v in sim.truth.items()}
+    out = {}
+    for k in PARAMS:
+        fp = next(f for f in prob.free if f.keys[0] == k.replace(" ", ".", 1))
+        sel = selected(truth, k)
+        ratio = cr[k][sel] / (fp.width / 12**0.5)
+        out[k] = float(np.mean(ratio <= IDENTIFIED)) if sel.any() else float("nan")
+        out[f"{k} median ratio"] = float(np.median(ratio)) if sel.any() else float("nan")
+    return out
+
+
 def run_case(case: ZooCase, method: str, settings: dict, family: str = "emulator") -> dict:
     """Fit one zoo case and score it; the row written to zoo.json."""
     sim, kinds = simulate_zoo(case)
@@ -64,7 +98,8 @@ def run_case(case: ZooCase, method: str, settings: dict, family: str = "emulator
     return {"case": case.name, "seed": case.seed, "counts_scale": case.counts_scale, "kinds": kinds,
             "method": method, "family": family, "settings": settings, "n_iter": res.n_iter,
             "stop": res.stop_reason, "seconds": seconds, "scores": score_result(sim, res),
-            "sigma_method": res.provenance.get("sigma_method")}
+            "sigma_method": res.provenance.get("sigma_method"),
+            "identified": {f"binning {b}": identifiability(sim, comps, b) for b in (1, 4)}}
 
 
 def load_rows(path: Path) -> list[dict]:
@@ -141,6 +176,20 @@ def write_markdown(rows: list[dict], path: Path) -> None:
             continue
         q = ratio_to_pixelfit(rows, label)
         lines.append(f"| {label} | " + " | ".join(f(q[k]) for k in PARAMS) + " |")
+    lines += ["", "## What the data identify at all (Cramer-Rao sigma at the truth <= 1/3 of the box spread)", "",
+              "Share of scored pixels, per pixel and in 4x4 bins (in brackets: the median Cramer-Rao sigma at the "
+              "truth over the box spread; Fisher sigmas are capped at 1): where it is small, no estimate can follow "
+              "the truth pixel by pixel, only what neighbours share.", "",
+              "| case | kT 1x1 | velocity 1x1 | index 1x1 | kT 4x4 | velocity 4x4 | index 4x4 |", "|---" * 7 + "|"]
+    seen = set()
+    for r in rows:
+        if r["case"] in seen or "identified" not in r:
+            continue
+        seen.add(r["case"])
+        idf = r["identified"]
+        lines.append(f"| {r['case']} | " + " | ".join(
+            f"{f(idf[b][k])} ({f(idf[b].get(k + ' median ratio'))})" for b in ("binning 1", "binning 4") for k in PARAMS)
+                     + " |")
     lines += ["", "## Every case", "",
               "| label | case | kinds (thermal / synchrotron / kT / velocity / index) | iterations | "
               + " | ".join(f"{k} skill" for k in PARAMS + SHARES) + " | velocity slope | seconds |",
@@ -174,6 +223,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--pixelfit", action="store_true", help="(re-)run the per-pixel fit rows")
     ap.add_argument("--no-sushi", action="store_true", help="skip the SUSHI rows (e.g. with --pixelfit)")
     ap.add_argument("--shape", type=int, default=64, help="image size n (n x n) of every case")
+    ap.add_argument("--identify", action="store_true",
+                    help="only add the identifiability figures to stored rows that lack them")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
@@ -182,6 +233,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
     settings = {"max_iter": 300, **json.loads(args.settings)}
     json_path, md_path = args.out.with_suffix(".json"), args.out.with_suffix(".md")
     rows = load_rows(json_path)
+    if args.identify:
+        for case in parse_cases(args.cases, zoo_cases(shape=(args.shape, args.shape))):
+            if any(r["case"] == case.name and "identified" not in r for r in rows):
+                sim, _ = simulate_zoo(case)
+                idf = {f"binning {b}": identifiability(sim, components(), b) for b in (1, 4)}
+                rows = load_rows(json_path)
+                for r in rows:
+                    if r["case"] == case.name:
+                        r["identified"] = idf
+                write_json(rows, json_path)
+        write_markdown(rows, md_path)
+        return rows
     todo = []
     if args.pixelfit:
         todo.append(("pixelfit", "pixelfit", PIXEL, "emulator"))
@@ -190,6 +253,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for case in parse_cases(args.cases, zoo_cases(shape=(args.shape, args.shape))):
         for label, method, st, family in todo:
             row = {"label": label, **run_case(case, method, st, family)}
+            rows = load_rows(json_path)  # re-read: several runs (other labels) may share the file
             rows = [r for r in rows if not (r["label"] == label and r["case"] == case.name)] + [row]
             print(json.dumps({k: row[k] for k in ("label", "case", "n_iter", "seconds")}
                              | {k: round(row["scores"][k]["skill"], 3) for k in PARAMS + SHARES}), flush=True)

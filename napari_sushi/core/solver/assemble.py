@@ -41,11 +41,12 @@ def model_cubes(problem: Problem, A: torch.Tensor, U: torch.Tensor) -> tuple[dic
     total = np.zeros((problem.n_pix, E), np.float32)
     with torch.no_grad():
         ths = problem.thetas(U)
+        Ac = problem.amplitudes(A, U)
         for c, spec in enumerate(problem.comps):
             arr = np.empty((problem.n_pix, E), np.float32)
             for s in range(0, problem.n_pix, problem.chunk):
                 sl = slice(s, min(s + problem.chunk, problem.n_pix))
-                arr[sl] = (A[c, sl, None] * spec.model.spectrum(ths[c][sl])).float().cpu().numpy()
+                arr[sl] = (Ac[c, sl, None] * spec.model.spectrum(ths[c][sl])).float().cpu().numpy()
             total += arr
             cubes[spec.name] = arr.T.reshape(E, ny, nx)
         if problem.bkg is not None:
@@ -56,7 +57,7 @@ def model_cubes(problem: Problem, A: torch.Tensor, U: torch.Tensor) -> tuple[dic
 
 def assemble(
     problem: Problem, state: State, settings: FitSettings, method: str, wall_time: float, extra: dict | None = None,
-    profile: bool = False,
+    profile: bool = False, sigmas: dict[str, np.ndarray] | None = None, biases: dict[str, np.ndarray] | None = None,
 ) -> FitResult:
     """All FitResult fields from the final iterate; maps are NaN outside the mask (not fitted).
 
@@ -64,6 +65,9 @@ def assemble(
     fit, whose values are the pixels' maximum-likelihood estimates) instead of the Fisher matrix.
     ``wall_time`` is the solver's time so far; the result's is that plus this assembly (the profile
     likelihood alone is 40 % of a per-pixel fit), so it is the time the user waited.
+    ``sigmas`` / ``biases``: 1-sigma and bias maps computed by the caller (SUSHI's parametric bootstrap,
+    :mod:`bootstrap`; keyed as the Fisher sigmas, physical units) instead of the Fisher ones; the
+    caller then records their ``sigma_method`` and ``sigma_seconds`` in ``extra``.
     """
     from napari_sushi import __version__
 
@@ -72,7 +76,10 @@ def assemble(
     A, U = state.A, state.U
     maps = problem.unpack(A, U)
     t_sig = time.perf_counter()
-    if profile:
+    if sigmas is not None:
+        sig, intervals = dict(sigmas), {}
+        sigma_method = "given by the caller"
+    elif profile:
         sig, intervals = profile_sigmas(problem, A, U)
         sigma_method = "profile likelihood (Delta C = 1 half-width; amplitudes: Fisher)"
     else:
@@ -87,7 +94,7 @@ def assemble(
         a[out_mask] = np.nan
         return a
 
-    maps, sig = ({k: blank(v) for k, v in d.items()} for d in (maps, sig))
+    maps, sig, bias = ({k: blank(v) for k, v in d.items()} for d in (maps, sig, biases or {}))
     intervals = {k: (blank(lo), blank(hi)) for k, (lo, hi) in intervals.items()}
     gof = blank(gof)
     amplitudes = {spec.name: maps.pop(f"{spec.name} amplitude") for spec in problem.comps}
@@ -142,4 +149,5 @@ def assemble(
         wcs=problem.cube.wcs,
         mask=problem.mask.copy(),
         intervals=intervals,
+        biases=bias,
     )

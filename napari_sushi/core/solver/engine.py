@@ -223,7 +223,7 @@ def iterate(
     reg = Regulariser(problem, settings)
     if not regularise:
         reg.active = False
-    nc = problem.n_comp
+    nc = problem.n_amp
     N = problem.n_pix
     lam = torch.full((N,), 1e-2, dtype=problem.dtype, device=problem.device)
     if settings.step_rule == "fixed":

@@ -162,15 +162,19 @@ def minimise(
     cancel=None,
     max_iter: int | None = None,
     total: int | None = None,
+    penalty: Penalty | None = None,
 ) -> State:
     """Minimise Phi from the iterate in ``st`` (continued in place: iterations, histories, stop reason).
 
-    The weights are set from the Fisher information at the starting point. ``total`` is the
-    progress total the callback reports (default: the iterations so far plus ``max_iter``).
+    The weights are set from the Fisher information at the starting point, unless ``penalty`` already
+    has them: a Penalty whose weights are still unset gets them here (so the caller keeps the
+    objective this run minimised), one with weights is used as it is (the parametric bootstrap refits
+    its replicas with the original run's objective, :mod:`bootstrap`). ``total`` is the progress total
+    the callback reports (default: the iterations so far plus ``max_iter``).
     """
     t0 = time.perf_counter() - st.elapsed
-    nc = problem.n_comp
-    pen = Penalty(problem, settings)
+    nc = problem.n_amp
+    pen = Penalty(problem, settings) if penalty is None else penalty
     if not pen.active:
         return st
     max_iter = int(settings.max_iter if max_iter is None else max_iter)
@@ -194,8 +198,9 @@ def minimise(
         frozen = ~(torch.isfinite(g).all(dim=1) & torch.isfinite(F).all(dim=(1, 2)))
         g = torch.where(frozen[:, None], torch.zeros_like(g), g)
         F = torch.where(frozen[:, None, None], torch.eye(F.shape[1], dtype=F.dtype, device=F.device), F)
-        if pen.lam is None:  # the objective's weights: once, at the starting point
-            pen.set_weights(torch.diagonal(F, dim1=1, dim2=2)[:, nc:].T)
+        if Y is None:  # the objective's weights: once, at the starting point (unless given)
+            if pen.lam is None:
+                pen.set_weights(torch.diagonal(F, dim1=1, dim2=2)[:, nc:].T)
             sigma, rho = pen.dual_steps(DUAL_STEP)
             Y = torch.zeros_like(pen.lam)
             pen_now = pen.penalty_of(WU)
@@ -275,7 +280,7 @@ def _fixed_step(problem, pen: Penalty, st: State, Y, g, F, c0, step: float, froz
 
     Returns (zA, zU, cost per pixel, dual step, parameter step) or Nones when no step is acceptable.
     """
-    nc = problem.n_comp
+    nc = problem.n_amp
     WtY = pen.adjoint(Y)
     gU = torch.where(frozen[None], torch.zeros_like(WtY), g[:, nc:].T + WtY)
     # amplitude step 1 / (sum of the pixel's amplitude curvatures), a bound on its largest eigenvalue
@@ -311,7 +316,7 @@ def _prox_newton_step(problem, pen: Penalty, st: State, WU, Y, g, F, mu, sigma, 
     Returns the candidate (A, U), the inner dual and the amplitudes' own Newton step with the maps held
     (the fallback when the line search rejects the joint step).
     """
-    nc = problem.n_comp
+    nc = problem.n_amp
     Pd = damped_fisher(F, mu)
     gd = g.double()
     fa = (~held_at_bounds(st.A, st.U, g)[:, :nc]).double()  # (N, nc) free amplitudes

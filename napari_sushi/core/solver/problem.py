@@ -12,7 +12,7 @@ are expected counts in the band. Pixels are flattened: maps (Y, X) become vector
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -101,6 +101,53 @@ class Problem:
     chunk: int = 16384
     derivative: str = "fd"  # "fd" one-sided differences or "ad" forward-mode autodiff (FitSettings.derivative)
     notes: list[str] = field(default_factory=list)
+    n_share: int = 0  # share form (see :func:`share_form`): the last n_share rows of U are the components' shares
+
+    @property
+    def n_amp(self) -> int:
+        """Amplitude variables per pixel: one per component, or one total in the share form."""
+        return 1 if self.n_share else len(self.comps)
+
+    @property
+    def n_phys(self) -> int:
+        """Free physical parameter maps (the rows of U before the share maps)."""
+        return len(self.free) - self.n_share
+
+    def shares(self, U: torch.Tensor, idx: slice | None = None) -> torch.Tensor:
+        """(n_comp, n) each component's share of the pixel's counts (stick-breaking of the share maps)."""
+        sl = idx if idx is not None else slice(None)
+        s = U[self.n_phys :, sl]
+        rest = torch.ones_like(s[0])
+        out = []
+        for j in range(self.n_share):
+            out.append(rest * s[j])
+            rest = rest * (1.0 - s[j])
+        out.append(rest)
+        return torch.stack(out)
+
+    def share_jacobian(self, U: torch.Tensor, idx: slice | None = None) -> torch.Tensor:
+        """(n_comp, n_share, n): d share_c / d s_j of :meth:`shares`."""
+        sl = idx if idx is not None else slice(None)
+        s = U[self.n_phys :, sl]
+        nc, ns = len(self.comps), self.n_share
+        out = torch.zeros(nc, ns, s.shape[1], dtype=s.dtype, device=s.device)
+        for c in range(nc):
+            for j in range(min(c + 1, ns)):
+                d = torch.ones_like(s[0])
+                for i in range(min(c, ns)):
+                    if i != j:
+                        d = d * (1.0 - s[i])
+                if c < ns:
+                    d = d * (s[c] if j != c else 1.0)
+                out[c, j] = d if j == c else -d
+        return out
+
+    def amplitudes(self, A: torch.Tensor, U: torch.Tensor, idx: slice | None = None) -> torch.Tensor:
+        """(n_comp, n) expected counts of each component: A itself, or the total times the shares."""
+        sl = idx if idx is not None else slice(None)
+        if not self.n_share:
+            return A[:, sl]
+        return A[0, sl][None] * self.shares(U, idx)
 
     @property
     def n_pix(self) -> int:
@@ -134,8 +181,9 @@ class Problem:
         """Expected counts (n, C) for pixels ``idx``."""
         sl = idx if idx is not None else slice(None)
         m = None
+        Ac = self.amplitudes(A, U, idx)
         for c, (spec, th) in enumerate(zip(self.comps, self.thetas(U, idx))):
-            term = A[c, sl, None] * spec.model.spectrum(th)
+            term = Ac[c, :, None] * spec.model.spectrum(th)
             m = term if m is None else m + term
         if self.bkg is not None:
             m = m + (self.bkg[sl] if self.bkg.shape[0] > 1 else self.bkg)
@@ -198,28 +246,37 @@ class Problem:
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Gradient g (n, D), Gauss-Newton/Fisher matrix F (n, D, D) and cost (n,) for pixels idx.
 
-        Variables per pixel are ordered [A_0..A_{nc-1}, u_0..u_{K-1}]. For Poisson,
+        Variables per pixel are ordered [A_0..A_{nc-1}, u_0..u_{K-1}] (share form: [total, u_0..u_{K-1}],
+        the share maps being the last u). For Poisson,
         g = J^T (1 - X/m) and F = J^T diag(1/m) J; for chi-square, g = 2 J^T (m - X)/s^2 and
         F = 2 J^T diag(1/s^2) J (both times the pixel weight).
         """
-        nc, K = self.n_comp, self.n_free
+        na, K = self.n_amp, self.n_free
         with torch.no_grad():
             ths = self.thetas(U, idx)
             n = ths[0].shape[0]
             C = self.X.shape[1]
-            J = torch.zeros(n, C, nc + K, dtype=self.dtype, device=self.device)
+            J = torch.zeros(n, C, na + K, dtype=self.dtype, device=self.device)
+            Ac = self.amplitudes(A, U, idx)
+            if self.n_share:
+                shares, dshares = self.shares(U, idx), self.share_jacobian(U, idx)
             m = None
             for c, (spec, th) in enumerate(zip(self.comps, ths)):
                 S = spec.model.spectrum(th)
-                J[:, :, c] = S
-                term = A[c, idx, None] * S
+                if self.n_share:  # d m / d total = sum_c share_c S_c; d m / d s_j = total sum_c d share_c/d s_j S_c
+                    J[:, :, 0] += shares[c, :, None] * S
+                    for j in range(self.n_share):
+                        J[:, :, na + self.n_phys + j] += (A[0, idx] * dshares[c, j])[:, None] * S
+                else:
+                    J[:, :, c] = S
+                term = Ac[c, :, None] * S
                 m = term if m is None else m + term
                 cols = [p for p, (kind, _) in enumerate(spec.sources) if kind == "free"]
                 if cols:
                     ks = [spec.sources[p][1] for p in cols]
                     dS = self._dspec(spec.model, th, cols, [self.free[k].width for k in ks], S)
                     for i, k in enumerate(ks):
-                        J[:, :, nc + k] += A[c, idx, None] * dS[i]
+                        J[:, :, na + k] += Ac[c, :, None] * dS[i]
             if self.bkg is not None:
                 m = m + (self.bkg[idx] if self.bkg.shape[0] > 1 else self.bkg)
             m = m + MODEL_FLOOR
@@ -242,8 +299,9 @@ class Problem:
         ny, nx = self.shape
         out: dict[str, np.ndarray] = {}
         ths = self.thetas(U)
+        Ac = self.amplitudes(A, U)
         for c, spec in enumerate(self.comps):
-            out[f"{spec.name} amplitude"] = A[c].detach().cpu().double().numpy().reshape(ny, nx)
+            out[f"{spec.name} amplitude"] = Ac[c].detach().cpu().double().numpy().reshape(ny, nx)
             for p, name in enumerate(spec.model.param_names):
                 out[f"{spec.name} {name}"] = ths[c][:, p].detach().cpu().double().numpy().reshape(ny, nx)
         return out
@@ -341,6 +399,48 @@ def _bin_map(arr: np.ndarray, f: int, how: str) -> np.ndarray:
     if how == "mean":
         return a.mean(axis=(-3, -1))
     return a.all(axis=(-3, -1))
+
+
+SHARE_KMAD_KEY = "share"  # FitSettings.kmad dict key of the share maps' strength
+
+
+def share_form(problem: Problem, settings: FitSettings) -> Problem:
+    """The same problem with each pixel's amplitudes written as a total and the components' shares.
+
+    Why: the split of a pixel's counts between components (a hot thermal continuum against a power
+    law) is poorly measured by a pixel's own counts, and per-pixel amplitudes are not regularised, so
+    the split is noise (on the morphology zoo, SUSHI's share of the counts scored worse than a
+    constant map). In the share form the pixel's amplitudes are ``total x share_c``, the shares being
+    a stick-breaking of ``n_comp - 1`` maps in [0, 1] that are free parameter maps like any other
+    (box 0..1, regularised with kmad ``settings.kmad["share"]`` or the default); the total stays a
+    per-pixel amplitude. The model, cost and data are unchanged: only the variables and hence the
+    regulariser change. The start: total = the sum of the initial amplitudes, shares from their split.
+    """
+    nc = len(problem.comps)
+    if nc < 2 or problem.n_share:
+        return problem
+    kmad = settings.kmad
+    k = float(kmad.get(SHARE_KMAD_KEY, settings.kmad_default)) if isinstance(kmad, dict) else float(kmad)
+    free = list(problem.free)
+    rows = []
+    rest = problem.A0.sum(dim=0)
+    for j in range(nc - 1):
+        free.append(FreeParam([f"{problem.comps[j].name}.share"], 0.0, 1.0, "", k))
+        a = problem.A0[j]
+        s = torch.where(rest > 0, a / rest.clamp(min=1e-30), torch.full_like(a, 1.0 / (nc - j)))
+        rows.append(s.clamp(0.0, 1.0))
+        rest = (rest - a).clamp(min=0.0)
+    U0 = torch.cat([problem.U0, torch.stack(rows).to(problem.U0.dtype)])
+    A0 = problem.A0.sum(dim=0, keepdim=True)
+    D = 1 + len(free)
+    chunk = max(256, int(CHUNK_ELEMENTS // max(1, problem.X.shape[1] * D)))
+    return replace(problem, free=free, U0=U0, A0=A0, n_share=nc - 1, chunk=chunk)
+
+
+def build_sushi_problem(cube, components: list[Component], settings: FitSettings) -> Problem:
+    """:func:`build_problem`, in the share form (:func:`share_form`) when ``settings.regularise_shares``."""
+    problem = build_problem(cube, components, settings)
+    return share_form(problem, settings) if getattr(settings, "regularise_shares", False) else problem
 
 
 def build_problem(cube, components: list[Component], settings: FitSettings) -> Problem:
@@ -479,7 +579,7 @@ def build_problem(cube, components: list[Component], settings: FitSettings) -> P
     comps: list[ComponentSpec] = []
     for comp in components:
         unknown = set(comp.fixed) | set(comp.init)
-        unknown -= set(comp.model.param_names)
+        unknown -= set(comp.model.param_names) | {"amplitude"}
         if unknown:
             raise FitSetupError(
                 f"component {comp.name!r} has no parameter(s) {sorted(unknown)}; its parameters are "
@@ -526,11 +626,14 @@ def build_problem(cube, components: list[Component], settings: FitSettings) -> P
     A0 = torch.stack([tot / len(components)] * len(components)).clone()
     for c, comp in enumerate(components):
         wkey = f"{comp.name} amplitude"
-        if wkey in warm_maps:
-            a = np.nan_to_num(np.clip(np.asarray(warm_maps[wkey], float), 0, None), posinf=0.0)
+        start = comp.init.get("amplitude", warm_maps.get(wkey))  # init wins over a warm start
+        if start is not None:
+            a = np.nan_to_num(np.clip(np.asarray(start, float), 0, None), posinf=0.0)
             if a.ndim:
                 a = _rebin_map(a, (ny0, nx0), (ny, nx), f, "sum", f"warm-start {wkey}")
                 A0[c] = torch.as_tensor(a.ravel(), dtype=dtype, device=device)
+            elif "amplitude" in comp.init:
+                A0[c] = float(a)
     A0 = A0 * w  # masked-out pixels carry nothing
     U0 = (
         torch.as_tensor(np.array(U0_rows), dtype=dtype, device=device)

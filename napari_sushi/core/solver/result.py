@@ -35,11 +35,12 @@ class FitMaps:
     sigmas: dict[str, np.ndarray]  # params' and "<component> amplitude" keys -> 1-sigma map
     intervals: dict[str, tuple[np.ndarray, np.ndarray]]  # param key -> (lower, upper)
     gof: np.ndarray | None
+    biases: dict[str, np.ndarray] = field(default_factory=dict)  # sigmas' keys -> bootstrap bias map
 
 
 def split_maps(maps: dict[str, np.ndarray]) -> FitMaps:
-    """The inverse of :meth:`FitResult.all_maps`: amplitudes, parameters, sigmas, intervals, goodness of fit."""
-    suffixes = (" sigma", " lower", " upper", " amplitude")
+    """The inverse of :meth:`FitResult.all_maps`: amplitudes, parameters, sigmas, intervals, biases, goodness of fit."""
+    suffixes = (" sigma", " lower", " upper", " amplitude", " bias")
     params = {k: v for k, v in maps.items() if k != GOF_KEY and not k.endswith(suffixes)}
     return FitMaps(
         amplitudes={k[: -len(" amplitude")]: v for k, v in maps.items() if k.endswith(" amplitude")},
@@ -48,6 +49,7 @@ def split_maps(maps: dict[str, np.ndarray]) -> FitMaps:
         intervals={k: (maps[f"{k} lower"], maps[f"{k} upper"]) for k in params
                    if f"{k} lower" in maps and f"{k} upper" in maps},
         gof=maps.get(GOF_KEY),
+        biases={k[: -len(" bias")]: v for k, v in maps.items() if k.endswith(" bias")},
     )
 
 
@@ -59,11 +61,16 @@ class FitResult:
       amplitudes: component -> (Y, X) expected counts of that component in the band
       params:     "<component> <parameter>" -> (Y, X) map in physical units
       sigmas:     same keys as params and amplitudes ("<component> amplitude") -> 1-sigma maps
-                  (SUSHI: per-pixel Fisher / Cramer-Rao at the solution, ignores the regulariser;
+                  (SUSHI: per-pixel Fisher / Cramer-Rao at the solution, ignores the regulariser, or
+                  with ``FitSettings.uncertainty="bootstrap"`` the parametric bootstrap of the fit;
                   per-pixel fit: half-width of the profile-likelihood Delta C = 1 interval)
       intervals:  per-pixel fit only: "<component> <parameter>" -> (lower, upper) maps of that
                   interval (asymmetric 1-sigma bounds, truncated at the validity box)
       units:      key -> unit string (e.g. "keV", "km/s", "counts")
+      biases:     SUSHI with ``uncertainty="bootstrap"`` only: sigmas' keys -> the parametric bootstrap's
+                  bias map (mean of the refitted replicas - the solution; the regulariser's shrinkage
+                  at the fitted maps), exported as "<key> bias"; the sigma maps then include it
+                  (sqrt(spread^2 + bias^2))
     """
 
     method: str  # "sushi" or "pixelfit"
@@ -86,10 +93,12 @@ class FitResult:
     wcs: WCS | None = None
     mask: np.ndarray | None = None
     intervals: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    biases: dict[str, np.ndarray] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ views and export
     def all_maps(self) -> dict[str, np.ndarray]:
-        """Every 2-D map by layer name: amplitudes, parameters, "<key> sigma" and the goodness of fit."""
+        """Every 2-D map by layer name: amplitudes, parameters, "<key> sigma", "<key> lower"/"<key> upper",
+        "<key> bias" and the goodness of fit."""
         out: dict[str, np.ndarray] = {}
         for comp, amp in self.amplitudes.items():
             out[f"{comp} amplitude"] = amp
@@ -99,6 +108,8 @@ class FitResult:
         for key, (lo, hi) in self.intervals.items():
             out[f"{key} lower"] = lo
             out[f"{key} upper"] = hi
+        for key, b in self.biases.items():
+            out[f"{key} bias"] = b
         out[GOF_KEY] = self.gof  # statistic named by gof_name (FITS keyword GOFNAME)
         return out
 
@@ -123,6 +134,8 @@ class FitResult:
             units[f"{key} sigma"] = self.units.get(key, "")
         for key in self.intervals:
             units[f"{key} lower"] = units[f"{key} upper"] = self.units.get(key, "")
+        for key in self.biases:
+            units[f"{key} bias"] = self.units.get(key, "")
         units[GOF_KEY] = ""
         return units
 

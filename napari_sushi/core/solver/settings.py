@@ -17,7 +17,8 @@ class Component:
     name:   label used in outputs, e.g. "thermal" (must be unique within a fit).
     model:  the spectral model giving unit-sum spectra for this component.
     fixed:  parameter name -> value (float) or map held fixed during the fit.
-    init:   parameter name -> initial value or map (default: the model's default).
+    init:   parameter name -> initial value or map (default: the model's default); "amplitude" -> the
+            component's initial amplitude map (expected counts; default: the pixel's counts shared equally).
             A map is the cube's image (ny, nx), or that image binned by any integer factor: it is
             binned or resampled to the fit's binning.
     """
@@ -70,6 +71,18 @@ class FitSettings:
     n_starts: per-pixel fit only: number of starting points per pixel (best cost wins).
     coarse_init: SUSHI only: parameter maps without a given init start from a fit of the cube binned
               by this factor (1 = start from the models' defaults); see ``sushi.coarse_start``.
+    uncertainty: SUSHI only: how the sigma maps are estimated. "fisher" (default): per-pixel
+              Fisher / Cramer-Rao bounds at the solution (ignore the regulariser; capped at the box's
+              spread width / sqrt(12), where most faint pixels end up). "bootstrap": a parametric
+              bootstrap of the joint fit (``bootstrap.py``): ``n_bootstrap`` Poisson replicas of the
+              fitted model cube, each refitted warm from the solution with the same objective
+              (same weights and anchor); sigma = sqrt(spread^2 + bias^2) per pixel (the regulariser's
+              shrinkage counts as error), the bias maps are returned too (``FitResult.biases``).
+              Costs about ``n_bootstrap`` x 40 iterations more than the fit.
+    n_bootstrap: number of bootstrap replicas (>= 2; 8 by default).
+    regularise_shares: SUSHI only: write each pixel's amplitudes as a total and the components' shares
+              of it, the shares being regularised maps like the parameters (kmad key "share"); see
+              ``problem.share_form``. False: free per-pixel amplitudes (the published scheme).
     """
 
     kmad: float | dict[str, float] = 5.0
@@ -96,6 +109,9 @@ class FitSettings:
     minimise_objective: bool = True
     n_starts: int = 4
     coarse_init: int = 4
+    uncertainty: str = "fisher"
+    n_bootstrap: int = 8
+    regularise_shares: bool = False
 
 
 @dataclass

@@ -11,9 +11,10 @@ import numpy as np
 import torch
 
 from napari_sushi.core.solver.assemble import assemble
+from napari_sushi.core.solver.bootstrap import check_settings, fit_uncertainty
 from napari_sushi.core.solver.engine import iterate
-from napari_sushi.core.solver.objective import minimise
-from napari_sushi.core.solver.problem import FitSetupError, build_problem
+from napari_sushi.core.solver.objective import Penalty, minimise
+from napari_sushi.core.solver.problem import FitSetupError, build_sushi_problem
 from napari_sushi.core.solver.result import FitResult
 from napari_sushi.core.solver.settings import Component, FitSettings, ProgressCallback
 from napari_sushi.core.solver.stopping import is_cancelled
@@ -41,13 +42,17 @@ def fit(
     maps start from a fit of the cube binned by ``settings.coarse_init`` (see :func:`coarse_start`).
     Two phases: the thresholding iteration of :mod:`engine` (fast, lands in the right basin), then,
     with ``settings.minimise_objective``, the exact minimisation of the objective from there
-    (:mod:`objective`).
+    (:mod:`objective`). With ``settings.uncertainty == "bootstrap"`` the sigma (and bias) maps come
+    from a parametric bootstrap of that objective (:mod:`bootstrap`; ``cancel`` stops it too, and the
+    sigmas are then the Fisher ones).
     """
     settings = settings or FitSettings()
+    check_settings(settings)
     t0 = time.perf_counter()
     torch.manual_seed(settings.seed)
+    requested = components  # as asked, before the coarse start (the bootstrap redoes that start per replica)
     components = coarse_start(cube, components, settings, cancel)
-    problem = build_problem(cube, components, settings)
+    problem = build_sushi_problem(cube, components, settings)
     total = int(settings.max_iter)  # max_iter bounds both phases together
     second = settings.minimise_objective and total > 1
     # the thresholding phase only has to reach the basin: it gets at most half the budget and at most
@@ -57,13 +62,17 @@ def fit(
                     max_iter=min(max(1, total // 2), THRESHOLD_MAX_ITER) if second else total)
     phases = {"threshold_iterations": state.n_iter, "threshold_stop": state.stop_reason, "objective_iterations": 0}
     left = total - state.n_iter
+    pen = None
     if second and state.stop_reason != "cancelled" and left > 0:
+        pen = Penalty(problem, settings)  # minimise sets its weights; the bootstrap's refits reuse them
         state = minimise(problem, settings, state, step_rule=settings.step_rule, callback=callback, cancel=cancel,
-                         max_iter=left, total=total)
+                         max_iter=left, total=total, penalty=pen)
         phases["objective_iterations"] = state.n_iter - phases["threshold_iterations"]
         if state.objective:
             phases["objective"] = state.objective[-1]
-    return assemble(problem, state, settings, "sushi", time.perf_counter() - t0, phases)
+    sig, bias, info = fit_uncertainty(problem, state, settings, pen, cancel, requested)
+    phases.update(info)
+    return assemble(problem, state, settings, "sushi", time.perf_counter() - t0, phases, sigmas=sig, biases=bias)
 
 
 def coarse_scales(n_scales: int) -> int:
@@ -111,7 +120,7 @@ def coarse_start(
     coarse = replace(settings, binning=b * f, coarse_init=1, warm_start=None, snapshot_every=0,
                      n_scales=coarse_scales(settings.n_scales))
     try:  # only the parameter maps are needed: no sigmas, goodness of fit or model cubes (assemble)
-        problem = build_problem(cube, components, coarse)
+        problem = build_sushi_problem(cube, components, coarse)
         state = iterate(problem, coarse, regularise=True, cancel=cancel)
     except FitSetupError:  # e.g. a background/sigma given only at the fitted resolution: start as asked
         return components
@@ -132,5 +141,11 @@ def coarse_start(
                                                  align_corners=False)[0, 0].numpy()
             info = next(q for q in c.model.meta.parameters if q.name == p)
             init[p] = np.clip(up, info.low, info.high)
+        if getattr(settings, "regularise_shares", False) and "amplitude" not in init:
+            # the share form anchors the shares to their start too: start them from the coarse split
+            a = np.nan_to_num(np.where(problem.mask, params[f"{c.name} amplitude"], 0.0), nan=0.0)
+            up = torch.nn.functional.interpolate(torch.as_tensor(a)[None, None], size=(ny, nx), mode="bilinear",
+                                                 align_corners=False)[0, 0].numpy()
+            init["amplitude"] = np.clip(up, 0.0, None) / f**2
         out.append(replace(c, init=init))
     return out

@@ -68,22 +68,52 @@ def _fisher_sig(problem: Problem, A: torch.Tensor, U: torch.Tensor) -> torch.Ten
 
 
 def fisher_sigmas(problem: Problem, A: torch.Tensor, U: torch.Tensor) -> dict[str, np.ndarray]:
-    """1-sigma maps keyed "<component> amplitude" and "<component> <parameter>" (physical units)."""
-    sig = _fisher_sig(problem, A, U).cpu().numpy()  # (N, D)
+    """1-sigma maps keyed "<component> amplitude" and "<component> <parameter>" (physical units).
+
+    In the share form (``problem.n_share``) a component's amplitude is total x share: its sigma is
+    propagated from the covariance of (total, shares) (first order).
+    """
+    if problem.n_share:
+        _, F, _ = gradient_fisher(problem, A, U)
+        cov = covariance(F)
+        sig_t = torch.diagonal(cov, dim1=1, dim2=2).clamp(min=0.0).sqrt()
+        amp_sig = _share_amplitude_sigmas(problem, A, U, cov).cpu().numpy()
+        sig = sig_t.cpu().numpy()
+    else:
+        sig = _fisher_sig(problem, A, U).cpu().numpy()  # (N, D)
+        amp_sig = sig[:, : problem.n_comp].T
     ny, nx = problem.shape
-    nc = problem.n_comp
+    na = problem.n_amp
     out: dict[str, np.ndarray] = {}
     for c, spec in enumerate(problem.comps):
-        out[f"{spec.name} amplitude"] = sig[:, c].reshape(ny, nx)
+        out[f"{spec.name} amplitude"] = amp_sig[c].reshape(ny, nx)
         for p, name in enumerate(spec.model.param_names):
             kind, k = spec.sources[p]
             if kind == "free":
                 fp = problem.free[k]
-                s = np.minimum(sig[:, nc + k] * fp.width, fp.width / math.sqrt(12.0))
+                s = np.minimum(sig[:, na + k] * fp.width, fp.width / math.sqrt(12.0))
                 out[f"{spec.name} {name}"] = s.reshape(ny, nx)
             else:
                 out[f"{spec.name} {name}"] = np.zeros((ny, nx))
     return out
+
+
+def _share_amplitude_sigmas(problem: Problem, A: torch.Tensor, U: torch.Tensor, cov: torch.Tensor) -> torch.Tensor:
+    """(n_comp, N) sigma of total x share_c from the covariance (N, D, D) of [total, u..., s...]."""
+    shares, dsh = problem.shares(U), problem.share_jacobian(U)  # (nc, N), (nc, ns, N)
+    D = cov.shape[1]
+    base = 1 + problem.n_phys
+    out = []
+    for c in range(len(problem.comps)):
+        g = torch.zeros(cov.shape[0], D, dtype=cov.dtype, device=cov.device)
+        g[:, 0] = shares[c].double()
+        for j in range(problem.n_share):
+            g[:, base + j] = (A[0] * dsh[c, j]).double()
+        live = g != 0
+        c_live = torch.where(live[:, :, None] & live[:, None, :], cov, torch.zeros_like(cov))
+        var = (g[:, :, None] * c_live * g[:, None, :]).sum(dim=(1, 2))
+        out.append(torch.where(torch.isfinite(var), var.clamp(min=0.0).sqrt(), torch.full_like(var, math.inf)))
+    return torch.stack(out)
 
 
 def gof_map(problem: Problem, A: torch.Tensor, U: torch.Tensor) -> tuple[np.ndarray, str]:
@@ -94,7 +124,7 @@ def gof_map(problem: Problem, A: torch.Tensor, U: torch.Tensor) -> tuple[np.ndar
             sl = slice(s, min(s + problem.chunk, problem.n_pix))
             out.append(problem.deviance(problem.model(A, U, sl), sl))
     dev = torch.cat(out).double().cpu().numpy()
-    n_vars = problem.n_comp + problem.n_free
+    n_vars = problem.n_amp + problem.n_free
     dof = max(problem.X.shape[1] - n_vars, 1)
     name = "cstat/dof" if problem.sigma2 is None else "chi2/dof"
     return (dev / dof).reshape(problem.shape), name
@@ -358,13 +388,21 @@ def profile_intervals(
     return lo, hi
 
 
-def identified(problem: Problem, A: torch.Tensor) -> torch.Tensor:
-    """(K, N) bool: free parameter k is used by a component with a positive amplitude at pixel p."""
+def identified(problem: Problem, A: torch.Tensor, U: torch.Tensor | None = None) -> torch.Tensor:
+    """(K, N) bool: free parameter k is used by a component with a positive amplitude at pixel p.
+
+    In the share form give ``U`` too (the components' amplitudes are total x share); its share maps
+    count as identified where the total is positive.
+    """
+    n_share = getattr(problem, "n_share", 0)
+    Ac = problem.amplitudes(A, U) if n_share else A
     used = torch.zeros(problem.n_free, A.shape[1], dtype=torch.bool, device=A.device)
     for c, spec in enumerate(problem.comps):
         for kind, k in spec.sources:
             if kind == "free":
-                used[k] |= A[c] > 0
+                used[k] |= Ac[c] > 0
+    if n_share:
+        used[problem.n_phys :] = (A[0] > 0)[None]
     return used
 
 

@@ -34,8 +34,9 @@ def _velocity_spikes(v: np.ndarray) -> int:
 
 def test_few_photon_pixels_do_not_become_single_pixel_spikes(monkeypatch):
     """A faint 32x32 remnant (median 5 counts per pixel): with weights that fall to zero with the
-    information, single photons pulled 37 velocity pixels more than 1500 km/s off their neighbours'
-    median (the truth is smooth); with the floor none are."""
+    information, single photons pull velocity pixels more than 1500 km/s off their neighbours'
+    median (the truth is smooth; 37 such pixels when this test was written, 4 with the solver of
+    December 2026, whose coarse start and objective phase changed since); with the floor none are."""
     sim = simulate_remnant(replace(get_preset("faint"), shape=(32, 32)), 0)
     comps = [Component("thermal", load_model("toy-thermal-emulator")),
              Component("powerlaw", load_model("toy-powerlaw-emulator"))]
@@ -50,4 +51,4 @@ def test_few_photon_pixels_do_not_become_single_pixel_spikes(monkeypatch):
     monkeypatch.setattr(engine, "noise_weights", unfloored)
     monkeypatch.setattr(objective, "noise_weights", unfloored)
     monkeypatch.setattr(objective, "floored_information", lambda kmad, hnorm, info: info)
-    assert _velocity_spikes(fit(sim.cube, comps, settings).params["thermal velocity"]) > 10
+    assert _velocity_spikes(fit(sim.cube, comps, settings).params["thermal velocity"]) >= 2
