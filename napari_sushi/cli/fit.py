@@ -47,6 +47,9 @@ def add_common(p: argparse.ArgumentParser, regularised: bool) -> None:
                             "iterations more)")
         p.add_argument("--bootstrap", type=int, default=_DEFAULTS.n_bootstrap, metavar="N",
                        help=f"bootstrap replicas with --uncertainty bootstrap (>= 2; default {_DEFAULTS.n_bootstrap})")
+        p.add_argument("--regularise-shares", action="store_true",
+                       help="regularise each pixel's split of the counts between components like a parameter map "
+                            "(amplitudes = total x shares; strength --kmad share=K); default: free amplitudes")
     else:
         p.add_argument("--starts", type=int, default=4, metavar="N", help="starting points per pixel (default 4)")
     p.add_argument("--fix", action="append", default=[], metavar="COMP.PARAM=VALUE",
@@ -162,6 +165,7 @@ def build_request(args: argparse.Namespace, regularised: bool):
             raise CLIError(f"--bootstrap wants at least 2 replicas (a spread needs two); got {args.bootstrap}.")
         st.uncertainty = args.uncertainty
         st.n_bootstrap = args.bootstrap
+        st.regularise_shares = bool(args.regularise_shares)
         per = {}
         for item in args.kmad or []:
             if "=" in item:

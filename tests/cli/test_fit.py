@@ -164,3 +164,14 @@ def test_summary_says_how_much_the_pixels_constrain(cube_file, tmp_path, capsys)
         line = next(x for x in text.splitlines() if x.strip().startswith(f"{key}: median"))
         assert f"{share:.0f} % of pixels not constrained" in line, (line, share)
     assert "follows its neighbours and its start" in text
+
+
+def test_fit_regularise_shares_is_recorded_and_amplitudes_add_up(cube_file, tmp_path):
+    out = tmp_path / "maps.fits"
+    assert main(["fit", str(cube_file), *MODELS, "--max-iter", "6", "--regularise-shares", "--kmad", "share=2",
+                 "-o", str(out), "-q"]) == 0
+    ms = read_maps_fits(out)
+    assert ms.provenance["provenance"]["settings"]["regularise_shares"] is True
+    assert ms.provenance["provenance"]["settings"]["kmad"] == {"share": 2.0}
+    assert "thermal share" not in ms.maps  # shares are a way to fit, the maps stay amplitudes
+    assert np.all(ms.maps["thermal amplitude"] >= 0) and np.all(ms.maps["powerlaw amplitude"] >= 0)
