@@ -458,6 +458,9 @@ def build_problem(cube, components: list[Component], settings: FitSettings) -> P
         raise FitSetupError(f"max_iter must be >= 1; got {settings.max_iter}.")
     if settings.step_rule not in ("newton", "fixed"):
         raise FitSetupError(f"step_rule must be 'newton' or 'fixed'; got {settings.step_rule!r}.")
+    if getattr(settings, "start", "default") not in ("default", "scan"):
+        raise FitSetupError(f"start must be 'default' (the models' values or init) or 'scan' (a global grid "
+                            f"scan); got {settings.start!r}.")
     if settings.derivative not in ("fd", "ad"):
         raise FitSetupError(f"derivative must be 'fd' (finite differences) or 'ad' (autodiff); got {settings.derivative!r}.")
     device = resolve_device(settings.device)

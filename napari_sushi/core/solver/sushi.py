@@ -14,7 +14,8 @@ from napari_sushi.core.solver.assemble import assemble
 from napari_sushi.core.solver.bootstrap import check_settings, fit_uncertainty
 from napari_sushi.core.solver.engine import iterate
 from napari_sushi.core.solver.objective import Penalty, minimise
-from napari_sushi.core.solver.problem import FitSetupError, build_sushi_problem
+from napari_sushi.core.solver.grid_start import grid_scan
+from napari_sushi.core.solver.problem import FitSetupError, build_problem, build_sushi_problem, share_form
 from napari_sushi.core.solver.result import FitResult
 from napari_sushi.core.solver.settings import Component, FitSettings, ProgressCallback
 from napari_sushi.core.solver.stopping import is_cancelled
@@ -114,13 +115,24 @@ def coarse_start(
     ny, nx = (int(n) // b for n in cube.shape[1:])
     if ny // f < 8 or nx // f < 8:
         return components
+    scan = getattr(settings, "start", "default") == "scan"
+    if scan:  # a global start: initial values are not inputs, every free parameter is scanned
+        components = [replace(c, init={k: v for k, v in c.init.items() if k not in c.model.param_names})
+                      for c in components]
     todo = {c.name: [p for p in c.model.param_names if p not in c.fixed and p not in c.init] for c in components}
     if not any(todo.values()):
         return components
     coarse = replace(settings, binning=b * f, coarse_init=1, warm_start=None, snapshot_every=0,
                      n_scales=coarse_scales(settings.n_scales))
     try:  # only the parameter maps are needed: no sigmas, goodness of fit or model cubes (assemble)
-        problem = build_sushi_problem(cube, components, coarse)
+        problem = build_problem(cube, components, coarse)
+        if scan:
+            best = grid_scan(problem, cancel=cancel)
+            if best is None:
+                return components
+            problem = replace(problem, U0=best.U, A0=best.A)
+        if getattr(settings, "regularise_shares", False):
+            problem = share_form(problem, coarse)
         state = iterate(problem, coarse, regularise=True, cancel=cancel)
     except FitSetupError:  # e.g. a background/sigma given only at the fitted resolution: start as asked
         return components

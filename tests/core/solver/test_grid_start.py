@@ -1,0 +1,87 @@
+"""The global start: a grid scan finds the right box region per pixel, and the fit no longer depends on its start."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from napari_sushi.core.simulate import get_preset, simulate_from_maps, simulate_remnant
+from napari_sushi.core.solver.grid_start import grid_nodes, grid_points, grid_scan
+from napari_sushi.core.solver.problem import FitSetupError, build_problem
+from napari_sushi.core.solver.settings import Component, FitSettings
+from napari_sushi.core.solver.sushi import fit
+from napari_sushi.core.spectral.registry import load_model
+
+
+@pytest.fixture(scope="module")
+def models():
+    return {c: load_model(f"toy-{c}-emulator") for c in ("thermal", "powerlaw")}
+
+
+def _comps(models, init=None):
+    init = init or {}
+    return [Component("thermal", models["thermal"], init=init.get("thermal", {})),
+            Component("powerlaw", models["powerlaw"], init=init.get("powerlaw", {}))]
+
+
+def test_grid_is_cell_centres_within_the_budget():
+    assert grid_nodes(3) == [12, 12, 12] and grid_nodes(4) == [6] * 4 and grid_nodes(0) == []
+    g = grid_points([2, 3])
+    assert g.shape == (6, 2) and torch.allclose(g[:, 0].unique(), torch.tensor([0.25, 0.75], dtype=g.dtype))
+    assert float(g.min()) > 0 and float(g.max()) < 1  # no node on a box edge
+
+
+@pytest.mark.parametrize("bright", ["thermal", "powerlaw"])
+def test_scan_finds_the_true_parameters_of_bright_pixels(models, bright):
+    """Pixels of one bright component (20,000 counts; the other at 1 %): the scan's node lies within
+    2 grid spacings of the truth, and it fits better than the models' defaults."""
+    shape = (4, 4)
+    amp = {"thermal": 20000.0 if bright == "thermal" else 200.0, "powerlaw": 20000.0 if bright == "powerlaw" else 200.0}
+    maps = {"thermal amplitude": np.full(shape, amp["thermal"]), "thermal kT": np.full(shape, 3.2),
+            "thermal velocity": np.full(shape, 2000.0), "powerlaw amplitude": np.full(shape, amp["powerlaw"]),
+            "powerlaw index": np.full(shape, 2.2)}
+    sim = simulate_from_maps("toy", maps, seed=0)
+    pb = build_problem(sim.cube, _comps(models), FitSettings(dtype="float64"))
+    best = grid_scan(pb)
+    assert best.nodes == [12, 12, 12] and bool(best.scanned.all())
+    th = pb.thetas(best.U)
+    if bright == "thermal":
+        assert np.all(np.abs(th[0][:, 0].numpy() - 3.2) <= 2 * 4.5 / 12)
+    else:
+        assert np.all(np.abs(th[1][:, 0].numpy() - 2.2) <= 2 * 2.5 / 12)
+    # the winner's amplitudes add up to the counts, most of them in the bright component
+    assert np.allclose(best.A.sum(0).numpy(), sim.cube.counts.sum(0).ravel(), rtol=0.02)
+    c = 0 if bright == "thermal" else 1
+    assert float((best.A[c] / best.A.sum(0)).min()) > 0.7  # (a hot plasma and a power law trade counts)
+    # the scan's best cost is no worse than the model defaults' with the same amplitudes
+    assert float(best.cost.sum()) <= float(pb.costs(best.A, pb.U0).sum())
+
+
+def test_held_maps_stay_where_they_are(models):
+    sim = simulate_remnant(replace(get_preset("toy"), shape=(6, 6)), 0)
+    pb = build_problem(sim.cube, _comps(models), FitSettings(dtype="float64"))
+    best = grid_scan(pb, held=[1])  # thermal velocity held
+    assert torch.equal(best.U[1], pb.U0[1])
+    assert best.rows == [0, 2] and best.nodes == [12, 12]
+
+
+def test_the_start_no_longer_decides_the_answer(models):
+    sim = simulate_remnant(replace(get_preset("toy"), shape=(32, 32)), 0)
+    lo = {"thermal": {"kT": 1.4, "velocity": -3600.0}, "powerlaw": {"index": 2.0}}  # 0.2 of each box
+    hi = {"thermal": {"kT": 4.1, "velocity": 3600.0}, "powerlaw": {"index": 3.5}}  # 0.8 of each box
+    out = {}
+    for start in ("default", "scan"):
+        st = FitSettings(max_iter=60, start=start)
+        a = fit(sim.cube, _comps(models, lo), st)
+        b = fit(sim.cube, _comps(models, hi), st)
+        out[start] = max(float(np.nanmax(np.abs(a.params[k] - b.params[k]))) / w
+                         for k, w in (("thermal kT", 4.5), ("thermal velocity", 12000.0), ("powerlaw index", 2.5)))
+    assert out["scan"] < 1e-6  # the same maps from either start
+    assert out["default"] > 0.05  # while the plain start moves them by more than 5 % of a box
+
+
+def test_unknown_start_is_refused(models):
+    sim = simulate_remnant(replace(get_preset("toy"), shape=(8, 8)), 0)
+    with pytest.raises(FitSetupError, match="start must be"):
+        build_problem(sim.cube, _comps(models), FitSettings(start="random"))
