@@ -64,8 +64,14 @@ def _read_header(path: Path) -> dict:
     try:
         size = path.stat().st_size
         with open(path, "rb") as fh:
-            head = fh.read(8)
-            if head[:1] == b"\x80" or head[:2] in (b"(d", b"(l", b"}q", b"]q", b"cc"):
+            head = fh.read(9)
+            # a safetensors file: an 8-byte little-endian header length, then the JSON header. Its first
+            # byte is the length's low byte, which can be 0x80 like a pickle's protocol marker (a header
+            # of 8320 bytes starts 80 20): only a file that is not laid out so is tested for a pickle
+            n = int.from_bytes(head[:8], "little") if len(head) >= 8 else -1
+            layout = len(head) == 9 and head[8:9] == b"{" and 0 < n <= size - 8
+            head = head[:8]
+            if not layout and (head[:1] == b"\x80" or head[:2] in (b"(d", b"(l", b"}q", b"]q", b"cc")):
                 raise ModelFileError(
                     f"{path} is a Python pickle; napari-sushi never opens pickles because loading one can "
                     "run arbitrary code. Convert the model to a napari-sushi safetensors file "
@@ -84,6 +90,7 @@ def _read_header(path: Path) -> dict:
                     f"{path} is not a napari-sushi model file (not a valid safetensors file: bad header "
                     "length); it may be corrupt or of another type."
                 )
+            fh.seek(8)
             raw = fh.read(n)
     except OSError as exc:
         if isinstance(exc, FileNotFoundError):

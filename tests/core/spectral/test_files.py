@@ -104,3 +104,20 @@ def test_corrupt_files(thermal_emulator, tmp_path):
     inc.write_bytes(len(hb).to_bytes(8, "little") + hb + raw[8 + n :])
     with pytest.raises(ModelFileError, match="corrupt or inconsistent"):
         load_model_file(inc)
+
+
+def test_a_header_length_starting_like_a_pickle_still_opens(tmp_path):
+    """A safetensors header of 8320 bytes starts with the byte 0x80, a pickle's protocol marker; the
+    file's layout (length, then '{') tells it apart (the MSH 15-52 thermal model was refused so)."""
+    import struct
+
+    from napari_sushi.core.spectral.files import FORMAT, _read_header
+
+    meta = {"format": FORMAT, "pad": "x"}
+    for n in (8320, 640):  # 80 20 ..., 80 02 ... (the latter also a pickle protocol-2 prefix)
+        body = json.dumps({"__metadata__": meta})
+        body = body[:-2] + " " * (n - len(body)) + body[-2:]
+        p = tmp_path / f"h{n}.safetensors"
+        p.write_bytes(struct.pack("<Q", n) + body.encode())
+        assert p.read_bytes()[:1] == b"\x80"
+        assert _read_header(p)["format"] == FORMAT
