@@ -314,6 +314,27 @@ class SushiFitDock(QWidget):
             "binning), e.g. to refit with another strength. Values typed above still win for their parameter"
         )
         f2.addRow("start from", self.start_combo)
+        self.scan_check = QCheckBox("global scan of the parameter boxes")
+        self.scan_check.setChecked(defaults.start == "scan")
+        self.scan_check.setToolTip(
+            "SUSHI's automatic start begins, per binned pixel, from the best point of a grid over every "
+            "parameter's box, so the answer does not depend on starting values (values typed above are then "
+            "not used). Off: start from the models' defaults or the values typed above")
+        f2.addRow("", self.scan_check)
+        self.shares_check = QCheckBox("regularise the components' shares")
+        self.shares_check.setChecked(bool(defaults.regularise_shares))
+        self.shares_check.setToolTip(
+            "each pixel's split of the counts between components becomes a regularised map (amplitudes = "
+            "total x shares); off: free per-pixel amplitudes. See the README's morphology-zoo figures")
+        f2.addRow("", self.shares_check)
+        self.sigma_combo = QComboBox()
+        self.sigma_combo.addItem("Fisher (per pixel)", "fisher")
+        self.sigma_combo.addItem("bootstrap of the joint fit (slower)", "bootstrap")
+        self.sigma_combo.setCurrentIndex(max(0, self.sigma_combo.findData(defaults.uncertainty)))
+        self.sigma_combo.setToolTip(
+            "SUSHI's sigma maps: per-pixel Cramer-Rao bounds (ignore the regulariser, often at the box's spread) "
+            "or a parametric bootstrap of the regularised fit (8 refits; also gives bias maps)")
+        f2.addRow("uncertainties", self.sigma_combo)
         col.addWidget(reg)
 
         # -- run
@@ -675,6 +696,9 @@ class SushiFitDock(QWidget):
             device=str(self.device_combo.currentData()),
             snapshot_every=int(self.snapshot_every.value()),
             warm_start=warm_start,
+            start="scan" if self.scan_check.isChecked() else "default",
+            regularise_shares=self.shares_check.isChecked(),
+            uncertainty=str(self.sigma_combo.currentData()),
         )
         return FitRequest(method, cube, components, settings, cube_layer, offset, units)
 

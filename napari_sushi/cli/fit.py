@@ -47,6 +47,9 @@ def add_common(p: argparse.ArgumentParser, regularised: bool) -> None:
                             "iterations more)")
         p.add_argument("--bootstrap", type=int, default=_DEFAULTS.n_bootstrap, metavar="N",
                        help=f"bootstrap replicas with --uncertainty bootstrap (>= 2; default {_DEFAULTS.n_bootstrap})")
+        p.add_argument("--start", choices=["scan", "default"], default=_DEFAULTS.start,
+                       help="scan: a global grid scan of every parameter box starts the coarse fit (default; "
+                            "--init values are then not used); default: start from the models' defaults or --init")
         p.add_argument("--regularise-shares", action="store_true",
                        help="regularise each pixel's split of the counts between components like a parameter map "
                             "(amplitudes = total x shares; strength --kmad share=K); default: free amplitudes")
@@ -166,6 +169,7 @@ def build_request(args: argparse.Namespace, regularised: bool):
         st.uncertainty = args.uncertainty
         st.n_bootstrap = args.bootstrap
         st.regularise_shares = bool(args.regularise_shares)
+        st.start = args.start
         per = {}
         for item in args.kmad or []:
             if "=" in item:

@@ -159,6 +159,19 @@ def test_untouched_values_leave_the_start_to_the_fit(make_napari_viewer):
     assert req.components[0].init == {"kT": 2.75}
 
 
+def test_start_shares_and_uncertainty_choices_reach_the_settings(make_napari_viewer):
+    viewer, _, _ = _viewer_with_cube(make_napari_viewer)
+    dock = analytic_fit_dock(viewer)
+    req = dock.build_request("sushi")
+    assert (req.settings.start, req.settings.regularise_shares, req.settings.uncertainty) == ("scan", False, "fisher")
+    dock.scan_check.setChecked(False)
+    dock.shares_check.setChecked(True)
+    dock.sigma_combo.setCurrentIndex(dock.sigma_combo.findData("bootstrap"))
+    req = dock.build_request("sushi")
+    assert (req.settings.start, req.settings.regularise_shares, req.settings.uncertainty) == (
+        "default", True, "bootstrap")
+
+
 def test_export_reopens_with_same_values_and_wcs(make_napari_viewer, qtbot, notes, tmp_path):
     from napari_sushi.core.io.maps import read_maps_fits
 

@@ -71,10 +71,14 @@ class FitSettings:
     n_starts: per-pixel fit only: number of starting points per pixel (best cost wins).
     coarse_init: SUSHI only: parameter maps without a given init start from a fit of the cube binned
               by this factor (1 = start from the models' defaults); see ``sushi.coarse_start``.
-    start:    SUSHI only, with a coarse start: "default" (the coarse fit starts from the models' default
-              values, or a component's ``init``) or "scan" (a global start: the coarse fit starts, per
+    start:    SUSHI only, with a coarse start: "scan" (default; a global start: the coarse fit starts, per
               binned pixel, from the best point of a grid over every free parameter's box,
-              ``grid_start.grid_scan``; initial values given in ``init`` are then not used).
+              ``grid_start.grid_scan``, on a further binned cube where pixels are faint,
+              ``sushi.scan_start``; initial values given in ``init`` are then not used, so the answer
+              does not depend on them) or "default" (the coarse fit starts from the models' default
+              values, or a component's ``init``). Measured on the morphology zoo (16 cases,
+              benchmarks/results/zoo.md): index skill 1.82 -> 1.47 and share 1.85 -> 1.73 (medians;
+              better in 13 and 16 of 16 cases), kT 0.82 either way (better in 11), velocity 0.84 -> 0.85.
     uncertainty: SUSHI only: how the sigma maps are estimated. "fisher" (default): per-pixel
               Fisher / Cramer-Rao bounds at the solution (ignore the regulariser; capped at the box's
               spread width / sqrt(12), where most faint pixels end up). "bootstrap": a parametric
@@ -113,7 +117,7 @@ class FitSettings:
     minimise_objective: bool = True
     n_starts: int = 4
     coarse_init: int = 4
-    start: str = "default"
+    start: str = "scan"
     uncertainty: str = "fisher"
     n_bootstrap: int = 8
     regularise_shares: bool = False

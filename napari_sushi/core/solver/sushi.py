@@ -90,6 +90,50 @@ def coarse_scales(n_scales: int) -> int:
     return n_scales - 1 if n_scales > 1 else n_scales
 
 
+SCAN_COUNTS = 2000.0  # counts a scanned pixel should hold (median over pixels with counts; see scan_start)
+
+
+def scan_start(cube, components: list[Component], coarse: FitSettings, problem,
+               cancel: threading.Event | Callable[[], bool] | None = None):
+    """The global start of the coarse problem: (U0, A0) from :func:`grid_start.grid_scan`, or None if cancelled.
+
+    The scan picks, per pixel, the best point of a grid over the parameter boxes; on a pixel with few
+    counts that point is noise (``benchmarks/results/identifiability.md``: with the toy instrument kT
+    scatters by 0.84 keV between pixels of 1,250 counts, 0.44 keV at 5,000), and the coarse fit then
+    keeps much of it. So the scan runs on the cube binned further (x2, x4, ...) until the median
+    pixel with counts holds ``SCAN_COUNTS`` (the counts at which kT's scatter is about half its box
+    spread) or the image would fall below 4x4, and its maps are brought back bilinearly: parameters
+    in box units, amplitudes as the coarse pixel's counts split by the scan's shares.
+    """
+    tot = problem.X.sum(dim=1)
+    lit = tot[(tot > 0) & (problem.w > 0)]
+    med = float(lit.median()) if lit.numel() else 0.0
+    ny, nx = problem.shape
+    s = 1
+    while med * s * s < SCAN_COUNTS and min(ny, nx) // (2 * s) >= 4:
+        s *= 2
+    scanned = problem if s == 1 else build_problem(cube, components, replace(coarse, binning=coarse.binning * s))
+    best = grid_scan(scanned, cancel=cancel)
+    if best is None:
+        return None
+    if s == 1:
+        return best.U, best.A
+    sy, sx = scanned.shape
+
+    def up(v: torch.Tensor) -> torch.Tensor:  # (R, sy*sx) -> (R, ny*nx), bilinear
+        m = v.double().reshape(1, -1, sy, sx)
+        return torch.nn.functional.interpolate(m, size=(ny, nx), mode="bilinear", align_corners=False)[0].reshape(
+            v.shape[0], -1).to(problem.dtype)
+
+    U0 = up(best.U).clamp(0.0, 1.0)
+    tot_s = best.A.sum(dim=0, keepdim=True)
+    share = torch.where(tot_s > 0, best.A / tot_s.clamp(min=1e-30), torch.full_like(best.A, 1.0 / best.A.shape[0]))
+    share = up(share).clamp(min=0.0)
+    share = share / share.sum(dim=0, keepdim=True).clamp(min=1e-30)
+    net = tot if problem.bkg is None else (tot - problem.bkg.sum(dim=1)).clamp(min=0.0)
+    return U0, share * net[None] * problem.w[None]
+
+
 def coarse_start(
     cube,
     components: list[Component],
@@ -127,10 +171,10 @@ def coarse_start(
     try:  # only the parameter maps are needed: no sigmas, goodness of fit or model cubes (assemble)
         problem = build_problem(cube, components, coarse)
         if scan:
-            best = grid_scan(problem, cancel=cancel)
-            if best is None:
+            start = scan_start(cube, components, coarse, problem, cancel)
+            if start is None:
                 return components
-            problem = replace(problem, U0=best.U, A0=best.A)
+            problem = replace(problem, U0=start[0], A0=start[1])
         if getattr(settings, "regularise_shares", False):
             problem = share_form(problem, coarse)
         state = iterate(problem, coarse, regularise=True, cancel=cancel)

@@ -1,5 +1,7 @@
 """SUSHI's coarse start: parameter maps start from a binned fit unless the user gave a start."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -38,10 +40,15 @@ def test_coarse_start_follows_truth(case32):
 
 def test_coarse_start_respects_user_choices(case32):
     cube, _, models, _ = case32
-    st = FitSettings(kmad=3.0, max_iter=30, coarse_init=4)
+    st = FitSettings(kmad=3.0, max_iter=30, coarse_init=4, start="default")
     comps = coarse_start(cube, _comps(models, init={"kT": 2.0}, fixed={"velocity": 0.0}), st)
     assert comps[0].init == {"kT": 2.0} and "velocity" not in comps[0].init
     assert set(comps[1].init) == {"index"}
+    # with the global scan a starting value is not an input: kT starts from the scanned coarse fit too,
+    # while a fixed parameter stays fixed
+    scanned = coarse_start(cube, _comps(models, init={"kT": 2.0}, fixed={"velocity": 0.0}), replace(st, start="scan"))
+    assert np.ndim(scanned[0].init["kT"]) == 2 and "velocity" not in scanned[0].init
+    assert scanned[0].fixed == {"velocity": 0.0} and set(scanned[1].init) == {"index"}
     plain = _comps(models)
     assert coarse_start(cube, plain, FitSettings(coarse_init=1)) is plain
     assert coarse_start(cube, plain, FitSettings(coarse_init=8)) is plain  # binned image would be 4x4
