@@ -8,9 +8,8 @@ so this script does what a user with their own source would do:
    plasma (kT free, velocity held at 0: the 0.5-8 keV lines of one pixel do not constrain it) and an
    absorbed power law (photon index free, box 1-3.5);
 2. bins the event list on the native PI channels, 16x16 sky pixels (7.9") per image pixel;
-3. runs SUSHI with its defaults twice, from the models' default values and from kT = 1 keV everywhere
-   (the objective is not convex, and the two land in different minima), keeps the run with the lower
-   C-statistic and writes its maps (FITS, with the sky WCS);
+3. runs SUSHI with its defaults (the global scan start, so no starting value decides the answer;
+   benchmarks/bench_msh_starts.py compares it with plain starts) and writes its maps (FITS, sky WCS);
 4. runs the per-pixel fit on the same models, for comparison (skip with --no-pixelfit);
 5. draws the counts image, SUSHI's power-law share of the counts (pixels with >= 20 counts), kT and
    photon index, and the per-pixel fit's kT and index (each where its component holds >= 20 counts).
@@ -86,11 +85,15 @@ def draw(cube, res, png: Path, pixel=None) -> None:
                "coolwarm", (0, 1)),
               (_masked(res, "thermal kT"), f"SUSHI: thermal kT [keV] (thermal {at})", "inferno", kt_lim),
               (_masked(res, "powerlaw index"), f"SUSHI: photon index (power law {at})", "viridis", ix_lim)]
+    for key, unit in (("thermal kT", " [keV]"), ("powerlaw index", "")):
+        sig = np.where(res.amplitudes[key.split()[0]] >= MIN_COUNTS, res.sigmas[key], np.nan)
+        panels.append((sig, f"SUSHI: {key.split()[1]} 1-sigma{unit} ({res.provenance.get('sigma_method', '?').split()[0]})",
+                       "cividis", None))
     if pixel is not None:
         panels += [(_masked(pixel, "thermal kT"), f"per-pixel fit: thermal kT [keV] (thermal {at})", "inferno", kt_lim),
                    (_masked(pixel, "powerlaw index"), f"per-pixel fit: photon index (power law {at})", "viridis",
                     ix_lim)]
-    ncol = 3 if pixel is not None else 4
+    ncol = 4
     nrow = (len(panels) + ncol - 1) // ncol
     fig, axes = plt.subplots(nrow, ncol, figsize=(4.3 * ncol, 4.4 * nrow),
                              subplot_kw={"projection": res.wcs} if res.wcs else {})
@@ -128,22 +131,15 @@ def main(argv: list[str] | None = None) -> int:
     t1 = time.perf_counter()
     cube = bin_events(EVENTS, band=(0.5, 8.0), native=True, binning=args.binning)
     write_cube_fits(cube, args.out / "msh1552_cube.fits", overwrite=True)
-    # the objective is not convex: fit from the models' defaults and from cool plasma everywhere, keep
-    # the run that fits the data better (lower C-statistic over the image)
-    runs = {}
-    for label, init in (("the models' defaults", {}), ("kT = 1 keV", {"kT": 1.0})):
-        t = time.perf_counter()
-        start = [Component("thermal", comps[0].model, init=init), comps[1]]
-        res = fit(cube, start, FitSettings())
-        runs[label] = res
-        print(f"from {label}: {res.stop_reason} after {res.n_iter} iterations, {time.perf_counter() - t:.0f} s; "
-              f"C-stat/dof {np.nanmean(res.gof):.5f} (mean over pixels)")
-    label = min(runs, key=lambda k: float(np.nanmean(runs[k].gof)))
-    res = runs[label]
+    # the global start (the default: a grid scan of the parameter boxes) makes the answer independent of
+    # starting values; benchmarks/bench_msh_starts.py compares it with three plain starts
+    t = time.perf_counter()
+    res = fit(cube, comps, FitSettings())
+    print(f"SUSHI: {res.stop_reason} after {res.n_iter} iterations, {time.perf_counter() - t:.0f} s; "
+          f"C-stat/dof {np.nanmean(res.gof):.5f} (mean over pixels)")
     res.to_fits(args.out / "msh1552_maps.fits", overwrite=True)
     t2 = time.perf_counter()
-    print(f"models {t1 - t0:.0f} s; cube {cube.shape}, {cube.total_counts:,.0f} counts; kept the run from {label}; "
-          f"{t2 - t1:.0f} s for both fits")
+    print(f"models {t1 - t0:.0f} s; cube {cube.shape}, {cube.total_counts:,.0f} counts; {t2 - t1:.0f} s for the fit")
     pixel = None
     if not args.no_pixelfit:  # the classic method on the same models, for comparison
         pixel = pixelfit(cube, comps, FitSettings())
