@@ -59,7 +59,8 @@ def add_common(p: argparse.ArgumentParser, regularised: bool) -> None:
                    help="hold a parameter fixed at a value or a map (.npy or 2-D FITS file); repeatable")
     p.add_argument("--init", action="append", default=[], metavar="COMP.PARAM=VALUE",
                    help="initial value of a free parameter: a number or a .npy/FITS map (default: SUSHI starts "
-                        "from a fit of the 4x4-binned cube, the per-pixel fit from the model's default)")
+                        "from a fit of the 4x4-binned cube, the per-pixel fit from the model's default); SUSHI "
+                        "uses it with --start default only (the global scan does not take starting values)")
     p.add_argument("--warm-start", type=Path, metavar="MAPS.fits",
                    help="start from the maps of an earlier napari-sushi fit or pixelfit (its FITS output), at any "
                         "binning of this cube (e.g. refine a --binning 4 run at full resolution); --init values "

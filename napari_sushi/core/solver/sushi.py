@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from dataclasses import replace
 from typing import Callable
 
@@ -161,6 +162,11 @@ def coarse_start(
         return components
     scan = getattr(settings, "start", "default") == "scan"
     if scan:  # a global start: initial values are not inputs, every free parameter is scanned
+        given = [f"{c.name}.{k}" for c in components for k in c.init if k in c.model.param_names]
+        if given:
+            warnings.warn(f"initial values of {', '.join(given)} are not used with the global scan start "
+                          "(start='scan'); use start='default' (CLI: --start default) to start from them.",
+                          UserWarning, stacklevel=3)
         components = [replace(c, init={k: v for k, v in c.init.items() if k not in c.model.param_names})
                       for c in components]
     todo = {c.name: [p for p in c.model.param_names if p not in c.fixed and p not in c.init] for c in components}
