@@ -1,16 +1,10 @@
 """The device benchmark (for the GPU figures of issue 5) runs end to end; here on the CPU, tiny."""
 
-import importlib.util
 import json
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_bench_device_writes_its_figures(tmp_path):
-    spec = importlib.util.spec_from_file_location("bench_device", ROOT / "benchmarks" / "bench_device.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+def test_bench_device_writes_its_figures(load_benchmark, tmp_path):
+    mod = load_benchmark("bench_device")
     stem = tmp_path / "device_cpu"
     report = mod.main(["--device", "cpu", "--sizes", "24", "--repeats", "1", "--out", str(stem)])
     (size,) = report["sizes"]
@@ -21,10 +15,8 @@ def test_bench_device_writes_its_figures(tmp_path):
     assert "| 24x24x375 |" in stem.with_suffix(".md").read_text()
 
 
-def test_bench_device_refuses_to_compare_the_cpu_with_itself(tmp_path):
-    spec = importlib.util.spec_from_file_location("bench_device", ROOT / "benchmarks" / "bench_device.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+def test_bench_device_refuses_to_compare_the_cpu_with_itself(load_benchmark, tmp_path):
+    mod = load_benchmark("bench_device")
     try:
         mod.main(["--device", "cpu", "--sizes", "", "--compare", "--out", str(tmp_path / "x")])
     except SystemExit as e:

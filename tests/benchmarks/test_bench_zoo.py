@@ -1,16 +1,10 @@
 """The zoo benchmark runs end to end on three small cases, SUSHI beside the per-pixel fit."""
 
-import importlib.util
 import json
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_bench_zoo_scores_three_small_cases(tmp_path):
-    spec = importlib.util.spec_from_file_location("bench_zoo", ROOT / "benchmarks" / "bench_zoo.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+def test_bench_zoo_scores_three_small_cases(load_benchmark, tmp_path):
+    mod = load_benchmark("bench_zoo")
     out = tmp_path / "zoo"
     rows = mod.main(["--cases", "0,6,12", "--shape", "24", "--pixelfit", "--label", "quick",
                      "--settings", '{"max_iter": 40}', "--out", str(out)])

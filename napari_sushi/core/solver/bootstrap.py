@@ -105,8 +105,7 @@ def objective_penalty(problem: Problem, settings: FitSettings, A: torch.Tensor, 
     if pen.active:
         _, F, _ = gradient_fisher(problem, A, U)
         F = torch.nan_to_num(F, nan=0.0, posinf=0.0, neginf=0.0)
-        na = getattr(problem, "n_amp", problem.n_comp)  # amplitude variables per pixel (a total in the share form)
-        pen.set_weights(torch.diagonal(F, dim1=1, dim2=2)[:, na:].T)
+        pen.set_weights(torch.diagonal(F, dim1=1, dim2=2)[:, problem.n_amp :].T)  # n_amp: a total in the share form
     return pen
 
 
@@ -231,7 +230,7 @@ def coarse_anchor(
     def cube_of(t: torch.Tensor) -> np.ndarray:  # (N, C) -> (E, Y, X)
         return t.detach().double().cpu().numpy().T.reshape(E, ny, nx)
 
-    amps = problem.amplitudes(problem.A0, problem.U0) if hasattr(problem, "amplitudes") else problem.A0
+    amps = problem.amplitudes(problem.A0, problem.U0)
     comps = []
     for c, (comp, spec) in enumerate(zip(components, problem.comps)):
         fixed, init = {}, {}
@@ -276,7 +275,7 @@ def fit_uncertainty(
     (``assemble`` computes them) or a cancelled main fit; a cancelled bootstrap also gives None maps
     (Fisher sigmas then) and says so in the provenance.
     """
-    if getattr(settings, "uncertainty", "fisher") != "bootstrap" or state.stop_reason == "cancelled":
+    if settings.uncertainty != "bootstrap" or state.stop_reason == "cancelled":
         return None, None, {}
     t0 = time.perf_counter()
     anchor = None if components is None else coarse_anchor(problem, components, settings, cancel)

@@ -401,6 +401,11 @@ def _bin_map(arr: np.ndarray, f: int, how: str) -> np.ndarray:
     return a.all(axis=(-3, -1))
 
 
+def _chunk(n_channels: int, n_vars: int) -> int:
+    """Pixels per Jacobian block: at most CHUNK_ELEMENTS (pixel x channel x variable) at once."""
+    return max(256, int(CHUNK_ELEMENTS // max(1, n_channels * n_vars)))
+
+
 SHARE_KMAD_KEY = "share"  # FitSettings.kmad dict key of the share maps' strength
 
 
@@ -432,15 +437,13 @@ def share_form(problem: Problem, settings: FitSettings) -> Problem:
         rest = (rest - a).clamp(min=0.0)
     U0 = torch.cat([problem.U0, torch.stack(rows).to(problem.U0.dtype)])
     A0 = problem.A0.sum(dim=0, keepdim=True)
-    D = 1 + len(free)
-    chunk = max(256, int(CHUNK_ELEMENTS // max(1, problem.X.shape[1] * D)))
-    return replace(problem, free=free, U0=U0, A0=A0, n_share=nc - 1, chunk=chunk)
+    return replace(problem, free=free, U0=U0, A0=A0, n_share=nc - 1, chunk=_chunk(problem.X.shape[1], 1 + len(free)))
 
 
 def build_sushi_problem(cube, components: list[Component], settings: FitSettings) -> Problem:
     """:func:`build_problem`, in the share form (:func:`share_form`) when ``settings.regularise_shares``."""
     problem = build_problem(cube, components, settings)
-    return share_form(problem, settings) if getattr(settings, "regularise_shares", False) else problem
+    return share_form(problem, settings) if settings.regularise_shares else problem
 
 
 def build_problem(cube, components: list[Component], settings: FitSettings) -> Problem:
@@ -458,7 +461,7 @@ def build_problem(cube, components: list[Component], settings: FitSettings) -> P
         raise FitSetupError(f"max_iter must be >= 1; got {settings.max_iter}.")
     if settings.step_rule not in ("newton", "fixed"):
         raise FitSetupError(f"step_rule must be 'newton' or 'fixed'; got {settings.step_rule!r}.")
-    if getattr(settings, "start", "default") not in ("default", "scan"):
+    if settings.start not in ("default", "scan"):
         raise FitSetupError(f"start must be 'default' (the models' values or init) or 'scan' (a global grid "
                             f"scan); got {settings.start!r}.")
     if settings.derivative not in ("fd", "ad"):
@@ -644,8 +647,7 @@ def build_problem(cube, components: list[Component], settings: FitSettings) -> P
         else torch.zeros(0, N, dtype=dtype, device=device)
     )
     signal = (w > 0) & (X.sum(dim=1) > 0)
-    D = len(components) + len(free)
-    chunk = max(256, int(CHUNK_ELEMENTS // max(1, E * D)))
+    chunk = _chunk(E, len(components) + len(free))
     return Problem(
         X=X, w=w, bkg=bkg, sigma2=sigma2, comps=comps, free=free, shape=(ny, nx), cube=fitted,
         mask=mask, signal=signal, A0=A0, U0=U0, device=device, dtype=dtype, chunk=chunk,

@@ -91,6 +91,11 @@ def coarse_scales(n_scales: int) -> int:
     return n_scales - 1 if n_scales > 1 else n_scales
 
 
+def bilinear(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(R, h, w) maps resampled bilinearly to (R, *size) (how a binned start is brought to the fit's pixels)."""
+    return torch.nn.functional.interpolate(maps[None], size=size, mode="bilinear", align_corners=False)[0]
+
+
 SCAN_COUNTS = 2000.0  # counts a scanned pixel should hold (median over pixels with counts; see scan_start)
 
 
@@ -121,10 +126,8 @@ def scan_start(cube, components: list[Component], coarse: FitSettings, problem,
         return best.U, best.A
     sy, sx = scanned.shape
 
-    def up(v: torch.Tensor) -> torch.Tensor:  # (R, sy*sx) -> (R, ny*nx), bilinear
-        m = v.double().reshape(1, -1, sy, sx)
-        return torch.nn.functional.interpolate(m, size=(ny, nx), mode="bilinear", align_corners=False)[0].reshape(
-            v.shape[0], -1).to(problem.dtype)
+    def up(v: torch.Tensor) -> torch.Tensor:  # (R, sy*sx) -> (R, ny*nx)
+        return bilinear(v.double().reshape(-1, sy, sx), (ny, nx)).reshape(v.shape[0], -1).to(problem.dtype)
 
     U0 = up(best.U).clamp(0.0, 1.0)
     tot_s = best.A.sum(dim=0, keepdim=True)
@@ -160,7 +163,7 @@ def coarse_start(
     ny, nx = (int(n) // b for n in cube.shape[1:])
     if ny // f < 8 or nx // f < 8:
         return components
-    scan = getattr(settings, "start", "default") == "scan"
+    scan = settings.start == "scan"
     if scan:  # a global start: initial values are not inputs, every free parameter is scanned
         given = [f"{c.name}.{k}" for c in components for k in c.init if k in c.model.param_names]
         if given:
@@ -181,7 +184,7 @@ def coarse_start(
             if start is None:
                 return components
             problem = replace(problem, U0=start[0], A0=start[1])
-        if getattr(settings, "regularise_shares", False):
+        if settings.regularise_shares:
             problem = share_form(problem, coarse)
         state = iterate(problem, coarse, regularise=True, cancel=cancel)
     except FitSetupError:  # e.g. a background/sigma given only at the fitted resolution: start as asked
@@ -199,15 +202,13 @@ def coarse_start(
             if not ok.any():
                 continue
             m = np.where(ok, m, np.median(m[ok]))
-            up = torch.nn.functional.interpolate(torch.as_tensor(m)[None, None], size=(ny, nx), mode="bilinear",
-                                                 align_corners=False)[0, 0].numpy()
+            up = bilinear(torch.as_tensor(m)[None], (ny, nx))[0].numpy()
             info = next(q for q in c.model.meta.parameters if q.name == p)
             init[p] = np.clip(up, info.low, info.high)
-        if getattr(settings, "regularise_shares", False) and "amplitude" not in init:
+        if settings.regularise_shares and "amplitude" not in init:
             # the share form anchors the shares to their start too: start them from the coarse split
             a = np.nan_to_num(np.where(problem.mask, params[f"{c.name} amplitude"], 0.0), nan=0.0)
-            up = torch.nn.functional.interpolate(torch.as_tensor(a)[None, None], size=(ny, nx), mode="bilinear",
-                                                 align_corners=False)[0, 0].numpy()
+            up = bilinear(torch.as_tensor(a)[None], (ny, nx))[0].numpy()
             init["amplitude"] = np.clip(up, 0.0, None) / f**2
         out.append(replace(c, init=init))
     return out
