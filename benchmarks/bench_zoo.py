@@ -141,6 +141,30 @@ def ratio_to_pixelfit(rows: list[dict], label: str) -> dict[str, float]:
     return out
 
 
+COMPARE = ("start from model defaults (before)", "global scan (default)")  # the change the per-case table shows
+
+
+def _comparison(rows: list[dict], before: str, after: str, f) -> list[str]:
+    """Per case: skill before -> after and the ratio of RMSE to the per-pixel fit, per parameter and share."""
+    by = {(r["label"], r["case"]): r for r in rows}
+    cases = [r["case"] for r in rows if r["label"] == after and (before, r["case"]) in by]
+    keys = PARAMS + SHARES[:1]
+    out = ["", f"## Every case: '{after}' against '{before}'", "",
+           "Skill before -> after (in brackets: RMSE / per-pixel fit's RMSE after); 'better' counts the keys "
+           "whose skill fell.", "",
+           "| case | " + " | ".join(keys) + " | better |", "|---" * (len(keys) + 2) + "|"]
+    for c in cases:
+        b, a, p = by[(before, c)], by[(after, c)], by.get(("pixelfit", c))
+        cells, better = [], 0
+        for k in keys:
+            sb, sa = b["scores"][k]["skill"], a["scores"][k]["skill"]
+            better += sa < sb
+            ratio = a["scores"][k]["rmse"] / p["scores"][k]["rmse"] if p else float("nan")
+            cells.append(f"{f(sb)} -> {f(sa)} ({f(ratio)})")
+        out.append(f"| {c} | " + " | ".join(cells) + f" | {better} of {len(keys)} |")
+    return out
+
+
 def write_markdown(rows: list[dict], path: Path) -> None:
     labels = list(dict.fromkeys(r["label"] for r in rows))
     scales = sorted({r["counts_scale"] for r in rows}, reverse=True)
@@ -176,6 +200,8 @@ def write_markdown(rows: list[dict], path: Path) -> None:
             continue
         q = ratio_to_pixelfit(rows, label)
         lines.append(f"| {label} | " + " | ".join(f(q[k]) for k in PARAMS) + " |")
+    if all(any(r["label"] == lab for r in rows) for lab in COMPARE):
+        lines += _comparison(rows, *COMPARE, f)
     lines += ["", "## What the data identify at all (Cramer-Rao sigma at the truth <= 1/3 of the box spread)", "",
               "Share of scored pixels, per pixel and in 4x4 bins (in brackets: the median Cramer-Rao sigma at the "
               "truth over the box spread; Fisher sigmas are capped at 1): where it is small, no estimate can follow "
