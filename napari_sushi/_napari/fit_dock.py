@@ -543,7 +543,7 @@ class SushiFitDock(QWidget):
     def add_component(self, model: Any = None, name: str = "") -> ComponentEditor:
         """Add a component; ``model`` is a registry name, a file path or a SpectralModel."""
         editor = ComponentEditor([replace(c, model=c.model) for c in self._choices], name="")
-        editor.set_error_handler(lambda msg: show_error(f"napari-sushi: {msg}"))
+        editor.set_error_handler(lambda msg: self._report_error(f"napari-sushi: {msg}"))
         editor.changed.connect(self._components_changed)
         editor.remove_requested.connect(self.remove_component)
         self.comp_layout.insertWidget(self.comp_layout.count() - 1, editor)
@@ -726,7 +726,7 @@ class SushiFitDock(QWidget):
             device = _auto_device()
         free = available_memory(device)
         if need > 0.8 * free:
-            show_error(
+            self._report_error(
                 f"napari-sushi: this fit needs about {_fmt_bytes(need)} on {device} but only "
                 f"{_fmt_bytes(free)} is free. Increase 'spatial binning' (2 needs 4x less), restrict the "
                 "energy band, draw a mask, or use a device with more memory."
@@ -754,7 +754,7 @@ class SushiFitDock(QWidget):
                 return None
             fit_fn = solver_function(method)
         except (ValueError, OSError, ImportError) as exc:
-            show_error(f"napari-sushi: {exc}")
+            self._report_error(f"napari-sushi: {exc}")
             return None
         label = self._next_label(method, req.settings.kmad)
         geometry = L.Geometry.from_cube_layer(req.cube_layer, req.settings.binning, req.band_offset)
@@ -837,10 +837,13 @@ class SushiFitDock(QWidget):
         self.start_combo.addItem(job.label, job.label)
         self.export_button.setEnabled(True)
         self.progress.setValue(self.progress.maximum())
-        self.status.setText(
-            f"{job.label}: {result.stop_reason} after {result.n_iter} iterations in "
-            f"{_fmt_time(result.wall_time)} on {result.device}; {len(names)} layers."
-        )
+        summary = (f"{job.label}: {result.stop_reason} after {result.n_iter} iterations in "
+                   f"{_fmt_time(result.wall_time)} on {result.device}; {len(names)} layers.")
+        edges = result.edge_summary()
+        if edges:
+            summary += f" Warning: {edges}."
+            show_warning(f"napari-sushi {job.label}: {edges}.")
+        self.status.setText(summary)
 
     def _on_aborted(self) -> None:
         if self._live is not None:
@@ -856,7 +859,12 @@ class SushiFitDock(QWidget):
             msg = f"napari-sushi {label}: {exc}"
         else:
             msg = f"napari-sushi {label} failed ({type(exc).__name__}: {exc}). Check the settings; if it persists, report it."
+        self._report_error(msg)
+
+    def _report_error(self, msg: str) -> None:
+        """An error in full on the status line (the notification toast may cut it) and as a notification."""
         self.status.setText(msg)
+        self.status.setToolTip(msg)
         show_error(msg)
 
     def _on_finished(self) -> None:
@@ -886,12 +894,12 @@ class SushiFitDock(QWidget):
     def export(self, label: str, path: str, include_cubes: bool = False) -> Path | None:
         """Write a finished run to one multi-extension FITS file (notifies on problems)."""
         if label not in self.runs:
-            show_error(f"napari-sushi: no finished run called '{label}'; pick one in 'run'.")
+            self._report_error(f"napari-sushi: no finished run called '{label}'; pick one in 'run'.")
             return None
         try:
             out = export_run(self.runs[label].result, path, include_cubes=include_cubes)
         except (ValueError, OSError) as exc:
-            show_error(f"napari-sushi: export failed: {exc}")
+            self._report_error(f"napari-sushi: export failed: {exc}")
             return None
         show_info(f"napari-sushi: wrote {out}")
         return out

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_sushi.core.solver.result import split_maps
+from napari_sushi.core.solver.result import on_box_edge, split_maps
 from napari_sushi.core.solver.result import unconstrained as sigma_unconstrained
 
 RESIDUAL_KINDS = ("deviance", "pearson")
@@ -60,6 +60,7 @@ class FitArrays:
     intervals: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     free_count: int | None = None
     sigma_caps: dict[str, float] = field(default_factory=dict)  # key -> box spread (see ParameterValue)
+    boxes: dict[str, tuple[float, float]] = field(default_factory=dict)  # key -> validity box (low, high)
 
 
 def _fit_provenance(provenance: Any) -> dict:
@@ -73,6 +74,13 @@ def _fit_provenance(provenance: Any) -> dict:
 def _sigma_caps(provenance: Any) -> dict[str, float]:
     caps = _fit_provenance(provenance).get("sigma_caps")
     return {str(k): float(v) for k, v in caps.items()} if isinstance(caps, dict) else {}
+
+
+def _boxes(provenance: Any) -> dict[str, tuple[float, float]]:
+    boxes = _fit_provenance(provenance).get("boxes")
+    if not isinstance(boxes, dict):
+        return {}
+    return {str(k): (float(v[0]), float(v[1])) for k, v in boxes.items() if isinstance(v, (list, tuple)) and len(v) == 2}
 
 
 def _free_count(params: dict[str, np.ndarray], sigmas: dict[str, np.ndarray], n_comp: int,
@@ -113,6 +121,7 @@ def fit_arrays(result: Any) -> FitArrays:
         intervals=dict(getattr(result, "intervals", {}) or {}),
         free_count=_free_count(result.params, result.sigmas, len(result.amplitudes), links, result.mask),
         sigma_caps=_sigma_caps(getattr(result, "provenance", None)),
+        boxes=_boxes(getattr(result, "provenance", None)),
     )
 
 
@@ -147,6 +156,7 @@ def fit_arrays_from_mapset(ms: Any) -> FitArrays:
         intervals=intervals,
         free_count=_free_count(params, sigmas, len(amplitudes), links if isinstance(links, list) else None, mask),
         sigma_caps=_sigma_caps(ms.provenance),
+        boxes=_boxes(ms.provenance),
     )
 
 
@@ -162,6 +172,7 @@ class ParameterValue:
     lower: float | None = None
     upper: float | None = None
     unconstrained: bool = False  # sigma is the validity box's spread: the pixel's data do not constrain it
+    at_edge: str = ""  # "lower"/"upper" when the value sits on that edge of the model's validity box
 
     def text(self) -> str:
         """``kT = 2.31 ± 0.12 keV [2.20, 2.45]`` (3 significant digits on σ), or ``... (unconstrained)``."""
@@ -172,6 +183,8 @@ class ParameterValue:
             s += f" {self.unit}"
         if self.lower is not None and self.upper is not None:
             s += f" [{_fmt(self.lower)}, {_fmt(self.upper)}]"
+        if self.at_edge:
+            s += f" (at the {self.at_edge} edge of the model's box: a bound, not a measurement)"
         if self.unconstrained:
             s += " (unconstrained: σ is the spread of the validity box)"
         return s
@@ -395,10 +408,14 @@ def pixel_spectrum(
         lo_hi = fa.intervals.get(key)
         sv = None if sig is None else float(sig[y, x])
         cap = fa.sigma_caps.get(key)
+        edge = ""
+        if key in fa.boxes:
+            low, high = on_box_edge(np.asarray(arr[y, x]), fa.boxes[key])
+            edge = "lower" if bool(low) else "upper" if bool(high) else ""
         params.append(ParameterValue(
             key, float(arr[y, x]), sv, fa.units.get(key, ""),
             None if lo_hi is None else float(lo_hi[0][y, x]), None if lo_hi is None else float(lo_hi[1][y, x]),
-            unconstrained=bool(sv is not None and sigma_unconstrained(sv, cap)),
+            unconstrained=bool(sv is not None and sigma_unconstrained(sv, cap)), at_edge=edge,
         ))
     cstat = float(np.sum(deviance_residuals(counts, model) ** 2))
     dof = None if fa.free_count is None else max(E - int(fa.free_count), 1)

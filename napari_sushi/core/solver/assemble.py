@@ -126,6 +126,8 @@ def assemble(
         # a parameter sigma at this value is the box's spread (width / sqrt(12)): the pixel's data do not
         # constrain it (see uncertainty.py); viewers say "unconstrained" rather than quoting it as an error
         "sigma_caps": {k.replace(".", " ", 1): fp.width / np.sqrt(12.0) for fp in problem.free for k in fp.keys},
+        # each free map's validity box, so viewers can flag values pinned at an edge (FitResult.edge_shares)
+        "boxes": {k.replace(".", " ", 1): [float(fp.low), float(fp.high)] for fp in problem.free for k in fp.keys},
     }
     prov.update(extra or {})
     return FitResult(

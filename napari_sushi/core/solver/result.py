@@ -24,6 +24,21 @@ def unconstrained(sigma: np.ndarray, cap: float | None) -> np.ndarray:
 
 
 GOF_KEY = "goodness of fit"
+EDGE_FRACTION = 1e-3  # a value within this fraction of the box width from an edge is "on the edge"
+
+
+def on_box_edge(values: np.ndarray, box: tuple[float, float] | list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean maps (at the lower edge, at the upper edge) of a parameter map for its validity box.
+
+    A value pinned at an edge is where the model ran out of room: the data want a value outside the
+    box the model was trained on (e.g. a photon index below its lowest value), so the number is a
+    bound, not a measurement. Train a model with a wider box, or read such pixels as limits.
+    """
+    v = np.asarray(values, dtype=float)
+    lo, hi = float(box[0]), float(box[1])
+    tol = EDGE_FRACTION * (hi - lo)
+    ok = np.isfinite(v)
+    return ok & (v <= lo + tol), ok & (v >= hi - tol)
 
 
 @dataclass
@@ -127,6 +142,39 @@ class FitResult:
             if key in caps and sig is not None and fitted.any():  # fixed parameters have no cap
                 out[key] = float(unconstrained(sig, caps[key])[fitted].mean())
         return out
+
+    def edge_shares(self) -> dict[str, tuple[float, float]]:
+        """Per free parameter map, the fractions of fitted pixels at the lower and upper box edge.
+
+        Only pixels where the parameter's component holds at least one expected count are counted, so
+        a regulariser's fill-in where a component is absent does not raise an alarm.
+        """
+        boxes = (self.provenance or {}).get("boxes", {})
+        out = {}
+        for key, values in self.params.items():
+            if key not in boxes:
+                continue
+            comp = key.split(" ", 1)[0]
+            amp = self.amplitudes.get(comp)
+            use = np.isfinite(values) & (amp >= 1.0 if amp is not None else True)
+            if not use.any():
+                continue
+            low, high = on_box_edge(values, boxes[key])
+            out[key] = (float(low[use].mean()), float(high[use].mean()))
+        return out
+
+    def edge_summary(self, threshold: float = 0.05) -> str:
+        """One line naming the parameter maps with more than ``threshold`` of their pixels on a box edge."""
+        boxes = (self.provenance or {}).get("boxes", {})
+        parts = []
+        for key, (lo, hi) in self.edge_shares().items():
+            for share, side, edge in ((lo, "lower", 0), (hi, "upper", 1)):
+                if share > threshold:
+                    parts.append(f"{key} {100 * share:.0f} % at its {side} edge {boxes[key][edge]:g}")
+        if not parts:
+            return ""
+        return ("on the model's box edge: " + "; ".join(parts)
+                + " (bounds, not measurements: train a model with a wider box for this source)")
 
     def map_units(self) -> dict[str, str]:
         units = dict(self.units)
