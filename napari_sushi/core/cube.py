@@ -7,13 +7,16 @@ Everything in the project (readers, simulator, solver, widgets) passes cubes aro
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS
 
 from napari_sushi.core.band import band_slice
+
+if TYPE_CHECKING:  # the response module lives in core.io, which builds on this one
+    from napari_sushi.core.io.response_files import ResponseFiles
 
 
 class CubeError(ValueError):
@@ -41,6 +44,10 @@ class HyperCube:
         channels can be matched to a response/model on the same channels.
     name:
         A short label (file stem, preset name).
+    response:
+        The instrument response (RMF, ARF) the counts were recorded with, when known
+        (:class:`~napari_sushi.core.io.response_files.ResponseFiles`); travels with every copy of the cube
+        and is written to FITS as ``RESPFILE``/``ANCRFILE``.
     """
 
     counts: np.ndarray
@@ -50,6 +57,7 @@ class HyperCube:
     header: fits.Header = field(default_factory=fits.Header)
     channels: np.ndarray | None = None
     name: str = "cube"
+    response: ResponseFiles | None = None
 
     def __post_init__(self) -> None:
         counts = np.asarray(self.counts)
@@ -107,6 +115,10 @@ class HyperCube:
             self.channels = ch.astype(np.int64)
         if self.header is None:
             self.header = fits.Header()
+        if self.response is not None and not hasattr(self.response, "rmf"):
+            raise CubeError(
+                f"response must be a ResponseFiles (rmf, arf, how) or None; got {type(self.response).__name__}."
+            )
 
     # ------------------------------------------------------------------ views
     @property

@@ -4,7 +4,9 @@ Only the needed columns are read from a memory-mapped file, in chunks, and binne
 ``np.bincount`` on a flat index, so the 258k-event MSH 15-52 list bins in well under a second.
 Energies come from the ``energy`` column (eV unless ``TUNIT`` says keV) or from ``pi`` through a
 channel-to-energy mapping: an ``EBOUNDS`` table in the file or in a given RMF, or, for Chandra ACIS
-only, the documented 14.6 eV per PI channel (channel i spans (i-1)*14.6 .. i*14.6 eV).
+only, the documented 14.6 eV per PI channel (channel i spans (i-1)*14.6 .. i*14.6 eV). The response
+(RMF, ARF) is found as X-ray tools find it (:func:`~napari_sushi.core.io.response_files.find_response`):
+its EBOUNDS then map the channels, and the cube records it (``HyperCube.response``).
 The image keeps a celestial WCS built from the ``TCTYP/TCRVL/TCRPX/TCDLT`` keywords of the sky
 ``x`` and ``y`` columns, shifted and scaled for the cut-out and the spatial binning.
 """
@@ -27,10 +29,15 @@ from napari_sushi.core.cube import CubeError, HyperCube
 from napari_sushi.core.io.errors import FileFormatError
 from napari_sushi.core.io.fits_cube import _exposure, open_fits, read_ebounds
 from napari_sushi.core.io.keywords import copy_provenance
+from napari_sushi.core.io.response_files import ResponseFiles, find_response
 
 ACIS_PI_KEV = 0.0146  # Chandra ACIS: PI channel width (CIAO documentation), channel i = [(i-1), i] * 14.6 eV
 CHUNK = 2_000_000  # events per chunk while binning
 MAX_BINS = 300_000_000  # refuse cubes larger than this (about 1.2 GB as int32)
+DEFAULT_BAND = (0.5, 8.0)  # keV: the band of an event list opened without options
+DEFAULT_IMAGE_PIXELS = 512  # ... and the largest image side
+DEFAULT_MAX_BINS = 64_000_000  # ... and the largest cube (256 MB as int32): coarser pixels beyond it
+FALLBACK_CHANNEL_WIDTH = 0.1  # keV, when the list has no PI channels with a known energy mapping
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -214,11 +221,22 @@ class EventSummary:
     exposure: float | None
     wcs: WCS | None
     header: fits.Header
+    response: ResponseFiles | None = None
+    channel_edges: np.ndarray | None = None  # keV edges of the pi channels, when a mapping is known
+
+    @property
+    def native_channels(self) -> bool:
+        """Whether the list can be binned on native channels (a pi column with an energy mapping)."""
+        return self.channel_edges is not None
 
 
-def event_summary(path: str | os.PathLike, rmf: str | os.PathLike | None = None) -> EventSummary:
-    """Count the events and find their energy and sky x/y ranges (reads only those columns)."""
-    t = open_event_table(path, rmf=rmf)
+def event_summary(
+    path: str | os.PathLike, rmf: str | os.PathLike | None = None, arf: str | os.PathLike | None = None
+) -> EventSummary:
+    """Count the events and find their energy and sky x/y ranges (reads only those columns), and the
+    response that goes with them (:func:`.find_response`)."""
+    response = find_response(path, rmf=rmf, arf=arf)
+    t = _open_with_response(path, response)
     lo = np.array([np.inf, np.inf, np.inf])
     hi = -lo
     with open_fits(t.path) as hdul:
@@ -238,8 +256,71 @@ def event_summary(path: str | os.PathLike, rmf: str | os.PathLike | None = None)
         x_range=(float(lo[0]), float(hi[0])) if n else (math.nan, math.nan),
         y_range=(float(lo[1]), float(hi[1])) if n else (math.nan, math.nan),
         columns=t.columns, energy_source=t.energy_source, exposure=_exposure(t.header, t.primary_header),
-        wcs=t.wcs, header=t.header,
+        wcs=t.wcs, header=t.header, response=response,
+        channel_edges=t.channel_edges if t.pi_col is not None else None,
     )
+
+
+def default_event_options(
+    path: str | os.PathLike,
+    band: tuple[float, float] | None = None,
+    channel_width: float | None = None,
+    native: bool | None = None,
+    group: int = 1,
+    binning: int | None = None,
+    cutout: tuple[float, float, float, float] | None = None,
+    rmf: str | os.PathLike | None = None,
+    arf: str | os.PathLike | None = None,
+    summary: EventSummary | None = None,
+) -> dict:
+    """The :func:`bin_events` options for opening an event list, defaults filled in for what is not given.
+
+    Band 0.5-8 keV; the instrument's native channels when a pi column with a channel mapping exists
+    (else 0.1 keV channels, with a ``UserWarning`` saying why); a spatial binning that keeps the image
+    within 512 pixels a side and the cube within 64 M bins. The readers (``read_cube``, the napari
+    reader) use it, so an event list opens the same way everywhere.
+    """
+    if summary is None:
+        with warnings.catch_warnings():  # bin_events reports the response warnings itself
+            warnings.simplefilter("ignore", UserWarning)
+            summary = event_summary(path, rmf=rmf, arf=arf)
+    emin, emax = (float(v) for v in (band or DEFAULT_BAND))
+    group = int(group)
+    if native is None and channel_width is None:
+        native = summary.native_channels
+        if not native:
+            channel_width = FALLBACK_CHANNEL_WIDTH
+            warnings.warn(
+                f"{Path(path).name}: binned on {FALLBACK_CHANNEL_WIDTH} keV channels, not native ones: "
+                + ("it has no pi column" if "pi" not in [c.lower() for c in summary.columns] else
+                   "no channel-to-energy mapping is known for its pi column (give the RMF: rmf=... / --rmf)")
+                + ".", UserWarning, stacklevel=2,
+            )
+    native = bool(native)
+    if binning is None:
+        if native:
+            sl = band_slice(summary.channel_edges, emin, emax)
+            n_e = max(1, (sl.stop - sl.start) // max(group, 1))
+        else:
+            width = float(channel_width if channel_width is not None else FALLBACK_CHANNEL_WIDTH)
+            n_e = max(1, int(round((emax - emin) / width))) if width > 0 else 1
+        if cutout is not None and len(cutout) == 4:
+            sx, sy = float(cutout[1]) - float(cutout[0]), float(cutout[3]) - float(cutout[2])
+        else:
+            sx = summary.x_range[1] - summary.x_range[0] + 1
+            sy = summary.y_range[1] - summary.y_range[0] + 1
+        binning = 1
+        if math.isfinite(sx) and math.isfinite(sy) and sx > 0 and sy > 0:
+            binning = max(1, math.ceil(max(sx, sy) / DEFAULT_IMAGE_PIXELS))
+            while n_e * (math.ceil(sx / binning) + 1) * (math.ceil(sy / binning) + 1) > DEFAULT_MAX_BINS:
+                binning += 1
+    opts: dict = {"band": (emin, emax), "group": group, "binning": int(binning), "cutout": cutout,
+                  "rmf": rmf, "arf": arf}
+    if native:
+        opts["native"] = True
+    else:
+        opts["channel_width"] = channel_width
+    return opts
 
 
 def _field(lo: float, hi: float, binning: int, cutout: tuple[float, float] | None, axis: str) -> tuple[float, int]:
@@ -267,6 +348,7 @@ def bin_events(
     cutout: tuple[float, float, float, float] | None = None,
     rmf: str | os.PathLike | None = None,
     progress: ProgressCallback | None = None,
+    arf: str | os.PathLike | None = None,
 ) -> HyperCube:
     """Bin an event list into a :class:`HyperCube` of counts (energy, y, x).
 
@@ -281,8 +363,10 @@ def bin_events(
     binning: spatial binning factor (sky pixels per image pixel, per axis).
     cutout: (x0, x1, y0, y1) in sky pixels; events with x0 <= x < x0 + nx*binning (same for y) are kept,
         nx = ceil((x1 - x0) / binning). Without it the field covers all events.
-    rmf: a response file whose EBOUNDS maps PI channels to energies (needed for ``pi``-only lists
-        that are not Chandra ACIS).
+    rmf, arf: the response files (RMF, ARF). Without them the response is looked for in the event
+        file's RESPFILE/ANCRFILE keywords and beside it (:func:`.find_response`); a known RMF's EBOUNDS
+        map PI channels to energies (needed for ``pi``-only lists that are not Chandra ACIS), and the
+        response is recorded in ``HyperCube.response``.
     progress: called as ``progress(events_done, events_total)`` after each chunk.
     """
     emin, emax = (float(v) for v in band)
@@ -298,7 +382,8 @@ def bin_events(
     if cutout is not None and len(cutout) != 4:
         raise CubeError("cut-out must be four numbers: x0 x1 y0 y1 (sky pixels).")
 
-    t = open_event_table(path, rmf=rmf)
+    response = find_response(path, rmf=rmf, arf=arf)
+    t = _open_with_response(path, response)
     channels = None
     if native:
         if t.pi_col is None or t.channel_edges is None:
@@ -356,7 +441,7 @@ def bin_events(
                 f"the cube would have {n_e} x {ny} x {nx} = {n_bins:,} bins (too large for memory); "
                 "use a larger spatial binning, a cut-out, coarser channels or a narrower band."
             )
-        counts = np.zeros(n_bins, dtype=np.int64)
+        counts = np.zeros(n_bins, dtype=np.int32 if n_total < 2**31 else np.int64)
         for start in range(0, n_total, CHUNK):
             stop = min(n_total, start + CHUNK)
             x, y = _read_xy(t, hdu, start, stop)
@@ -372,7 +457,8 @@ def bin_events(
             iy = np.floor((y - y0) / binning)
             ok &= np.isfinite(ix) & np.isfinite(iy) & (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
             flat = (k[ok] * ny + iy[ok].astype(np.int64)) * nx + ix[ok].astype(np.int64)
-            counts += np.bincount(flat, minlength=n_bins)
+            cells, hits = np.unique(flat, return_counts=True)  # sparse: no full-size temporary per chunk
+            counts[cells] += hits.astype(counts.dtype)
             if progress is not None:
                 progress(stop, n_total)
     total = int(counts.sum())
@@ -383,7 +469,8 @@ def bin_events(
             + "; check the band (keV) and the cut-out (sky pixels) against `napari-sushi info`."
         )
     counts = counts.reshape(n_e, ny, nx)
-    counts = counts.astype(np.int32) if counts.max() < 2**31 else counts
+    if counts.dtype != np.int32 and counts.max() < 2**31:
+        counts = counts.astype(np.int32)
 
     wcs = None
     if t.wcs is not None:
@@ -414,5 +501,20 @@ def bin_events(
     name = t.path.name.split(".")[0]
     return HyperCube(
         counts, edges, wcs=wcs, exposure=_exposure(t.header, t.primary_header), header=header,
-        channels=channels, name=name,
+        channels=channels, name=name, response=response,
     )
+
+
+def _open_with_response(path: str | os.PathLike, response: ResponseFiles | None) -> EventTable:
+    """The event table with channels mapped by the response's EBOUNDS; a found (not given) RMF that
+    cannot map them is reported in a warning and the file's own mapping is used instead."""
+    if response is None:
+        return open_event_table(path)
+    try:
+        return open_event_table(path, rmf=response.rmf)
+    except FileFormatError as exc:
+        if response.how == "given":
+            raise
+        warnings.warn(f"{Path(path).name}: the response found ({response.how}) cannot map its channels ({exc}); "
+                      "using the event file's own channel mapping.", UserWarning, stacklevel=3)
+        return open_event_table(path)

@@ -5,6 +5,8 @@ Reading accepts a 3-D primary or IMAGE extension whose energy axis is given by t
 extension; the other two axes give the celestial WCS when they carry one. Writing puts the cube in
 the primary HDU with both WCSs, an OGIP ``EBOUNDS`` table with the exact bin edges (and channel
 numbers), and optional 2-D maps as IMAGE extensions (the simulator stores its truth maps this way).
+The cube's instrument response travels as the OGIP ``RESPFILE``/``ANCRFILE`` keywords of the primary
+header (paths relative to the file's folder when the response lies there or below, absolute otherwise).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from napari_sushi.core.cube import CubeError, HyperCube
 from napari_sushi.core.io.atomic import atomic_path
 from napari_sushi.core.io.errors import FileFormatError
 from napari_sushi.core.io.keywords import add_keywords, copy_provenance
+from napari_sushi.core.io.response_files import response_from_header, response_keywords
 
 _ENERGY_UNITS = {"ev": 1e-3, "kev": 1.0, "mev": 1e3}
 _CHANNEL_TYPES = ("CHANNEL", "CHAN", "PI", "PHA", "PHA_CHAN", "PI_CHAN")
@@ -222,9 +225,12 @@ def read_fits_cube(path: str | os.PathLike, hdu: int | str | None = None) -> Hyp
         others = tuple(i for i in (1, 2, 3) if i != axis)
         wcs = celestial_wcs(header, others)
         exposure = _exposure(header, hdul[0].header)
+        keyed = header if "RESPFILE" in header else hdul[0].header
+        response = response_from_header(keyed, p)
     name = p.name.split(".")[0]
     try:
-        return HyperCube(data, edges, wcs=wcs, exposure=exposure, header=header, channels=channels, name=name)
+        return HyperCube(data, edges, wcs=wcs, exposure=exposure, header=header, channels=channels, name=name,
+                         response=response)
     except CubeError as exc:
         raise CubeError(f"{p}: {exc}") from exc
 
@@ -343,6 +349,10 @@ def write_cube_fits(
     h["SUSHITYP"] = ("CUBE", "napari-sushi product type")
     copy_provenance(cube.header, h)
     add_keywords(h, header)
+    out = Path(path)
+    comments = {"RESPFILE": "redistribution matrix (RMF) of these counts", "ANCRFILE": "ancillary response (ARF)"}
+    for key, value in response_keywords(cube.response, out).items():
+        h[key] = (value, comments[key])
     hdus: list[Any] = [primary, ebounds_hdu(cube.energy_edges, cube.channels)]
     seen = {"PRIMARY", "EBOUNDS"}
     for name, array in (maps or {}).items():
@@ -350,7 +360,6 @@ def write_cube_fits(
             raise CubeError(f"map name {name!r} is used twice or is reserved (names are case-insensitive in FITS).")
         seen.add(str(name).upper())
         hdus.append(map_hdu(name, _check_map(name, array, cube.shape[1:]), cube.wcs, units.get(name), map_header))
-    out = Path(path)
     with atomic_path(out, overwrite=overwrite) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", fits.verify.VerifyWarning)  # long comments are shortened
         fits.HDUList(hdus).writeto(tmp, output_verify="exception")
