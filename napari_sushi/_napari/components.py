@@ -74,6 +74,18 @@ def _decimals(low: float, high: float) -> int:
     return 3
 
 
+def model_summary(model: Any) -> str:
+    """What a model was built for: its description (boxes, channels, response) and its fixed values (N_H, abundance)."""
+    meta = model.meta
+    fixed = meta.extra.get("fixed") or {}
+    units = {"nH": "×10²² cm⁻²", "abundance": "× solar", "velocity": "km/s", "sigma_v": "km/s"}
+    parts = [model.describe()]
+    if fixed:
+        parts.append("fixed: " + ", ".join(f"{k} = {v:g}" + (f" {units[k]}" if k in units else "")
+                                           for k, v in fixed.items()))
+    return "; ".join(parts)
+
+
 class ParameterRow:
     """Widgets of one parameter: label with unit, range, mode, value and link target."""
 
@@ -199,6 +211,25 @@ class ComponentEditor(QGroupBox):
         if select:
             self._select_index(self.model_combo.count() - 1)
 
+    def order_choices(self, matching: set[str]) -> None:
+        """List the models whose grid matches the cube first; the others say "(other grid)"."""
+        current = self.choice
+        keyed = sorted(range(len(self._choices)),
+                       key=lambda i: (self._choices[i].source not in matching and self._choices[i].source != "", i))
+        self._choices = [self._choices[i] for i in keyed]
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        for c in self._choices:
+            other = bool(matching) and c.source and c.source not in matching
+            self.model_combo.addItem(c.label + ("  (other grid)" if other else ""))
+            self.model_combo.setItemData(self.model_combo.count() - 1, c.description, 3)  # ToolTipRole
+        if current is not None:
+            self.model_combo.setCurrentIndex(self._choices.index(current))
+        self.model_combo.blockSignals(False)
+
+    def has_choice(self, source: str) -> bool:
+        return any(c.source == source for c in self._choices)
+
     def set_model(self, model: Any, label: str | None = None) -> None:
         """Use an already loaded SpectralModel (e.g. from a script) for this component."""
         label = label or f"{model.meta.component} ({model.meta.family})"
@@ -270,7 +301,7 @@ class ComponentEditor(QGroupBox):
             model = None
         self._build_rows(model)
         if model is not None:
-            self.model_info.setText(model.describe())
+            self.model_info.setText(model_summary(model))
             if not self.name_edit.text().strip():
                 self.name_edit.setText(model.meta.component)
         self.changed.emit()

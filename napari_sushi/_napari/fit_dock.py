@@ -87,6 +87,20 @@ def available_memory(device: str) -> int:
     return int(psutil.virtual_memory().available)
 
 
+def _entry_description(entry: Any) -> str:
+    """A registry entry as a tooltip: whose it is, its description, fixed values, boxes and band."""
+    origin = getattr(entry, "origin", "shipped")
+    fixed = getattr(entry, "fixed", None) or {}
+    parts = ["[yours]" if origin == "user" else "[shipped]", entry.description]
+    if fixed:
+        parts.append("fixed " + ", ".join(f"{k}={v:g}" for k, v in fixed.items()))
+    if entry.parameters:
+        parts.append("boxes " + "; ".join(entry.parameters))
+    if entry.band:
+        parts.append(f"band {entry.band[0]:g}-{entry.band[1]:g} keV")
+    return " · ".join(p for p in parts if p)
+
+
 def _fmt_time(seconds: float) -> str:
     if not math.isfinite(seconds):
         return "?"
@@ -195,9 +209,13 @@ class SushiFitDock(QWidget):
         self.editors: list[ComponentEditor] = []
 
         self._build_ui()
+        from napari_sushi._napari.model_events import model_events
+
+        model_events().saved.connect(self.refresh_models)
         self._connect_viewer()
         self.refresh_layers()
         self._add_default_components()
+        self._cube_selected()
         self._timer = QTimer(self)
         self._timer.setInterval(500)
         self._timer.timeout.connect(self._tick)
@@ -254,6 +272,16 @@ class SushiFitDock(QWidget):
         # -- components
         comps = QGroupBox("Components")
         self.comp_layout = QVBoxLayout(comps)
+        self.match_info = QLabel("")
+        self.match_info.setWordWrap(True)
+        self.match_info.setStyleSheet("color: #e0a040;")
+        self.match_info.setVisible(False)
+        self.comp_layout.addWidget(self.match_info)
+        self.train_button = QPushButton("Train models for this cube…")
+        self.train_button.setToolTip("open the Train models dock for the selected cube's response and channels")
+        self.train_button.setVisible(False)
+        self.train_button.clicked.connect(self.open_training_dock)
+        self.comp_layout.addWidget(self.train_button)
         self.add_button = QPushButton("Add component")
         self.add_button.setToolTip("add an emission component (e.g. a second thermal plasma)")
         self.add_button.clicked.connect(lambda: self.add_component())
@@ -484,10 +512,34 @@ class SushiFitDock(QWidget):
         except (ImportError, ValueError, OSError) as exc:
             show_warning(f"napari-sushi: shipped models are not available ({exc}); load a model file instead.")
             return []
-        return [
-            ModelChoice(label=e.name, source=e.name, description=e.description, component=e.component)
-            for e in entries
-        ]
+        return [ModelChoice(label=e.name, source=e.name, description=_entry_description(e), component=e.component)
+                for e in entries]
+
+    def refresh_models(self, *_: Any) -> None:
+        """Re-read the model registry (shipped and user-trained) and offer new models in every component."""
+        fresh = self._registry_choices()
+        known = {c.source for c in self._choices}
+        added = [c for c in fresh if c.source not in known]
+        self._choices += added
+        for e in self.editors:
+            for c in added:
+                if not e.has_choice(c.source):
+                    e.add_choice(replace(c), select=False)
+        self._cube_selected()
+
+    def matching_sources(self, cube: Any) -> set[str]:
+        """Registry names of the models whose energy grid matches ``cube`` (channels and band)."""
+        from napari_sushi._napari.components import load_cached
+        from napari_sushi.core.spectral.matching import match_model_to_cube
+
+        out = set()
+        for c in self._choices:
+            try:
+                match_model_to_cube(load_cached(c.source), cube)
+            except (ValueError, OSError):
+                continue
+            out.add(c.source)
+        return out
 
     def _current_cube_or_none(self) -> Any:
         try:
@@ -495,19 +547,17 @@ class SushiFitDock(QWidget):
         except (ValueError, OSError):
             return None
 
-    def _model_for(self, kind: str, cube: Any) -> ModelChoice | None:
-        """The first shipped model of a component kind whose grid matches ``cube`` (else the first)."""
-        from napari_sushi._napari.components import load_cached
-        from napari_sushi.core.spectral.matching import match_model_to_cube
+    def _model_for(self, kind: str, cube: Any, matching: set[str] | None = None) -> ModelChoice | None:
+        """The first registry model of a component kind whose grid matches ``cube`` (else the first).
 
+        User-trained models come before shipped ones, so a model trained for this source wins."""
         cands = [c for c in self._choices if c.component == kind]
         if cube is not None:
-            for c in cands:
-                try:
-                    match_model_to_cube(load_cached(c.source), cube)
-                    return c
-                except (ValueError, OSError):
-                    continue
+            matching = self.matching_sources(cube) if matching is None else matching
+            good = [c for c in cands if c.source in matching]
+            good.sort(key=lambda c: not c.description.startswith("[yours]"))
+            if good:
+                return good[0]
         return cands[0] if cands else None
 
     def _add_default_components(self) -> None:
@@ -523,12 +573,18 @@ class SushiFitDock(QWidget):
             self.add_component()
 
     def _cube_selected(self, *_: Any) -> None:
-        """Switch shipped models to ones built for the selected cube's grid, when there are such."""
+        """List the models built for the selected cube's grid first, switch to them, or say none matches."""
         cube = self._current_cube_or_none()
         if cube is None:
+            self.match_info.setVisible(False)
+            self.train_button.setVisible(False)
             return
         from napari_sushi.core.spectral.matching import match_model_to_cube
 
+        matching = self.matching_sources(cube)
+        self._show_match_info(cube, matching)
+        for e in self.editors:
+            e.order_choices(matching)
         for e in self.editors:
             c = e.choice
             if c is None or not c.source or c.source not in {x.source for x in self._choices} or e.model is None:
@@ -536,9 +592,39 @@ class SushiFitDock(QWidget):
             try:
                 match_model_to_cube(e.model, cube)
             except (ValueError, OSError):
-                better = self._model_for(c.component or e.model.meta.component, cube)
+                better = self._model_for(c.component or e.model.meta.component, cube, matching)
                 if better is not None and better.source != c.source:
                     e.select_model(better.source)
+
+    def _show_match_info(self, cube: Any, matching: set[str]) -> None:
+        """Say which components have a model for this cube, and what to do when one has none."""
+        kinds = {c.component for c in self._choices if c.component}
+        have = {c.component for c in self._choices if c.source in matching}
+        missing = sorted(kinds - have, key=lambda k: (k != "thermal", k))
+        if not missing:
+            self.match_info.setVisible(False)
+            self.train_button.setVisible(False)
+            return
+        e = cube.energy_edges
+        grid = (f"{cube.n_energy} bins {e[0]:.3f}-{e[-1]:.3f} keV"
+                + ("" if cube.channels is None else f", channels {int(cube.channels[0])}-{int(cube.channels[-1])}"))
+        self.match_info.setText(
+            f"No {' or '.join(missing)} model is built for this cube's grid ({grid}). Train one for it in the "
+            "Train models dock (its response and channels are taken from the cube), or load a model file.")
+        self.match_info.setVisible(True)
+        self.train_button.setVisible(True)
+
+    def open_training_dock(self) -> Any:
+        """Open (or show) the Train models dock, set to the current cube."""
+        try:
+            _, widget = self.viewer.window.add_plugin_dock_widget("napari-sushi", "Train models")
+        except (KeyError, AttributeError, ValueError) as exc:
+            self._report_error(f"napari-sushi: cannot open the training dock ({exc}); use Plugins > napari-sushi.")
+            return None
+        name = self.cube_combo.currentText()
+        if name and hasattr(widget, "cube_combo") and widget.cube_combo.findText(name) >= 0:
+            widget.cube_combo.setCurrentText(name)
+        return widget
 
     def add_component(self, model: Any = None, name: str = "") -> ComponentEditor:
         """Add a component; ``model`` is a registry name, a file path or a SpectralModel."""
@@ -908,4 +994,10 @@ class SushiFitDock(QWidget):
     def closeEvent(self, event: Any) -> None:  # noqa: N802 (Qt name)
         if self.job is not None:
             self.job.cancel_fit()
+        from napari_sushi._napari.model_events import model_events
+
+        try:
+            model_events().saved.disconnect(self.refresh_models)
+        except (TypeError, RuntimeError):  # already disconnected
+            pass
         super().closeEvent(event)

@@ -42,15 +42,16 @@ class FitJob:
         return self.thread is not None and self.thread.is_alive()
 
 
-def fit_generator(
+def background_generator(
     job: FitJob,
-    fit_fn: Callable[..., Any],
-    cube: Any,
-    components: list,
-    settings: Any,
+    target_fn: Callable[[Callable[[Any], None], threading.Event], Any],
     poll_s: float = 0.1,
 ) -> Generator[Any, None, Any]:
-    """Run ``fit_fn(cube, components, settings, callback, cancel)`` and yield its progress."""
+    """Run ``target_fn(callback, cancel)`` in an inner thread and yield what it reports.
+
+    Yields ``None`` every ``poll_s`` while waiting, so ``worker.quit()`` takes effect promptly; the
+    inner thread's exception is re-raised here (the worker's ``errored``), its return value returned.
+    """
     events: queue.SimpleQueue = queue.SimpleQueue()
     box: dict[str, Any] = {}
 
@@ -60,7 +61,7 @@ def fit_generator(
 
     def target() -> None:
         try:
-            box["result"] = fit_fn(cube, components, settings, callback=callback, cancel=job.cancel)
+            box["result"] = target_fn(callback, job.cancel)
         except BaseException as exc:  # handed to the GUI thread through the worker's errored
             box["error"] = exc
         finally:
@@ -87,6 +88,19 @@ def fit_generator(
     return box.get("result")
 
 
+def fit_generator(
+    job: FitJob,
+    fit_fn: Callable[..., Any],
+    cube: Any,
+    components: list,
+    settings: Any,
+    poll_s: float = 0.1,
+) -> Generator[Any, None, Any]:
+    """Run ``fit_fn(cube, components, settings, callback, cancel)`` and yield its progress."""
+    return (yield from background_generator(
+        job, lambda callback, cancel: fit_fn(cube, components, settings, callback=callback, cancel=cancel), poll_s))
+
+
 def make_fit_job(
     method: str,
     label: str,
@@ -109,4 +123,15 @@ def make_fit_job(
         _start_thread=False,
         _ignore_errors=True,  # the dock turns errors into notifications
     )
+    return job
+
+
+def make_background_job(
+    label: str, target_fn: Callable[[Callable[[Any], None], threading.Event], Any], method: str = "task",
+) -> FitJob:
+    """A job running ``target_fn(callback, cancel)`` in the background (e.g. model training); not started."""
+    from napari.qt.threading import create_worker
+
+    job = FitJob(method=method, label=label)
+    job.worker = create_worker(background_generator, job, target_fn, _start_thread=False, _ignore_errors=True)
     return job
