@@ -158,8 +158,58 @@ class Response:
             name=self.name, band=(float(emin), float(emax)),
         )
 
+    def group(self, g: int) -> "Response":
+        """The response on bins of ``g`` consecutive channels, grouped from the first channel.
+
+        The convention of native binning (``bin_events(native=True, group=g)``): bin k sums channels
+        k*g .. k*g + g - 1, its energy edges are those of its first and last channel, its channel number
+        is that of its first channel, and channels left over at the top (fewer than ``g``) are dropped.
+        ``g = 1`` returns the response itself.
+        """
+        if isinstance(g, bool) or not isinstance(g, (int, np.integer)) or g < 1:
+            raise ResponseError(f"channel grouping must be a whole number >= 1; got {g!r}.")
+        g = int(g)
+        if g == 1:
+            return self
+        n = self.n_channels // g
+        if n == 0:
+            raise ResponseError(f"response {self.name!r} has {self.n_channels} channels, fewer than one group of {g}.")
+        m = self.matrix if sp.issparse(self.matrix) else np.asarray(self.matrix)
+        if sp.issparse(m):
+            summing = sp.csr_array((np.ones(n * g), (np.arange(n * g), np.repeat(np.arange(n), g))),
+                                   shape=(self.n_channels, n))
+            grouped = sp.csr_array(m) @ summing
+            if grouped.shape[0] * grouped.shape[1] <= _DENSE_LIMIT:
+                grouped = grouped.toarray()
+        else:
+            grouped = m[:, : n * g].reshape(m.shape[0], n, g).sum(axis=2)
+        return Response(
+            energy_edges=self.energy_edges.copy(), arf=self.arf.copy(), matrix=grouped,
+            channel_edges=self.channel_edges[: n * g + 1 : g].copy(), channels=self.channels[: n * g : g].copy(),
+            name=self.name, band=self.band,
+        )
+
 
 # ====================================================================== OGIP files
+def _open_ogip(path: Path, kind: str) -> fits.HDUList:
+    """Open an ARF/RMF file, turning "not FITS at all" (a text file, an empty file) into a ResponseError."""
+    if path.is_dir():
+        raise ResponseError(f"{path} is a folder; give the {kind} file itself.")
+    if path.stat().st_size == 0:
+        raise ResponseError(f"{path} is empty (0 bytes); give a valid OGIP {kind} file.")
+    try:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            hdul = fits.open(path, memmap=False)
+            hdul.verify("silentfix")
+            _ = [h.header for h in hdul]  # read every header now: a damaged file fails here, not later
+        return hdul
+    except (OSError, ValueError, TypeError, IndexError) as exc:
+        raise ResponseError(f"{path} is not a readable FITS file ({exc}); give a valid OGIP {kind} file.") from None
+
+
 def _find_hdu(hdul: fits.HDUList, names: tuple[str, ...], path: Path) -> fits.BinTableHDU:
     for hdu in hdul[1:]:
         if hdu.name.upper() in names:
@@ -179,7 +229,7 @@ def read_arf(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"ARF file {path} not found.")
-    with fits.open(path, memmap=False) as hdul:
+    with _open_ogip(path, "ARF") as hdul:
         hdu = _find_hdu(hdul, ("SPECRESP",), path)
         lo = _decimal(_column(hdu, "ENERG_LO", path))
         hi = _decimal(_column(hdu, "ENERG_HI", path))
@@ -218,7 +268,7 @@ def read_rmf(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarra
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"RMF file {path} not found.")
-    with fits.open(path, memmap=False) as hdul:
+    with _open_ogip(path, "RMF") as hdul:
         mhdu = _find_hdu(hdul, ("MATRIX", "SPECRESP MATRIX"), path)
         ehdu = _find_hdu(hdul, ("EBOUNDS",), path)
         has_area = mhdu.name.upper() == "SPECRESP MATRIX" or str(mhdu.header.get("HDUCLAS3", "")).strip().upper() == "FULL"
@@ -282,6 +332,93 @@ def read_response(rmf: str | os.PathLike, arf: str | os.PathLike | None = None, 
                 "energy grids; use the ARF made for this RMF."
             )
     return Response(e_edges, area, matrix, ch_edges, channels, name=name or Path(rmf).stem)
+
+
+def response_identity(rmf: str | os.PathLike, arf: str | os.PathLike | None = None) -> str:
+    """The string identity of a response read from files: ``"<rmf name>+<arf name>"`` (or the RMF name).
+
+    Recorded as a model's ``response_id``; the full paths go into the model's provenance.
+    """
+    return "+".join([Path(rmf).name] + ([Path(arf).name] if arf is not None else []))
+
+
+def write_arf(response: Response, path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Write the effective area of ``response`` as an OGIP ARF (``SPECRESP`` table), atomically."""
+    from napari_sushi.core.io.atomic import atomic_path
+
+    e = response.energy_edges
+    hdu = fits.BinTableHDU.from_columns([
+        fits.Column("ENERG_LO", "E", unit="keV", array=e[:-1]),
+        fits.Column("ENERG_HI", "E", unit="keV", array=e[1:]),
+        fits.Column("SPECRESP", "E", unit="cm**2", array=response.arf),
+    ], name="SPECRESP")
+    hdu.header.update({"HDUCLASS": "OGIP", "HDUCLAS1": "RESPONSE", "HDUCLAS2": "SPECRESP", "HDUVERS": "1.1.0",
+                       "TELESCOP": "NONE", "INSTRUME": "NONE", "RESPNAME": response.name[:68]})
+    target = Path(path)
+    with atomic_path(target, overwrite=overwrite) as tmp:
+        fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp)
+    return target
+
+
+def write_rmf(response: Response, path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Write the redistribution of ``response`` as an OGIP RMF (``MATRIX`` + ``EBOUNDS``), atomically.
+
+    Each input row stores its runs of non-zero channels as variable-length groups (``N_GRP``,
+    ``F_CHAN``, ``N_CHAN``, ``MATRIX``), as instrument RMFs do; the effective area is not included
+    (write it with :func:`write_arf`). Channel numbers must be consecutive.
+    """
+    from napari_sushi.core.io.atomic import atomic_path
+
+    ch = response.channels
+    if ch.size > 1 and not np.all(np.diff(ch) == 1):
+        raise ResponseError(f"response {response.name!r}: channel numbers are not consecutive; an RMF cannot hold them.")
+    m = sp.csr_array(response.matrix) if sp.issparse(response.matrix) else None
+    dense = None if m is not None else np.asarray(response.matrix, dtype=float)
+    n_grp, f_chan, n_chan, values = [], [], [], []
+    for i in range(response.n_energies):
+        if m is not None:
+            lo, hi = m.indptr[i], m.indptr[i + 1]
+            cols, vals = m.indices[lo:hi], m.data[lo:hi]
+            order = np.argsort(cols)
+            cols, vals = cols[order], vals[order]
+            row_vals = np.zeros(response.n_channels)
+            row_vals[cols] = vals
+        else:
+            row_vals = dense[i]
+        nz = np.flatnonzero(row_vals != 0)
+        starts = nz[np.r_[True, np.diff(nz) > 1]] if nz.size else nz
+        stops = nz[np.r_[np.diff(nz) > 1, True]] + 1 if nz.size else nz
+        n_grp.append(len(starts))
+        f_chan.append((ch[0] + starts).astype(np.int32))
+        n_chan.append((stops - starts).astype(np.int32))
+        values.append(np.concatenate([row_vals[a:b] for a, b in zip(starts, stops)]).astype(np.float32)
+                      if nz.size else np.zeros(0, np.float32))
+    e = response.energy_edges
+    mat = fits.BinTableHDU.from_columns([
+        fits.Column("ENERG_LO", "E", unit="keV", array=e[:-1]),
+        fits.Column("ENERG_HI", "E", unit="keV", array=e[1:]),
+        fits.Column("N_GRP", "J", array=np.asarray(n_grp, np.int32)),
+        fits.Column("F_CHAN", "PJ()", array=f_chan),
+        fits.Column("N_CHAN", "PJ()", array=n_chan),
+        fits.Column("MATRIX", "PE()", array=values),
+    ], name="MATRIX")
+    first = int(ch[0]) if ch.size else 1
+    mat.header.update({"HDUCLASS": "OGIP", "HDUCLAS1": "RESPONSE", "HDUCLAS2": "RSP_MATRIX", "HDUCLAS3": "REDIST",
+                       "HDUVERS": "1.3.0", "DETCHANS": response.n_channels, "CHANTYPE": "PI", "LO_THRES": 0.0,
+                       "TELESCOP": "NONE", "INSTRUME": "NONE", "TLMIN4": first,
+                       "TLMAX4": first + response.n_channels - 1, "RESPNAME": response.name[:68]})
+    ce = response.channel_edges
+    eb = fits.BinTableHDU.from_columns([
+        fits.Column("CHANNEL", "J", array=ch.astype(np.int32)),
+        fits.Column("E_MIN", "E", unit="keV", array=ce[:-1]),
+        fits.Column("E_MAX", "E", unit="keV", array=ce[1:]),
+    ], name="EBOUNDS")
+    eb.header.update({"HDUCLASS": "OGIP", "HDUCLAS1": "RESPONSE", "HDUCLAS2": "EBOUNDS", "HDUVERS": "1.2.0",
+                      "DETCHANS": response.n_channels, "CHANTYPE": "PI", "TELESCOP": "NONE", "INSTRUME": "NONE"})
+    target = Path(path)
+    with atomic_path(target, overwrite=overwrite) as tmp:
+        fits.HDUList([fits.PrimaryHDU(), mat, eb]).writeto(tmp)
+    return target
 
 
 # ====================================================================== Gaussian responses
@@ -361,7 +498,10 @@ def load_response(name_or_paths: str | os.PathLike | tuple | list) -> Response:
     if isinstance(name_or_paths, (tuple, list)):
         if len(name_or_paths) not in (1, 2):
             raise ResponseError("give (rmf,) or (rmf, arf) paths.")
-        return read_response(*name_or_paths)
+        paths = [p for p in name_or_paths if p is not None]
+        if not paths:
+            raise ResponseError("give (rmf,) or (rmf, arf) paths; the RMF is missing.")
+        return read_response(*paths, name=response_identity(*paths))
     key = str(name_or_paths)
     if key == "chandra-acis-i-cy0":
         return read_response(_data_file("acisi_aimpt_cy0.rmf"), _data_file("acisi_aimpt_cy0.arf"), name=key)

@@ -13,6 +13,10 @@ response (by name), the band and the channels in it, and per emission component 
 - ``wide``: 0.5-8 keV on the same response, cooler plasma (kT 0.6-3 keV) where the O/Ne/Mg/Fe-L
   lines matter, both components absorbed by N_H = 0.5e22 cm-2 (Wilms et al. 2000 abundances).
 
+:func:`response_preset` makes a preset for one's own instrument response (RMF/ARF files, band,
+channel grouping, absorption), and :func:`preset_for_cube` one whose channels are exactly those of
+a cube binned on that response's native channels, so a model trained on it fits that cube.
+
 Amplitudes are expected counts of a component in the band, so ``cube = sum_c A_c * S_c`` with
 ``S_c`` the unit-sum folded spectrum, as in the solver's forward model. Output is deterministic
 for a seed (``numpy.random.default_rng(seed)``).
@@ -31,7 +35,7 @@ from astropy.wcs import WCS
 
 from napari_sushi.core.cube import HyperCube
 from napari_sushi.core.physics import Absorption, PhysicsError, PowerLaw, Thermal
-from napari_sushi.core.response import Response, load_response
+from napari_sushi.core.response import RESPONSES, Response, load_response, response_identity
 from napari_sushi.core.spectral.base import ParameterInfo
 
 COMPONENT_MODELS = {"thermal": Thermal, "powerlaw": PowerLaw}
@@ -62,7 +66,7 @@ class Preset:
 
     name: str
     description: str
-    response: str  # name for load_response
+    response: str | tuple[str, ...]  # a name for load_response, or (rmf,) / (rmf, arf) file paths
     band: tuple[float, float]  # keV; channels wholly inside are used
     shape: tuple[int, int]  # (ny, nx)
     components: dict[str, ComponentSpec]
@@ -71,11 +75,30 @@ class Preset:
     kt_range: tuple[float, float] = (1.0, 4.0)
     abundance_table: str = "wilm"
     exposure: float = 1.0e5  # nominal exposure (s) written to the cube header
+    group: int = 1  # consecutive native channels summed per bin (grouped from the band's first channel)
+
+    @property
+    def response_id(self) -> str:
+        """The response as a string identity: its name, or ``"<rmf name>+<arf name>"`` for files."""
+        if isinstance(self.response, (tuple, list)):
+            return response_identity(*self.response)
+        return Path(self.response).name if _is_response_file(self.response) else str(self.response)
+
+    @property
+    def response_files(self) -> dict[str, str | None] | None:
+        """``{"rmf": path, "arf": path or None}`` when the response comes from files, else None."""
+        if isinstance(self.response, (tuple, list)):
+            rmf, arf = (list(self.response) + [None])[:2]
+            return {"rmf": str(Path(rmf).expanduser().resolve()),
+                    "arf": None if arf is None else str(Path(arf).expanduser().resolve())}
+        if _is_response_file(self.response):
+            return {"rmf": str(Path(self.response).expanduser().resolve()), "arf": None}
+        return None
 
     @property
     def restricted_response(self) -> Response:
-        """The response restricted to the band (cached per preset)."""
-        return _restricted(self.response, self.band)
+        """The response restricted to the band and grouped (cached per response, band and grouping)."""
+        return _restricted(_response_key(self.response), tuple(float(b) for b in self.band), int(self.group))
 
     @property
     def channel_edges(self) -> np.ndarray:
@@ -97,8 +120,20 @@ class Preset:
 
 
 @lru_cache(maxsize=8)
-def _restricted(response: str, band: tuple[float, float]) -> Response:
-    return load_response(response).restrict(*band)
+def _restricted(response: str | tuple[str, ...], band: tuple[float, float], group: int = 1) -> Response:
+    return load_response(response).restrict(*band).group(group)
+
+
+def _response_key(response) -> str | tuple[str, ...]:
+    """A hashable cache key of a response given by name, path or (rmf, arf) paths."""
+    if isinstance(response, (tuple, list)):
+        return tuple(str(Path(r).expanduser()) for r in response)
+    return str(response)
+
+
+def _is_response_file(response) -> bool:
+    return not isinstance(response, (tuple, list)) and str(response) not in RESPONSES and (
+        Path(str(response)).suffix.lower() in (".rmf", ".rsp", ".fits", ".fit", ".gz"))
 
 
 def _component(preset: Preset, component: str) -> ComponentSpec:
@@ -205,6 +240,136 @@ def customise_preset(
                    components={**pre.components, component: new_spec})
 
 
+def response_preset(
+    rmf: str | os.PathLike,
+    arf: str | os.PathLike | None = None,
+    band: tuple[float, float] = (0.5, 8.0),
+    group: int = 1,
+    nH: float | None = None,
+    abundance: float | None = None,
+    ranges: dict[str, tuple[float, float]] | None = None,
+    components: tuple[str, ...] | list[str] = ("thermal", "powerlaw"),
+    name: str | None = None,
+    fixed: dict[str, float] | None = None,
+) -> Preset:
+    """A preset on one's own instrument response (OGIP RMF, optional ARF), to train models for that data.
+
+    The channels are those of the RMF's EBOUNDS lying entirely inside ``band`` (keV), summed ``group``
+    at a time from the first of them, exactly as ``bin_events(..., band=band, native=True, group=group)``
+    bins an event list on the same channels, so a model trained on the preset matches such a cube.
+    The components are the ``wide`` preset's (thermal: kT 0.2-5 keV, velocity +-6000 km/s; power law:
+    index 1.5-4), each absorbed by ``nH`` (1e22 cm-2) when given; ``abundance`` sets the plasma's
+    metal abundance (solar units). ``ranges``: new validity boxes, keyed by a parameter (``"kT"``,
+    applied to every component that has it) or ``"<component> <parameter>"``; ``fixed``: more
+    parameters held at a value (e.g. ``{"velocity": 0.0}``), by the same keys. The response is read
+    now, so bad files fail here with a :class:`~napari_sushi.core.response.ResponseError` naming them.
+    """
+    comps = [components] if isinstance(components, str) else list(components)
+    if not comps or len(set(comps)) != len(comps) or any(c not in COMPONENT_MODELS for c in comps):
+        raise SimulationError(f"components must be distinct names among {sorted(COMPONENT_MODELS)}; got {comps}.")
+    try:
+        lo, hi = (float(b) for b in band)
+    except (TypeError, ValueError):
+        raise SimulationError(f"band must be two energies (keV), low < high; got {band!r}.") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and 0 <= lo < hi):
+        raise SimulationError(f"band must be two finite energies 0 <= low < high (keV); got {lo:g}, {hi:g}.")
+    if isinstance(group, bool) or not isinstance(group, (int, np.integer)) or group < 1:
+        raise SimulationError(f"group must be a whole number of channels >= 1; got {group!r}.")
+    if nH is not None and not (np.isfinite(nH) and nH >= 0):
+        raise SimulationError(f"nH must be a finite column >= 0 (1e22 cm-2); got {nH}.")
+    if abundance is not None and not (np.isfinite(abundance) and abundance > 0):
+        raise SimulationError(f"abundance must be a finite number > 0 (solar units); got {abundance}.")
+    rmf_path = Path(rmf).expanduser()
+    key = (str(rmf_path),) if arf is None else (str(rmf_path), str(Path(arf).expanduser()))
+    resp = _restricted(key, (lo, hi), int(group))  # reads and checks the files now
+    base_fixed = {} if nH is None else {"nH": float(nH)}
+    specs = {"thermal": _thermal_spec(0.2, 5.0, {**base_fixed, **({} if abundance is None else
+                                                                   {"abundance": float(abundance)})}),
+             "powerlaw": _powerlaw_spec(base_fixed)}
+    label = name or (f"{rmf_path.stem} {lo:g}-{hi:g} keV" + (f" group {group}" if group > 1 else "")
+                     + ("" if nH is None else f" nH={nH:g}"))
+    pre = Preset(
+        label, f"{resp.n_channels} channels {resp.channel_edges[0]:.4f}-{resp.channel_edges[-1]:.4f} keV of "
+        f"{response_identity(*key)}" + ("" if nH is None else f", absorbed by N_H = {nH:g}e22 cm-2 (wilm)"),
+        key, (lo, hi), (94, 94), {c: specs[c] for c in comps},
+        {k: v for k, v in PRESETS["wide"].truth_ranges.items() if k.split()[0] in comps},
+        peak_counts=600.0, kt_range=(0.6, 3.0), group=int(group),
+    )
+    per_comp = _per_component(comps, pre, ranges or {}, fixed or {})
+    for c, (fx, rg) in per_comp.items():
+        if fx or rg:
+            pre = replace(customise_preset(pre, c, fixed=fx, ranges=rg), name=label)
+    if "thermal" in pre.components:  # keep the simulated morphology's temperatures inside the box
+        q = pre.components["thermal"].parameters
+        box = next((p for p in q if p.name == "kT"), None)
+        if box is not None:
+            k_lo, k_hi = max(0.6, box.low), min(3.0, box.high)
+            pre = replace(pre, kt_range=(k_lo, k_hi) if k_lo < k_hi else (box.low, box.high))
+    return pre
+
+
+def _per_component(comps: list[str], pre: Preset, ranges: dict, fixed: dict) -> dict[str, tuple[dict, dict]]:
+    """Split ``{"kT": ..., "thermal kT": ...}`` keys of fixed values and ranges per component."""
+    out: dict[str, tuple[dict, dict]] = {c: ({}, {}) for c in comps}
+    for which, table in ((0, fixed), (1, ranges)):
+        for k, v in table.items():
+            parts = str(k).split()
+            if len(parts) == 2 and parts[0] in comps:
+                targets = [(parts[0], parts[1])]
+            else:
+                targets = [(c, str(k)) for c in comps
+                           if str(k) in set(COMPONENT_MODELS[c]().param_names) | {"nH"}]
+                if not targets:
+                    what = "fix" if which == 0 else "give a range"
+                    raise SimulationError(f"no component among {comps} has a parameter {k!r} to {what}.")
+            for c, name in targets:
+                out[c][which][name] = v
+    return out
+
+
+def preset_for_cube(cube: HyperCube, rmf: str | os.PathLike, arf: str | os.PathLike | None = None,
+                    **kw) -> Preset:
+    """:func:`response_preset` on the band and channel grouping of ``cube``, so its models match the cube.
+
+    The cube must be binned on native channels of this response (e.g. ``bin_events(native=True)`` or
+    ``napari-sushi bin --native``): its energy edges must be edges of the RMF's EBOUNDS (within 1e-4
+    keV), every bin holding the same number of consecutive channels; otherwise a SimulationError
+    says so. Other keywords (nH, abundance, ranges, components, name, fixed) go to :func:`response_preset`.
+    """
+    for k in ("band", "group"):
+        if k in kw:
+            raise SimulationError(f"preset_for_cube takes the {k} from the cube; do not give {k}=.")
+    key = (str(Path(rmf).expanduser()),) if arf is None else (str(Path(rmf).expanduser()), str(Path(arf).expanduser()))
+    full = load_response(key)
+    ce, re_ = np.asarray(cube.energy_edges, float), full.channel_edges
+    n = ce.size - 1
+    advice = (f"the cube ({n} bins {ce[0]:.4f}-{ce[-1]:.4f} keV) is not on native channels of "
+              f"{response_identity(*key)}: bin the event list on them (`napari-sushi bin --native --rmf "
+              f"{Path(rmf).name}`) or train for the cube's grid from a spectral library")
+    hits = np.flatnonzero(np.abs(re_ - ce[0]) <= 1e-4)
+    if hits.size == 0:
+        raise SimulationError(f"{advice} (its first edge {ce[0]:.4f} keV is no channel edge).")
+    i0 = int(hits[0])
+    if cube.channels is not None and len(cube.channels) > 1:
+        steps = np.diff(np.asarray(cube.channels, np.int64))
+        group = int(steps[0])
+    else:
+        nxt = np.flatnonzero(np.abs(re_ - ce[1]) <= 1e-4)
+        group = int(nxt[0]) - i0 if nxt.size else 0
+    if group < 1 or i0 + n * group >= re_.size:
+        raise SimulationError(f"{advice} (its bins are not whole groups of channels inside the response).")
+    want = re_[i0 : i0 + n * group + 1 : group]
+    if not np.allclose(want, ce, rtol=0, atol=1e-4):
+        raise SimulationError(f"{advice} (its bins are not groups of {group} consecutive channels).")
+    if cube.channels is not None and not np.array_equal(np.asarray(cube.channels), full.channels[i0 : i0 + n * group : group]):
+        raise SimulationError(f"{advice} (its channel numbers {int(cube.channels[0])}... differ from the RMF's "
+                              f"{int(full.channels[i0])}...).")
+    pre = response_preset(rmf, arf, band=(float(ce[0]), float(ce[-1])), group=group, **kw)
+    if pre.n_channels != n or not np.allclose(pre.channel_edges, ce, rtol=0, atol=1e-4):
+        raise SimulationError(f"{advice} (the band {ce[0]:.4f}-{ce[-1]:.4f} keV selects {pre.n_channels} bins).")
+    return pre
+
+
 def folded_spectra(
     component: str,
     params: dict[str, np.ndarray],
@@ -223,8 +388,8 @@ def folded_spectra(
     if component not in COMPONENT_MODELS:
         raise SimulationError(f"unknown component {component!r}; choose one of {sorted(COMPONENT_MODELS)}.")
     emin, emax = (float(b) for b in band)
-    if isinstance(response, str):
-        resp = _restricted(response, (emin, emax))  # cached per (name, band)
+    if isinstance(response, (str, tuple, list)):
+        resp = _restricted(_response_key(response), (emin, emax))  # cached per (response, band)
     elif response.band is None or abs(response.band[0] - emin) > 1e-9 or abs(response.band[1] - emax) > 1e-9:
         resp = response.restrict(emin, emax)
     else:
@@ -455,7 +620,9 @@ def _simulate(pre: Preset, maps: dict[str, np.ndarray], rng: np.random.Generator
     header["OBJECT"] = (f"simulated remnant ({pre.name})", "napari-sushi simulate")
     header["SIMPRES"] = (pre.name[:68], "napari-sushi simulation preset")
     header["SIMSEED"] = (seed_value, "random seed (numpy default_rng; -1: a Generator)")
-    header["RESPONSE"] = (pre.response, "instrument response used to fold the spectra")
+    header["RESPONSE"] = (pre.response_id[:68], "instrument response used to fold the spectra")
+    if pre.group > 1:
+        header["CHGROUP"] = (int(pre.group), "channels per energy bin")
     header["EXPNOTE"] = ("nominal", "amplitudes are counts; EXPOSURE nominal")
     fixed = {k: v for spec in pre.components.values() for k, v in spec.fixed.items()}
     header["ABUND"] = (float(fixed.get("abundance", 1.0)), "metal abundance of the plasma (solar)")
@@ -485,5 +652,6 @@ def write_simulation(sim: SimulatedRemnant, path: str | os.PathLike, overwrite: 
 
 __all__ = [
     "PRESETS", "ComponentSpec", "Preset", "SimulatedRemnant", "SimulationError", "folded_spectra",
-    "get_preset", "remnant_maps", "simulate_from_maps", "simulate_remnant", "unit_spectra", "write_simulation",
+    "customise_preset", "get_preset", "preset_for_cube", "remnant_maps", "response_preset", "simulate_from_maps",
+    "simulate_remnant", "unit_spectra", "write_simulation",
 ]

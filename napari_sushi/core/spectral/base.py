@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -40,10 +41,20 @@ class ModelMeta:
     parameters: list[ParameterInfo]
     energy_edges: np.ndarray  # channel edges in keV, length C + 1
     channels: np.ndarray | None = None  # instrument channel numbers (e.g. PI), length C
-    response_id: str = ""  # e.g. "chandra-acis-i-cy0" or "gaussian-fwhm130eV"
+    response_id: str = ""  # e.g. "chandra-acis-i-cy0", "gaussian-fwhm130eV", "my.rmf+my.arf" (always a string)
     band: tuple[float, float] | None = None  # analysed band (keV)
     description: str = ""
     extra: dict = field(default_factory=dict)  # training provenance etc. (JSON-serialisable)
+
+    def __post_init__(self) -> None:
+        # the identity is hashed from to_json(): keep every field in the form from_json() restores, so a
+        # saved model hashes the same when loaded (a response given as (rmf, arf) paths becomes a string)
+        if isinstance(self.response_id, (tuple, list)):
+            self.response_id = "+".join(Path(str(r)).name for r in self.response_id if r is not None)
+        else:
+            self.response_id = str(self.response_id or "")
+        if self.band is not None:
+            self.band = (float(self.band[0]), float(self.band[1]))
 
     @property
     def n_channels(self) -> int:
