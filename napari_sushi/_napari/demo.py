@@ -35,6 +35,9 @@ def open_demo(show: bool = True, binning: int | None = None, max_iter: int | Non
     """Open a viewer with the toy remnant and the docked fit dock; returns (viewer, dock)."""
     import napari
 
+    from napari_sushi._napari.preferences import prefer_our_reader
+
+    prefer_our_reader()  # FITS files dropped on the window open with napari-sushi, no dialog
     viewer = napari.Viewer(title="napari-sushi demo: toy supernova remnant", show=show)
     viewer.open_sample(PLUGIN, _sample_id())
     _, dock = viewer.window.add_plugin_dock_widget(PLUGIN, DOCK)

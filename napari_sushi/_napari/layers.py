@@ -3,7 +3,9 @@
 Layer metadata keys used across the plugin: ``energy_edges`` (keV, E + 1), ``energy_axis`` (how the
 slider maps to energy), ``wcs`` (astropy WCS or None), ``wcs_header`` (its FITS header text),
 ``exposure`` (s), ``channels``, ``header`` (source FITS header), ``unit`` (maps), ``provenance``,
-``truth`` (maps), ``source`` (file path).
+``truth`` (maps), ``source`` (file path), ``response`` (``{"rmf", "arf", "how"}`` path strings of the
+instrument response, or None), ``events`` (for a cube binned from an event list: ``{"path", "band",
+"native", "channel_width", "group", "binning", "cutout"}``, so the app can re-bin it with other options).
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from astropy.wcs import WCS
 
 from napari_sushi.core.cube import CubeError, HyperCube
 from napari_sushi.core.io.fits_cube import is_uniform
+from napari_sushi.core.io.images import FitsImage
 from napari_sushi.core.io.maps import MapSet
+from napari_sushi.core.io.response_files import ResponseFiles
 
 CUBE_AXIS_LABELS = ("energy", "y", "x")
 
@@ -55,6 +59,7 @@ def cube_layer(cube: HyperCube, source: str | None = None) -> tuple[np.ndarray, 
         "header": cube.header,
         "name": cube.name,
         "source": source,
+        "response": None if cube.response is None else cube.response.as_meta(),
     }
     kwargs = {
         "name": cube.name,
@@ -95,6 +100,27 @@ def map_layer(ms: MapSet, name: str) -> tuple[np.ndarray, dict[str, Any], str]:
     return ms.maps[name], kwargs, "image"
 
 
+def image_layer(img: FitsImage, source: str | None = None) -> tuple[np.ndarray, dict[str, Any], str]:
+    """A plain FITS image as an image layer: pixels in arcsec when its WCS is celestial (so two images
+    of the same sky line up), else in pixels; no energy axis (it cannot be fitted)."""
+    nd = img.data.ndim
+    lead = (1.0,) * (nd - 2)
+    if img.pixel_scale_arcsec is not None:
+        scale, units = (*lead, *img.pixel_scale_arcsec), (*(("pixel",) * (nd - 2)), "arcsec", "arcsec")
+    else:
+        scale, units = (1.0,) * nd, ("pixel",) * nd
+    meta = {
+        "kind": "image",
+        "wcs": img.wcs,
+        "wcs_header": None if img.wcs is None else img.wcs.to_header_string(relax=True),
+        "header": img.header,
+        "unit": str(img.header.get("BUNIT", "")),
+        "source": source,
+    }
+    kwargs = {"name": img.name, "scale": scale, "translate": (0.0,) * nd, "units": units, "metadata": meta}
+    return img.data, kwargs, "image"
+
+
 def cube_from_layer(data: Any, attributes: dict[str, Any]) -> HyperCube:
     """Rebuild a :class:`HyperCube` from a 3-D image layer's data and state/attributes.
 
@@ -124,4 +150,5 @@ def cube_from_layer(data: Any, attributes: dict[str, Any]) -> HyperCube:
         header=meta.get("header") if isinstance(meta.get("header"), fits.Header) else fits.Header(),
         channels=meta.get("channels"),
         name=str(attributes.get("name") or meta.get("name") or "cube"),
+        response=ResponseFiles.from_meta(meta.get("response")),
     )

@@ -63,7 +63,24 @@ def test_event_list_and_arrays_open(tmp_path):
     layers = get_reader(str(evt))(str(evt))
     assert len(layers) == 1
     data, kw, _ = layers[0]
-    assert data.shape[0] == 75 and np.isclose(kw["scale"][0], 0.1)
+    # native ACIS channels lying entirely in 0.5-8 keV: channel i spans (i-1)..i x 14.6 eV -> 36..547
+    md = kw["metadata"]
+    assert data.shape[0] == 512 and np.isclose(kw["scale"][0], 0.0146)
+    np.testing.assert_array_equal(md["channels"], np.arange(36, 548))
+    np.testing.assert_allclose(md["energy_edges"][[0, -1]], [35 * 0.0146, 547 * 0.0146])
+    assert md["events"]["native"] is True and md["events"]["band"] == (0.5, 8.0)
+    assert md["events"]["path"] == str(evt.resolve()) and md["response"] is None
+    # the image side stays within 512 pixels (here the events span ~300 sky pixels: no binning)
+    assert max(data.shape[1:]) <= 512 and md["events"]["binning"] == 1
+    # a list without pi falls back to 0.1 keV channels and says why
+    from napari_sushi.core.io.synthetic import synthetic_events
+
+    cols = synthetic_events()
+    cols.pop("pi")
+    nopi = write_event_file(tmp_path / "nopi.fits", columns=cols)
+    with pytest.warns(UserWarning, match="0.1 keV channels, not native ones: it has no pi column"):
+        data, kw, _ = get_reader(str(nopi))(str(nopi))[0]
+    assert data.shape[0] == 75 and np.isclose(kw["scale"][0], 0.1) and kw["metadata"]["events"]["native"] is False
     np.savez(tmp_path / "c.npz", counts=np.ones((4, 3, 3)), energy_edges=[1, 2, 3, 4, 5])
     data, kw, _ = get_reader(str(tmp_path / "c.npz"))(str(tmp_path / "c.npz"))[0]
     assert np.isclose(kw["translate"][0], 1.5) and kw["units"][0] == "keV"
@@ -74,12 +91,34 @@ def test_event_list_and_arrays_open(tmp_path):
 
 
 def test_reader_declines_files_it_cannot_handle(tmp_path):
-    fits.PrimaryHDU(np.ones((3, 4, 4))).writeto(tmp_path / "noaxis.fits")
     (tmp_path / "notes.fits").write_text("not fits")
-    assert get_reader(str(tmp_path / "noaxis.fits")) is None
     assert get_reader(str(tmp_path / "notes.fits")) is None
     assert get_reader(str(tmp_path / "missing.fits")) is None
     assert get_reader(str(tmp_path)) is None
+    # a FITS with no image or events: accepted (we may be the preferred reader), then a clear error
+    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(
+        [fits.Column(name="rate", format="E", array=np.ones(3))], name="LIGHTCURVE")]).writeto(tmp_path / "lc.fits")
+    reader = get_reader(str(tmp_path / "lc.fits"))
+    with pytest.raises(CubeError, match="holds no image, cube or event list .only the tables LIGHTCURVE"):
+        reader(str(tmp_path / "lc.fits"))
+
+
+def test_plain_fits_images_open_as_image_layers(tmp_path):
+    # what napari's own reader would show is not lost when ours is preferred for *.fits
+    fits.PrimaryHDU(np.ones((3, 4, 4))).writeto(tmp_path / "noaxis.fits")
+    data, kw, kind = get_reader(str(tmp_path / "noaxis.fits"))(str(tmp_path / "noaxis.fits"))[0]
+    assert kind == "image" and data.shape == (3, 4, 4) and "energy_edges" not in kw["metadata"]
+    assert kw["units"] == ("pixel", "pixel", "pixel")
+    img = np.arange(20.0).reshape(4, 5)
+    hdu = fits.PrimaryHDU(img, header=_wcs().to_header())
+    hdu.header["BUNIT"] = "count"
+    hdu.writeto(tmp_path / "counts.fits")
+    layers = get_reader(str(tmp_path / "counts.fits"))(str(tmp_path / "counts.fits"))
+    assert len(layers) == 1
+    data, kw, kind = layers[0]
+    np.testing.assert_array_equal(data, img)
+    assert np.allclose(kw["scale"], (1.8, 1.8)) and kw["units"] == ("arcsec", "arcsec")  # 0.0005 deg
+    assert kw["metadata"]["wcs"] is not None and kw["metadata"]["unit"] == "count"
 
 
 def test_writer_round_trips_cube_and_map(cube_file, tmp_path):
@@ -127,3 +166,80 @@ def test_binned_cube_opens_in_a_real_viewer(make_napari_viewer, tmp_path):
     viewer.dims.set_point(0, 3.25)  # 3.0-3.5 keV -> bin 5
     assert viewer.dims.current_step[0] == 5
     np.testing.assert_allclose(layer.metadata["energy_edges"], cube.energy_edges)
+
+
+# ------------------------------------------------------------------ reader preference (issue 15)
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+MSH = DATA / "chandra_msh1552" / "msh1552_acis_evt2_filtered.fits"
+RESPONSES = DATA / "responses"
+needs_msh = pytest.mark.skipif(not MSH.exists(), reason=f"real data not found at {MSH} (../shared/data absent)")
+
+
+@pytest.fixture
+def reader_settings(monkeypatch):
+    """napari's settings with no reader preference, never saved to the user's settings file."""
+    from napari.settings import get_settings
+
+    s = get_settings()
+    monkeypatch.setattr(type(s), "_maybe_save", lambda self: None)
+    old = dict(s.plugins.extension2reader)
+    s.plugins.extension2reader = {}
+    yield s
+    s.plugins.extension2reader = old
+
+
+def test_prefer_our_reader_keeps_a_users_choice(reader_settings):
+    from napari_sushi._napari.preferences import PATTERNS, prefer_our_reader
+
+    reader_settings.plugins.extension2reader = {"*.fit": "napari", "*.tif": "other-plugin"}
+    added = prefer_our_reader()
+    pref = reader_settings.plugins.extension2reader
+    assert "*.fit" not in added and pref["*.fit"] == "napari" and pref["*.tif"] == "other-plugin"
+    assert all(pref[p] == "napari-sushi" for p in PATTERNS if p != "*.fit")
+    assert prefer_our_reader() == {}  # nothing left to set
+
+
+def test_manifest_activates_the_preference(reader_settings):
+    from npe2 import PluginManifest
+
+    mf = PluginManifest.from_file(Path(__file__).resolve().parents[2] / "napari.yaml")
+    assert mf.on_activate == "napari_sushi._napari.preferences:activate"
+    from napari_sushi._napari import preferences
+
+    preferences.activate(None)  # what npe2 calls (with a PluginContext) on activation
+    assert reader_settings.plugins.extension2reader["*.evt2"] == "napari-sushi"
+
+
+@needs_msh
+def test_real_event_list_opens_with_our_reader_without_a_dialog(make_napari_viewer, reader_settings, tmp_path):
+    from napari.errors import MultipleReaderError
+
+    from napari_sushi._napari.preferences import prefer_our_reader
+
+    # the event list with its response beside it, as an archive download lays them out
+    evt = tmp_path / "msh1552_acis_evt2_filtered.fits"
+    evt.symlink_to(MSH)
+    for suffix in ("rmf", "arf"):
+        (tmp_path / f"acisi_aimpt_cy0.{suffix}").symlink_to(RESPONSES / f"acisi_aimpt_cy0.{suffix}")
+    viewer = make_napari_viewer(show=False)
+    reader_settings.plugins.extension2reader = {}
+    with pytest.raises(MultipleReaderError):  # the premise: two readers match *.fits, no preference
+        viewer.open(str(evt), plugin=None)
+    prefer_our_reader()
+    for plugin in (None, "napari-sushi"):
+        layers = viewer.open(str(evt), plugin=plugin)
+        assert len(layers) == 1
+        layer = layers[0]
+        md = layer.metadata
+        assert layer.data.ndim == 3 and max(layer.data.shape[1:]) <= 512
+        np.testing.assert_array_equal(md["channels"], np.arange(36, 548))  # native ACIS channels, 0.5-8 keV
+        assert md["response"]["rmf"] == str((RESPONSES / "acisi_aimpt_cy0.rmf").resolve())
+        assert md["response"]["arf"] == str((RESPONSES / "acisi_aimpt_cy0.arf").resolve())
+        assert md["response"]["how"] == "beside the event list"
+        assert md["events"]["native"] is True and md["events"]["path"] == str(evt.resolve())
+        # the cube rebuilt from the layer (what the fit dock fits) carries the response too
+        from napari_sushi._napari.result_layers import hypercube_of
+
+        cube = hypercube_of(layer)
+        assert cube.response is not None and cube.response.rmf.name == "acisi_aimpt_cy0.rmf"
+        assert int(layer.data.sum()) == int(cube.total_counts) > 200_000
