@@ -375,7 +375,25 @@ class PixelSpectrumDock(QWidget):
         bottom.set_ylabel("deviance" if sp.residual_kind == "deviance" else "(d−m)/√m")
         self.artists = art
         self.canvas.draw_idle()
-        self.info.setText(sp.summary())
+        text = sp.summary()
+        run = self.current_run()
+        edges = "" if run is None else run_edge_summary(run.result)
+        if edges:
+            text += f"\nthis run: {edges}"
+        self.info.setText(text)
+
+
+def run_edge_summary(result: Any) -> str:
+    """The run's box-edge warning (FitResult or the arrays of an exported file; "" when none or unknown)."""
+    from napari_sushi.core.solver.result import edge_summary
+
+    boxes = getattr(result, "boxes", None)
+    if boxes is None:
+        boxes = (getattr(result, "provenance", None) or {}).get("boxes", {})
+    try:
+        return edge_summary(dict(result.params), dict(result.amplitudes), boxes or {})
+    except (AttributeError, TypeError, ValueError):
+        return ""
 
 
 def _selectable() -> Any:

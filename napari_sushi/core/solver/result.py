@@ -23,6 +23,40 @@ def unconstrained(sigma: np.ndarray, cap: float | None) -> np.ndarray:
     return np.isfinite(s) & (s >= (1.0 - 1e-4) * float(cap))
 
 
+def edge_shares(params: dict[str, np.ndarray], amplitudes: dict[str, np.ndarray],
+                boxes: dict) -> dict[str, tuple[float, float]]:
+    """Per parameter map with a box, the fractions of pixels at the lower and upper edge of the box.
+
+    Only pixels where the parameter's component holds at least one expected count are counted, so
+    a regulariser's fill-in where a component is absent does not raise an alarm.
+    """
+    out = {}
+    for key, values in params.items():
+        if key not in boxes:
+            continue
+        amp = amplitudes.get(key.split(" ", 1)[0])
+        use = np.isfinite(values) & (np.asarray(amp) >= 1.0 if amp is not None else True)
+        if not np.any(use):
+            continue
+        low, high = on_box_edge(values, boxes[key])
+        out[key] = (float(low[use].mean()), float(high[use].mean()))
+    return out
+
+
+def edge_summary(params: dict[str, np.ndarray], amplitudes: dict[str, np.ndarray], boxes: dict,
+                 threshold: float = 0.05) -> str:
+    """One line naming the maps with more than ``threshold`` of their pixels on a box edge ("" if none)."""
+    parts = []
+    for key, (lo, hi) in edge_shares(params, amplitudes, boxes).items():
+        for share, side, edge in ((lo, "lower", 0), (hi, "upper", 1)):
+            if share > threshold:
+                parts.append(f"{key} {100 * share:.0f} % at its {side} edge {boxes[key][edge]:g}")
+    if not parts:
+        return ""
+    return ("on the model's box edge: " + "; ".join(parts)
+            + " (bounds, not measurements: train a model with a wider box for this source)")
+
+
 GOF_KEY = "goodness of fit"
 EDGE_FRACTION = 1e-3  # a value within this fraction of the box width from an edge is "on the edge"
 
@@ -144,37 +178,13 @@ class FitResult:
         return out
 
     def edge_shares(self) -> dict[str, tuple[float, float]]:
-        """Per free parameter map, the fractions of fitted pixels at the lower and upper box edge.
-
-        Only pixels where the parameter's component holds at least one expected count are counted, so
-        a regulariser's fill-in where a component is absent does not raise an alarm.
-        """
-        boxes = (self.provenance or {}).get("boxes", {})
-        out = {}
-        for key, values in self.params.items():
-            if key not in boxes:
-                continue
-            comp = key.split(" ", 1)[0]
-            amp = self.amplitudes.get(comp)
-            use = np.isfinite(values) & (amp >= 1.0 if amp is not None else True)
-            if not use.any():
-                continue
-            low, high = on_box_edge(values, boxes[key])
-            out[key] = (float(low[use].mean()), float(high[use].mean()))
-        return out
+        """Per free parameter map, the fractions of fitted pixels at the lower and upper box edge
+        (see :func:`edge_shares`)."""
+        return edge_shares(self.params, self.amplitudes, (self.provenance or {}).get("boxes", {}))
 
     def edge_summary(self, threshold: float = 0.05) -> str:
         """One line naming the parameter maps with more than ``threshold`` of their pixels on a box edge."""
-        boxes = (self.provenance or {}).get("boxes", {})
-        parts = []
-        for key, (lo, hi) in self.edge_shares().items():
-            for share, side, edge in ((lo, "lower", 0), (hi, "upper", 1)):
-                if share > threshold:
-                    parts.append(f"{key} {100 * share:.0f} % at its {side} edge {boxes[key][edge]:g}")
-        if not parts:
-            return ""
-        return ("on the model's box edge: " + "; ".join(parts)
-                + " (bounds, not measurements: train a model with a wider box for this source)")
+        return edge_summary(self.params, self.amplitudes, (self.provenance or {}).get("boxes", {}), threshold)
 
     def map_units(self) -> dict[str, str]:
         units = dict(self.units)
