@@ -165,3 +165,64 @@ def test_mismatched_arf_and_bad_files(tmp_path, acis):
     fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns([fits.Column("X", "E", array=[1.0])], name="OTHER")]).writeto(bad)
     with pytest.raises(ResponseError, match="MATRIX"):
         read_response(bad)
+
+
+def test_group_sums_consecutive_channels_like_native_binning(acis):
+    band = acis.restrict(0.5, 8.0)
+    g = band.group(3)
+    n = band.n_channels // 3
+    assert g.n_channels == n == 170
+    assert np.array_equal(g.channels, band.channels[: 3 * n : 3]) and g.channels[:2].tolist() == [36, 39]
+    assert np.array_equal(g.channel_edges, band.channel_edges[: 3 * n + 1 : 3])
+    flux = np.diff(band.energy_edges)[None, :]
+    fine, coarse = band.fold(flux)[0], g.fold(flux)[0]
+    assert np.allclose(coarse, fine[: 3 * n].reshape(n, 3).sum(1))
+    assert g.band == band.band and band.group(1) is band
+    with pytest.raises(ResponseError, match="whole number"):
+        band.group(0)
+
+
+def test_write_rmf_and_arf_round_trip(tmp_path):
+    from napari_sushi.core.response import write_arf, write_rmf
+
+    r = gaussian_response(0.13, 0.5, 0.5, 3.0, channel_width=0.02, name="g")
+    write_rmf(r, tmp_path / "g.rmf")
+    write_arf(r, tmp_path / "g.arf")
+    back = read_response(tmp_path / "g.rmf", tmp_path / "g.arf")
+    assert np.array_equal(back.channels, r.channels)
+    assert np.allclose(back.channel_edges, r.channel_edges, rtol=0, atol=1e-6)
+    assert np.allclose(back.energy_edges, r.energy_edges, rtol=0, atol=1e-6)
+    assert np.allclose(back.dense_matrix(), r.dense_matrix(), rtol=1e-6, atol=1e-9)
+    assert np.allclose(back.arf, r.arf, rtol=1e-6)
+    with fits.open(tmp_path / "g.rmf") as h:  # variable-length groups, as instrument RMFs store them
+        assert h["MATRIX"].header["HDUCLAS3"] == "REDIST" and h["MATRIX"].columns["F_CHAN"].format.startswith("PJ")
+    with pytest.raises(FileExistsError):
+        write_rmf(r, tmp_path / "g.rmf")
+
+
+@pytest.mark.parametrize("case", ["text", "empty", "other-grid", "no-ebounds"])
+def test_bad_response_files_name_the_file(tmp_path, case):
+    from napari_sushi.core.response import write_arf, write_rmf
+
+    r = gaussian_response(0.13, 0.5, 0.5, 3.0, channel_width=0.02)
+    rmf, arf = tmp_path / "my.rmf", tmp_path / "my.arf"
+    write_rmf(r, rmf)
+    write_arf(r, arf)
+    if case == "text":
+        rmf.write_text("this is not a FITS file\n")
+        bad, match = rmf, "my.rmf is not a readable FITS file"
+    elif case == "empty":
+        arf.write_bytes(b"")
+        bad, match = arf, "my.arf is empty"
+    elif case == "other-grid":
+        write_arf(gaussian_response(0.13, 0.5, 0.5, 4.0, channel_width=0.02), arf, overwrite=True)
+        bad, match = arf, "my.arf .* different energy grids"
+    else:
+        with fits.open(rmf) as h:
+            del h["EBOUNDS"]
+            h.writeto(tmp_path / "noeb.rmf")
+        rmf = tmp_path / "noeb.rmf"
+        bad, match = rmf, "noeb.rmf: no EBOUNDS extension"
+    with pytest.raises(ResponseError, match=match):
+        read_response(rmf, arf)
+    assert str(bad.name) in match

@@ -34,3 +34,9 @@ def tiny_networks():
     iae = train_network("iae", m, th, sp, max_epochs=3, progress=False, width=32, latent=8, head_width=16)
     ref = train_network("reference", m, th, sp, max_epochs=3, progress=False, width=32, depth=3)
     return {"iae": iae, "reference": ref}
+
+
+@pytest.fixture(autouse=True)
+def _own_user_model_dir(tmp_path, monkeypatch):
+    """Every test sees an empty user model folder of its own (never the real one)."""
+    monkeypatch.setenv("NAPARI_SUSHI_MODEL_DIR", str(tmp_path / "user-models"))
