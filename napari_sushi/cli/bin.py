@@ -9,6 +9,22 @@ from pathlib import Path
 from napari_sushi.cli import CLIError
 
 
+def add_response_options(p: argparse.ArgumentParser) -> None:
+    """--rmf / --arf, shared with ``fit --bin-events``."""
+    p.add_argument("--rmf", type=Path, help="response matrix (RMF); its EBOUNDS map PI channels to energy. Default: "
+                                            "the event file's RESPFILE keyword, else the RMF beside it")
+    p.add_argument("--arf", type=Path, help="ancillary response (ARF). Default: the ANCRFILE keyword, else the ARF "
+                                            "beside the event list")
+
+
+def describe_response(cube) -> str:
+    """One line saying which response the cube carries and where it was found."""
+    r = cube.response
+    if r is None:
+        return "response: none found (no RESPFILE keyword, no RMF beside the event list); give --rmf/--arf"
+    return f"response: {r.rmf}" + (f" + {r.arf}" if r.arf is not None else " (no ARF)") + f" ({r.how})"
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "bin",
@@ -30,7 +46,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--binning", type=int, default=1, metavar="F", help="spatial binning: F x F sky pixels per pixel")
     p.add_argument("--cutout", nargs=4, type=float, metavar=("X0", "X1", "Y0", "Y1"),
                    help="keep sky pixels X0 <= x < X1, Y0 <= y < Y1 (see `napari-sushi info` for the ranges)")
-    p.add_argument("--rmf", type=Path, help="response whose EBOUNDS maps PI channels to energy (pi-only lists)")
+    add_response_options(p)
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     return p
@@ -62,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         cube = bin_events(
             args.events, band=tuple(args.band), channel_width=args.channel_width, native=args.native,
             group=args.group, binning=args.binning, cutout=None if args.cutout is None else tuple(args.cutout),
-            rmf=args.rmf, progress=progress,
+            rmf=args.rmf, arf=args.arf, progress=progress,
         )
     finally:
         if bar is not None:
@@ -74,4 +90,5 @@ def run(args: argparse.Namespace) -> int:
             f"wrote {args.output}: {ne} energy bins ({cube.energy_edges[0]:.4g}-{cube.energy_edges[-1]:.4g} keV) "
             f"x {ny} x {nx} pixels, {int(cube.total_counts):,} counts"
         )
+        print(describe_response(cube))
     return 0

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_sushi.cli import CLIError
+from napari_sushi.cli.bin import add_response_options, describe_response
 from napari_sushi.core.solver.links import merge_links
 from napari_sushi.core.solver.result import FitMaps, split_maps
 from napari_sushi.core.solver.settings import FitSettings
@@ -25,11 +26,12 @@ _DEFAULTS = FitSettings()
 
 def add_common(p: argparse.ArgumentParser, regularised: bool) -> None:
     """Options shared by ``fit`` and ``pixelfit``."""
-    p.add_argument("cube", type=Path, help="cube file (FITS cube, event list binned on the fly is not supported, .npy/.npz)")
+    p.add_argument("cube", type=Path, help="cube file (FITS cube, .npy/.npz), or an event list with --bin-events")
     p.add_argument("-o", "--output", type=Path, required=True, help="output maps (multi-extension FITS)")
-    p.add_argument("--model", action="append", required=True, metavar="NAME_OR_FILE",
+    p.add_argument("--model", action="append", metavar="NAME_OR_FILE",
                    help="spectral model per component: a shipped name (see `napari-sushi models`) or a file; "
-                        "repeat for several components; NAME=MODEL sets the component name")
+                        "repeat for several components; NAME=MODEL sets the component name. Default: the "
+                        "thermal and power-law models whose energy grid matches the cube")
     if regularised:
         p.add_argument("--kmad", action="append", metavar="K or COMP.PARAM=K",
                        help=f"regularisation strength (default {_DEFAULTS.kmad_default:g}): one number for every map, "
@@ -67,8 +69,20 @@ def add_common(p: argparse.ArgumentParser, regularised: bool) -> None:
                         "take precedence")
     p.add_argument("--link", action="append", default=[], metavar="A.P,B.P",
                    help="parameters sharing one map, comma-separated; repeatable")
-    p.add_argument("--band", nargs=2, type=float, metavar=("EMIN", "EMAX"), help="energy band in keV (default: the models')")
-    p.add_argument("--binning", type=int, default=1, metavar="F", help="spatial binning F x F before fitting")
+    p.add_argument("--band", nargs=2, type=float, metavar=("EMIN", "EMAX"),
+                   help="energy band in keV (default: the models'; with --bin-events also the binning band, "
+                        "default 0.5 8)")
+    p.add_argument("--binning", type=int, default=None, metavar="F",
+                   help="spatial binning F x F before fitting (default 1); with --bin-events: sky pixels per image "
+                        "pixel (default: the image within 512 pixels)")
+    ev = p.add_argument_group("event lists (with --bin-events)")
+    ev.add_argument("--bin-events", action="store_true",
+                    help="CUBE is an event list: bin it here on the instrument's native channels (as "
+                         "`napari-sushi bin --native` does) before fitting")
+    ev.add_argument("--group", type=int, default=1, metavar="N", help="native channels per energy bin (default 1)")
+    ev.add_argument("--cutout", nargs=4, type=float, metavar=("X0", "X1", "Y0", "Y1"),
+                    help="keep sky pixels X0 <= x < X1, Y0 <= y < Y1 (see `napari-sushi info EVENTS`)")
+    add_response_options(ev)
     p.add_argument("--mask", type=Path, help="pixel mask (.npy or 2-D FITS; non-zero = use)")
     p.add_argument("--background", type=Path, help="expected background counts: spectrum (E,) or cube (.npy/FITS)")
     p.add_argument("--cost", choices=["poisson", "chi2"], default="poisson", help="statistic (default poisson)")
@@ -130,10 +144,11 @@ def build_request(args: argparse.Namespace, regularised: bool):
         raise CLIError(f"{args.output} already exists; add --overwrite to replace it.")
     if not args.cube.exists():
         raise CLIError(f"cube file {args.cube} does not exist; check the path.")
-    cube = read_cube(args.cube)
+    cube, binning = _read_input(args)
     comps = []
     names = set()
-    for spec in args.model:
+    specs = args.model or _default_models(cube, quiet=args.quiet)
+    for spec in specs:
         name, _, ref = spec.rpartition("=") if "=" in spec and not Path(spec).exists() else ("", "", spec)
         model = load_model(ref)
         name = name or model.component
@@ -159,7 +174,7 @@ def build_request(args: argparse.Namespace, regularised: bool):
             raise CLIError(f"--link wants at least two COMPONENT.PARAMETER names separated by commas; got {item!r}.")
         links.append(keys)
     st = FitSettings(links=merge_links(links), cost=args.cost, band=None if args.band is None else tuple(args.band),
-                     binning=args.binning, max_iter=args.max_iter, tol=args.tol, device=args.device,
+                     binning=binning, max_iter=args.max_iter, tol=args.tol, device=args.device,
                      dtype=args.dtype, seed=args.seed)
     if regularised:
         st.n_scales = args.scales
@@ -189,6 +204,75 @@ def build_request(args: argparse.Namespace, regularised: bool):
     if args.background is not None:
         st.background = _read_array(args.background, "background")
     return cube, comps, st
+
+
+_EVENT_OPTIONS = ("group", "cutout", "rmf", "arf")
+
+
+def _read_input(args: argparse.Namespace):
+    """(cube, fit binning): a cube file as it is, or an event list binned here with --bin-events."""
+    from napari_sushi.core.io.read import file_kind, read_cube
+
+    kind = file_kind(args.cube)
+    given = [f"--{k}" for k in _EVENT_OPTIONS if getattr(args, k) not in (None, 1)]
+    if kind != "events":
+        if args.bin_events or given:
+            raise CLIError(f"{' '.join(['--bin-events'] * args.bin_events + given)} apply to event lists only; "
+                           f"{args.cube} is a {kind} file.")
+        return read_cube(args.cube), 1 if args.binning is None else args.binning
+    if not args.bin_events:
+        raise CLIError(
+            f"{args.cube} is an event list, not a cube: bin it first with `napari-sushi bin {args.cube} -o cube.fits "
+            "--native` (then fit cube.fits), or add --bin-events to bin it here (native channels over 0.5-8 keV; "
+            "--band, --group, --binning, --cutout, --rmf/--arf)."
+        )
+    opts = {"band": None if args.band is None else tuple(args.band), "group": args.group, "binning": args.binning,
+            "cutout": None if args.cutout is None else tuple(args.cutout), "rmf": args.rmf, "arf": args.arf}
+    cube = read_cube(args.cube, **opts)
+    if not args.quiet:
+        ne, ny, nx = cube.shape
+        kind = "native channels" if cube.channels is not None else "channels"
+        print(f"binned {args.cube}: {ne} {kind} ({cube.energy_edges[0]:.4g}-{cube.energy_edges[-1]:.4g} keV) x {ny} x "
+              f"{nx} pixels of {cube.header.get('SPBIN', '?')} sky pixels, {int(cube.total_counts):,} counts; "
+              f"{describe_response(cube)}", file=sys.stderr)
+    return cube, 1  # --binning was the events' spatial binning
+
+
+def _default_models(cube, quiet: bool = False) -> list[str]:
+    """The thermal and power-law models whose grid matches the cube (exact grid first, then the widest)."""
+    from napari_sushi.core.spectral.base import ModelGridError
+    from napari_sushi.core.spectral.files import ModelFileError
+    from napari_sushi.core.spectral.registry import list_models, load_model, match_model_to_cube
+
+    grids: dict[tuple, dict] = {}
+    for entry in list_models():
+        if entry.component not in ("thermal", "powerlaw"):
+            continue
+        try:
+            model = load_model(entry.path)
+            _, note = match_model_to_cube(model, cube)
+        except (ModelGridError, ModelFileError, OSError):
+            continue
+        edges = np.asarray(model.energy_edges, float)
+        g = grids.setdefault(tuple(np.round(edges, 4)), {"exact": note is None, "n": edges.size - 1, "by": {}})
+        rank = (model.meta.family != "emulator", entry.name)
+        g["by"].setdefault(entry.component, []).append((rank, str(entry.path), entry.name))
+    if not grids:
+        ne = cube.n_energy
+        ch = "" if cube.channels is None else f", channels {cube.channels[0]}-{cube.channels[-1]}"
+        raise CLIError(
+            f"no installed model matches the cube's energy grid ({ne} bins {cube.energy_edges[0]:.4g}-"
+            f"{cube.energy_edges[-1]:.4g} keV{ch}): train one for it with `napari-sushi train --rmf RMF ...` "
+            "or give --model (see `napari-sushi models`)."
+        )
+    best = max(grids.values(), key=lambda g: (len(g["by"]), g["exact"], g["n"]))
+    picked = [min(best["by"][c]) for c in ("thermal", "powerlaw") if c in best["by"]]
+    if not quiet:
+        missing = [c for c in ("thermal", "powerlaw") if c not in best["by"]]
+        print("models matching the cube: " + ", ".join(name for _, _, name in picked)
+              + (f" (no {' or '.join(missing)} model matches; train one with `napari-sushi train --rmf RMF ...`)"
+                 if missing else ""), file=sys.stderr)
+    return [path for _, path, _ in picked]
 
 
 def _warm_start(path: Path) -> FitMaps:
@@ -253,6 +337,9 @@ def run_fit(args: argparse.Namespace, regularised: bool) -> int:
     if cancel.is_set() or res.stop_reason == "cancelled":
         print("napari-sushi: fit cancelled; nothing was written.", file=sys.stderr)
         return 130
+    if isinstance(res.provenance, dict):  # the data's response travels to the maps' provenance
+        res.provenance["data_response"] = None if cube.response is None else cube.response.as_meta()
+        res.provenance["data_file"] = str(args.cube)
     res.to_fits(args.output, include_cubes=args.with_cubes, overwrite=args.overwrite)
     if not args.quiet:
         ny, nx = res.gof.shape

@@ -72,7 +72,7 @@ def test_pixelfit_fix_and_link(cube_file, tmp_path):
 
 
 @pytest.mark.parametrize("argv,msg", [
-    (["--model", "no-such-model"], "no shipped model"),
+    (["--model", "no-such-model"], "shipped models:"),
     (["--model", "wide-thermal-emulator"], "built for"),
     (["--model", "toy-thermal-emulator", "--fix", "thermal.kT"], "--fix wants"),
     (["--model", "toy-thermal-emulator", "--fix", "nope.kT=2"], "no component"),
@@ -175,3 +175,83 @@ def test_fit_regularise_shares_is_recorded_and_amplitudes_add_up(cube_file, tmp_
     assert ms.provenance["provenance"]["settings"]["kmad"] == {"share": 2.0}
     assert "thermal share" not in ms.maps  # shares are a way to fit, the maps stay amplitudes
     assert np.all(ms.maps["thermal amplitude"] >= 0) and np.all(ms.maps["powerlaw amplitude"] >= 0)
+
+
+# ------------------------------------------------------------ defaults and event lists (issue 15)
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+MSH = DATA / "chandra_msh1552" / "msh1552_acis_evt2_filtered.fits"
+SHIPPED = Path(__file__).resolve().parents[2] / "napari_sushi" / "data"
+
+
+@pytest.fixture
+def event_dir(tmp_path):
+    """A synthetic ACIS event list with the shipped response beside it."""
+    from napari_sushi.core.io.synthetic import write_event_file
+
+    evt = write_event_file(tmp_path / "evt.fits")
+    for suffix in ("rmf", "arf"):
+        (tmp_path / f"acisi_aimpt_cy0.{suffix}").symlink_to(SHIPPED / f"acisi_aimpt_cy0.{suffix}")
+    return evt
+
+
+def test_fit_without_model_picks_the_models_of_the_cubes_grid(cube_file, tmp_path, capsys):
+    out = tmp_path / "maps.fits"
+    assert main(["fit", str(cube_file), "--max-iter", "2", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "models matching the cube: toy-thermal-emulator, toy-powerlaw-emulator" in err
+    models = read_maps_fits(out).provenance["provenance"]["models"]
+    assert {m["component"]: m["family"] for m in models.values()} == {"thermal": "emulator", "powerlaw": "emulator"}
+
+
+def test_fit_without_model_and_no_matching_grid_says_to_train(tmp_path, capsys):
+    from napari_sushi.core.cube import HyperCube
+
+    cube = write_cube_fits(HyperCube(np.ones((20, 4, 4)), np.linspace(1.0, 3.0, 21)), tmp_path / "c.fits")
+    out = tmp_path / "x.fits"
+    assert main(["fit", str(cube), "-o", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "no installed model matches the cube's energy grid (20 bins 1-3 keV)" in err
+    assert "napari-sushi train --rmf" in err and "Traceback" not in err and not out.exists()
+
+
+@pytest.mark.parametrize("extra", [[], ["--binning", "16"]])
+def test_event_list_without_bin_events_points_to_bin(event_dir, tmp_path, capsys, extra):
+    out = tmp_path / "x.fits"
+    assert main(["fit", str(event_dir), *MODELS, *extra, "-o", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "is an event list, not a cube" in err and "napari-sushi bin" in err and "--bin-events" in err
+    assert "larger spatial binning" not in err and not out.exists()
+
+
+def test_event_options_on_a_cube_are_refused(cube_file, tmp_path, capsys):
+    assert main(["fit", str(cube_file), *MODELS, "--cutout", "0", "1", "0", "1", "-o", str(tmp_path / "x.fits")]) == 2
+    assert "--cutout apply to event lists only" in capsys.readouterr().err
+
+
+def test_fit_bin_events_bins_natively_and_records_the_response(event_dir, tmp_path, capsys):
+    out = tmp_path / "maps.fits"
+    assert main(["fit", str(event_dir), "--bin-events", "--binning", "32", "--max-iter", "2", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "512 native channels (0.511-7.986 keV)" in err and "of 32 sky pixels" in err
+    assert "beside the event list" in err
+    assert "models matching the cube: wide-thermal-emulator, wide-powerlaw-emulator" in err
+    ms = read_maps_fits(out)
+    prov = ms.provenance["provenance"]
+    assert prov["data_response"]["rmf"] == str((SHIPPED / "acisi_aimpt_cy0.rmf").resolve())
+    assert prov["settings"]["binning"] == 1  # --binning went to the events, not twice
+    from napari_sushi.core.io import bin_events
+
+    ref = bin_events(event_dir, native=True, binning=32)
+    assert ms.maps["goodness of fit"].shape == ref.shape[1:]
+
+
+@pytest.mark.skipif(not MSH.exists(), reason=f"real data not found at {MSH} (../shared/data absent)")
+def test_fit_real_event_list_with_bin_events(tmp_path, capsys):
+    out = tmp_path / "msh.fits"
+    assert main(["fit", str(MSH), "--bin-events", "--binning", "64", "--cutout", "3600", "4400", "3600", "4400",
+                 "--rmf", str(SHIPPED / "acisi_aimpt_cy0.rmf"), "--arf", str(SHIPPED / "acisi_aimpt_cy0.arf"),
+                 "--max-iter", "2", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "x 13 x 13 pixels of 64 sky pixels" in err and "(given)" in err
+    assert "wide-thermal-emulator, wide-powerlaw-emulator" in err
+    assert read_maps_fits(out).maps["thermal kT"].shape == (13, 13)
