@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
+import torch
 
 from napari_sushi.cli import main
 from napari_sushi.core.spectral.files import load_model_file
@@ -100,3 +102,92 @@ def test_train_errors(tmp_path, capsys):
     assert main(["train", "--preset", "toy", "--component", "powerlaw", "--schedule", "cosine",
                  "-o", str(tmp_path / "z.safetensors")]) == 2
     assert "not to the grid emulator" in capsys.readouterr().err
+
+
+DATA = Path(__file__).resolve().parents[2] / "napari_sushi" / "data"
+RMF, ARF = str(DATA / "acisi_aimpt_cy0.rmf"), str(DATA / "acisi_aimpt_cy0.arf")
+
+
+@pytest.fixture
+def user_dir(tmp_path, monkeypatch):
+    d = tmp_path / "my-models"
+    monkeypatch.setenv("NAPARI_SUSHI_MODEL_DIR", str(d))
+    return d
+
+
+def test_train_for_own_response_into_the_user_folder(user_dir, capsys):
+    args = ["train", "--rmf", RMF, "--arf", ARF, "--component", "thermal", "--nH", "0.95", "--band", "0.5", "8",
+            "--group", "2", "--range", "kT=0.2,5", "--quick", "--quiet"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    path = user_dir / "acisi_aimpt_cy0-thermal-emulator.safetensors"
+    assert str(path) in out and "held-out spectral error" in out and "trained in" in out and "?" not in out
+    m = load_model_file(path)
+    assert m.meta.extra["fixed"]["nH"] == 0.95 and m.meta.extra["group"] == 2
+    assert m.meta.channels[:2].tolist() == [36, 38] and m.n_channels == 256
+    assert m.meta.response_id == "acisi_aimpt_cy0.rmf+acisi_aimpt_cy0.arf"
+    assert main(["models"]) == 0
+    listing = capsys.readouterr().out
+    row = next(line for line in listing.splitlines() if line.startswith("acisi_aimpt_cy0-thermal-emulator"))
+    assert "ORIGIN" in listing and " user " in row and "nH=0.95" in row
+    assert " shipped " in next(line for line in listing.splitlines() if line.startswith("wide-thermal-emulator"))
+    assert main(["models", "acisi_aimpt_cy0-thermal-emulator"]) == 0
+    assert "fixed: abundance=1, nH=0.95" in capsys.readouterr().out
+    assert main(args) == 2  # the name is taken: refused without --overwrite
+    assert "already have a model named" in capsys.readouterr().err
+
+
+def test_train_checks_the_output_before_training(tmp_path, user_dir, monkeypatch, capsys):
+    import napari_sushi.core.spectral.training as training
+
+    def no_training(*a, **k):
+        raise AssertionError("training started although the output cannot be written")
+
+    monkeypatch.setattr(training, "train_model", no_training)
+    base = ["train", "--rmf", RMF, "--arf", ARF, "--component", "powerlaw", "--quiet"]
+    (tmp_path / "exists.safetensors").write_bytes(b"x")
+    (tmp_path / "folder.safetensors").mkdir()
+    for extra, says in ((["-o", str(tmp_path / "nowhere" / "m.safetensors")], "does not exist"),
+                        (["-o", str(tmp_path / "exists.safetensors")], "already exists"),
+                        (["-o", str(tmp_path / "folder.safetensors")], "is a folder"),
+                        (["--name", "wide-thermal-emulator"], "shipped model"),
+                        (["--name", "../escape"], "not allowed")):
+        assert main(base + extra) == 2
+        assert says in capsys.readouterr().err
+    assert (tmp_path / "exists.safetensors").read_bytes() == b"x"
+    # bad response files are named before any training as well
+    text = tmp_path / "notes.rmf"
+    text.write_text("hello\n")
+    assert main(["train", "--rmf", str(text), "--arf", ARF, "--component", "thermal", "--quiet"]) == 2
+    assert "notes.rmf" in capsys.readouterr().err
+    assert main(["train", "--rmf", RMF, "--component", "thermal", "--quiet"]) == 2  # a bare RMF needs its ARF
+    assert "give the matching ARF" in capsys.readouterr().err
+    assert main(["train", "--preset", "wide", "--component", "thermal", "--band", "1", "2", "-o",
+                 str(tmp_path / "b.safetensors")]) == 2
+    assert "--band goes with --rmf" in capsys.readouterr().err
+
+
+def test_nH_with_a_preset_is_fix_nH(tmp_path, user_dir):
+    a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    assert main(["train", "--preset", "wide", "--component", "powerlaw", "--nH", "1.2", "--quick", "-o", str(a),
+                 "--quiet"]) == 0
+    assert main(["train", "--preset", "wide", "--component", "powerlaw", "--fix", "nH=1.2", "--quick", "-o", str(b),
+                 "--quiet"]) == 0
+    ma, mb = load_model_file(a), load_model_file(b)
+    assert ma.meta.extra["fixed"] == mb.meta.extra["fixed"] and ma.meta.extra["fixed"]["nH"] == 1.2
+    assert ma.meta.extra["preset"] == mb.meta.extra["preset"]
+    assert all(torch.equal(ma.state_dict()[k], mb.state_dict()[k]) for k in ma.state_dict())
+    assert main(["train", "--preset", "wide", "--component", "powerlaw", "--nH", "1.2", "--fix", "nH=1", "-o",
+                 str(tmp_path / "c.safetensors"), "--quiet"]) == 2
+
+
+def test_library_emulator_reports_its_training_time(tmp_path, capsys):
+    th = np.linspace(1.5, 4.0, 11)[:, None]
+    lib = tmp_path / "pl.npz"
+    np.savez(lib, energy_edges=standin.EDGES, params=th, spectra=standin.powerlaw(th),
+             param_names=np.array(["index"]), param_units=np.array([""]))
+    assert main(["train", "--library", str(lib), "-o", str(tmp_path / "lib.safetensors"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "trained in ? s" not in out and "trained in " in out and "held-out spectral error" in out
+    acc = load_model_file(tmp_path / "lib.safetensors").meta.extra["accuracy"]
+    assert acc["n"] > 0 and "every-other-node" in acc["held_out"]
