@@ -32,9 +32,22 @@ def _wcs_centre(wcs, ny: int, nx: int) -> str:
         return str(sky)
 
 
+def _response_line(response) -> str:
+    if response is None:
+        return "response: none known (no RESPFILE keyword or RMF beside the file)"
+    return f"response: {response.rmf}" + (f" + {response.arf}" if response.arf else " (no ARF)") + f" ({response.how})"
+
+
 def describe(path: Path) -> list[str]:
     """The lines printed by ``napari-sushi info``."""
-    from napari_sushi.core.io import event_summary, file_kind, read_array_cube, read_fits_cube, read_maps_fits
+    from napari_sushi.core.io import (
+        event_summary,
+        file_kind,
+        read_array_cube,
+        read_fits_cube,
+        read_fits_image,
+        read_maps_fits,
+    )
 
     kind = file_kind(path)
     lines = [f"{path}"]
@@ -57,6 +70,17 @@ def describe(path: Path) -> list[str]:
             lines.append(f"  field centre: RA {sky.ra.deg:.5f} Dec {sky.dec.deg:+.5f} deg (ICRS)")
         else:
             lines.append("  sky WCS: none (no TC* keywords on x/y)")
+        lines.append("  " + _response_line(s.response))
+        return lines
+    if kind == "image":
+        img = read_fits_image(path)
+        ny, nx = img.data.shape[-2:]
+        scale = "" if img.pixel_scale_arcsec is None else f", pixel {img.pixel_scale_arcsec[1]:.3g} arcsec"
+        lines += [
+            f"  kind: FITS image {img.data.shape} (HDU {img.hdu}; no energy axis, so not a cube to fit)",
+            f"  WCS centre: {_wcs_centre(img.wcs, ny, nx)}" + (scale if img.wcs is None else ""),
+            f"  unit: {img.header.get('BUNIT', '-') or '-'}  range {np.nanmin(img.data):.4g}..{np.nanmax(img.data):.4g}",
+        ]
         return lines
     if kind == "maps":
         ms = read_maps_fits(path)
@@ -96,6 +120,8 @@ def describe(path: Path) -> list[str]:
         f"  exposure: {'unknown' if cube.exposure is None else f'{cube.exposure:.1f} s'}",
         f"  total counts: {cube.total_counts:,.0f}",
     ]
+    if kind == "cube":
+        lines.append("  " + _response_line(cube.response))
     if kind == "cube":
         try:
             ms = read_maps_fits(path)

@@ -102,3 +102,44 @@ def test_info_on_bare_npy_says_channel_index(tmp_path, capsys):
     assert main(["info", str(tmp_path / "a.npy")]) == 0
     out = capsys.readouterr().out
     assert "channel index 0-4" in out and "keV" not in out.split("band:")[1].split("\n")[0].replace("no keV", "")
+
+
+SHIPPED = Path(__file__).resolve().parents[2] / "napari_sushi" / "data"
+
+
+def test_bin_records_the_response_found_beside_or_given(evt, tmp_path, capsys):
+    from astropy.io import fits
+
+    out = tmp_path / "cube.fits"
+    assert main(["bin", str(evt), "-o", str(out), "--native", "--binning", "16"]) == 0
+    assert "response: none found" in capsys.readouterr().out
+    assert fits.getheader(out)["RESPFILE"] == "NONE"
+    # the response beside the event list is found, recorded relative to the cube and read back
+    for suffix in ("rmf", "arf"):
+        (tmp_path / f"acisi_aimpt_cy0.{suffix}").symlink_to(SHIPPED / f"acisi_aimpt_cy0.{suffix}")
+    assert main(["bin", str(evt), "-o", str(out), "--native", "--binning", "16", "--overwrite"]) == 0
+    printed = capsys.readouterr().out
+    assert "response: " in printed and "(beside the event list)" in printed
+    cube = read_fits_cube(out)
+    assert fits.getheader(out)["RESPFILE"] == "acisi_aimpt_cy0.rmf"  # beside the cube: relative
+    assert cube.response.rmf == tmp_path / "acisi_aimpt_cy0.rmf" and cube.response.arf == tmp_path / "acisi_aimpt_cy0.arf"
+    assert main(["info", str(out)]) == 0
+    assert "response: " in capsys.readouterr().out
+    # an explicit --arf replaces only the ARF
+    other = tmp_path / "sub"
+    other.mkdir()
+    (other / "mine.arf").symlink_to(SHIPPED / "acisi_aimpt_cy0.arf")
+    assert main(["bin", str(evt), "-o", str(out), "--native", "--binning", "16", "--arf", str(other / "mine.arf"),
+                 "--overwrite", "-q"]) == 0
+    assert fits.getheader(out)["ANCRFILE"] == "sub/mine.arf"
+    assert main(["bin", str(evt), "-o", str(out), "--arf", str(tmp_path / "none.arf"), "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert "the ARF" in err and "none.arf does not exist" in err and "Traceback" not in err
+
+
+def test_info_on_a_plain_fits_image(tmp_path, capsys):
+    from astropy.io import fits
+
+    fits.PrimaryHDU(np.ones((5, 6))).writeto(tmp_path / "img.fits")
+    assert main(["info", str(tmp_path / "img.fits")]) == 0
+    assert "FITS image (5, 6)" in capsys.readouterr().out

@@ -56,13 +56,18 @@ def _keyword_file(value: object, folder: Path) -> Path | None:
     return p if p.is_absolute() else folder / p
 
 
+def _abs(path: str | os.PathLike) -> Path:
+    """Absolute and normalised, symlinks kept (a linked response beside the data counts as beside it)."""
+    return Path(os.path.abspath(Path(path).expanduser()))
+
+
 def _existing(path: str | os.PathLike | None, what: str) -> Path | None:
     if path is None:
         return None
     p = Path(path).expanduser()
     if not p.is_file():
         raise FileNotFoundError(f"the {what} {p} does not exist; check the path.")
-    return p.resolve()
+    return _abs(p)
 
 
 def _headers(path: Path) -> list[fits.Header]:
@@ -88,7 +93,7 @@ def _from_keywords(path: Path, headers: list[fits.Header]) -> tuple[Path | None,
             if f is None:
                 break
             if f.is_file():
-                found[key] = f.resolve()
+                found[key] = _abs(f)
             else:
                 warnings.warn(
                     f"{path.name}: {key} = {str(h[key]).strip()!r} names {f}, which does not exist; "
@@ -118,13 +123,13 @@ def _beside(path: Path, suffixes: tuple[str, ...], prefixes: list[str], what: st
         if f.is_file() and f != path and f.name.lower().endswith(suffixes)
     ) if path.parent.is_dir() else []
     if len(files) == 1:
-        return files[0].resolve()
+        return _abs(files[0])
     if not files:
         return None
     tied = [f for f in files if any(f.name.lower().startswith(p) or p in re.split(r"[_.\-]", f.name.lower())
                                     for p in prefixes)]
     if len(tied) == 1:
-        return tied[0].resolve()
+        return _abs(tied[0])
     warnings.warn(
         f"{path.name}: several {what} files lie beside it ({', '.join(f.name for f in files[:5])}) and "
         f"{'several' if tied else 'none'} share its name or ObsID; give one explicitly (--rmf/--arf).",
@@ -169,12 +174,12 @@ def response_keywords(response: ResponseFiles | None, target: str | os.PathLike)
     folder when the response lies there or below, absolute otherwise; ``'NONE'`` when unknown."""
     if response is None:
         return {"RESPFILE": "NONE", "ANCRFILE": "NONE"}
-    folder = Path(target).expanduser().resolve().parent
+    folder = _abs(target).parent
 
     def rel(p: Path | None) -> str:
         if p is None:
             return "NONE"
-        p = Path(p).expanduser().resolve()
+        p = _abs(p)
         try:
             return p.relative_to(folder).as_posix()
         except ValueError:
