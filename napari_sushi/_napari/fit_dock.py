@@ -40,7 +40,7 @@ from napari_sushi._napari import result_layers as L
 from napari_sushi._napari.components import ComponentEditor, ModelChoice
 from napari_sushi._napari.export import default_export_name, export_run
 from napari_sushi._napari.regions import ds9_to_mask, labels_to_mask, shapes_to_mask
-from napari_sushi._napari.worker import FitJob, make_fit_job
+from napari_sushi._napari.worker import FitJob, make_fit_job, unwrap
 
 NONE = "none"
 DS9 = "ds9 region file…"
@@ -938,6 +938,7 @@ class SushiFitDock(QWidget):
         self.status.setText(f"{label}: cancelled; its layers were removed.")
 
     def _on_errored(self, exc: BaseException) -> None:
+        exc = unwrap(exc)
         if self._live is not None:
             self._live.remove()
         label = self.job.label if self.job else "fit"

@@ -17,6 +17,21 @@ from typing import Any, Callable, Generator
 _DONE = object()
 
 
+class TaskError(Exception):
+    """Carries a task's RuntimeError to the GUI: superqt's worker drops a RuntimeError with only a
+    warning (it takes it for a deleted Qt object) and never emits ``errored`` or ``finished``, which left
+    the dock 'running' forever (torch's errors, out-of-memory included, are RuntimeErrors)."""
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(str(original))
+        self.original = original
+
+
+def unwrap(exc: BaseException) -> BaseException:
+    """The task's own exception behind a :class:`TaskError`."""
+    return exc.original if isinstance(exc, TaskError) else exc
+
+
 @dataclass
 class FitJob:
     """One background fit: its worker, cancel event, solver thread and last reported iteration."""
@@ -84,7 +99,10 @@ def background_generator(
         if thread.is_alive():
             job.cancel.set()
     if "error" in box:
-        raise box["error"]
+        err = box["error"]
+        if isinstance(err, RuntimeError):
+            raise TaskError(err) from err
+        raise err
     return box.get("result")
 
 

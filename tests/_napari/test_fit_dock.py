@@ -312,3 +312,21 @@ def test_start_from_a_finished_run(make_napari_viewer, qtbot):
     assert second.provenance["settings"]["warm_start"] == "previous result"
     assert dock.runs[label].result.provenance["settings"]["warm_start"] is None
     assert dock.start_combo.findData("SUSHI#3 kmad=3") >= 0
+
+
+def test_runtime_error_in_the_solver_is_reported_and_the_dock_recovers(make_napari_viewer, qtbot, notes,
+                                                                         monkeypatch):
+    """superqt drops a RuntimeError from a worker silently (no errored, no finished): torch's errors,
+    out-of-memory included, are RuntimeErrors, so the dock must still hear of them and end the run."""
+    viewer, _, _ = _viewer_with_cube(make_napari_viewer)
+    dock = analytic_fit_dock(viewer, max_iter=4)
+
+    def failing_fit(cube, components, settings, callback=None, cancel=None):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(fd, "solver_function", lambda method: failing_fit)
+    run_fit(qtbot, dock, timeout=20_000)
+    assert dock.job is None and dock.run_button.isEnabled()
+    assert any("CUDA out of memory" in m for m in notes["error"]), notes
+    assert "CUDA out of memory" in dock.status.text()
+    assert not any(ly.name.startswith("SUSHI#") for ly in viewer.layers)
