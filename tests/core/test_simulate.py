@@ -1,5 +1,7 @@
 """Simulator: presets, folded spectra for training, toy cube statistics, truth maps, reproducibility."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -160,3 +162,19 @@ def test_customise_preset_fixes_and_boxes_a_component():
         customise_preset("wide", "thermal", fixed={"velocity": 0.0}, ranges={"velocity": (-1.0, 1.0)})
     with pytest.raises(SimulationError, match="finite"):
         customise_preset("wide", "thermal", fixed={"nH": float("nan")})
+
+
+def test_a_cube_simulated_on_ones_own_response_records_it():
+    from napari_sushi.core.simulate import response_preset, simulate_from_maps
+
+    data = Path(__file__).resolve().parents[2] / "napari_sushi" / "data"
+    pre = response_preset(data / "acisi_aimpt_cy0.rmf", data / "acisi_aimpt_cy0.arf", band=(0.5, 8.0), group=3,
+                          nH=0.95)
+    maps = {"thermal amplitude": np.full((4, 5), 50.0), "thermal kT": np.full((4, 5), 1.0),
+            "thermal velocity": np.zeros((4, 5)), "powerlaw amplitude": np.full((4, 5), 20.0),
+            "powerlaw index": np.full((4, 5), 2.0)}
+    sim = simulate_from_maps(pre, maps, seed=1)
+    assert sim.cube.n_energy == 170 and np.array_equal(sim.cube.channels, pre.channels)
+    assert sim.cube.header["RESPONSE"] == "acisi_aimpt_cy0.rmf+acisi_aimpt_cy0.arf"
+    assert sim.cube.header["CHGROUP"] == 3 and sim.cube.header["NH"] == 0.95
+    assert np.allclose(sim.expected.sum(0), 70.0)  # amplitudes are the expected counts in the band

@@ -42,5 +42,6 @@ def match_model_to_cube(model: SpectralModel, cube: HyperCube) -> tuple[HyperCub
         f"spectral model '{model.component}' ({model.meta.family}) was built for {_describe(me, mc)} "
         f"(response {model.meta.response_id or '?'}), but the cube has {_describe(ce, cc)}. Bin the data on "
         "the model's channels (e.g. `napari-sushi bin --native` over the model's band) or train a model for "
-        "the cube's grid (`napari-sushi train`)."
+        "the cube's grid (`napari-sushi train --rmf RMF --arf ARF --band EMIN EMAX --group N`, or "
+        "`simulate.preset_for_cube(cube, rmf, arf)` in Python)."
     )
