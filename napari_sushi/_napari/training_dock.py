@@ -363,8 +363,15 @@ class TrainingDock(QWidget):
         self._suggest_name()
 
     def _suggest_name(self) -> None:
-        cube_name = self.cube_combo.currentText()
-        base = cube_name if cube_name and cube_name != NO_CUBE else (Path(self.rmf_edit.text()).stem or "own")
+        """'<source>-<channels>ch-<component>-<family>': the source and grid it is for, short enough to read."""
+        try:
+            cube = self.selected_cube()
+        except (ValueError, OSError):
+            cube = None
+        if cube is not None:
+            base = f"{cube.name}-{cube.n_energy}ch"
+        else:
+            base = f"{Path(self.rmf_edit.text()).stem or 'own'}-{self.emin.value():g}-{self.emax.value():g}keV"
         self.name_edit.setText(safe_model_name(f"{base}-{self.component}-{self.family_combo.currentData()}"))
 
     @property
