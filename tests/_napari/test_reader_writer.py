@@ -243,3 +243,17 @@ def test_real_event_list_opens_with_our_reader_without_a_dialog(make_napari_view
         cube = hypercube_of(layer)
         assert cube.response is not None and cube.response.rmf.name == "acisi_aimpt_cy0.rmf"
         assert int(layer.data.sum()) == int(cube.total_counts) > 200_000
+
+
+def test_cube_layer_carries_the_response_both_ways(tmp_path):
+    from napari_sushi._napari.layers import cube_from_layer, cube_layer
+    from napari_sushi.core.io import ResponseFiles
+
+    resp = ResponseFiles(tmp_path / "a.rmf", tmp_path / "a.arf", "given")
+    cube = HyperCube(np.ones((4, 3, 3)), np.linspace(1.0, 2.0, 5), response=resp)
+    data, kw, _ = cube_layer(cube)
+    assert kw["metadata"]["response"] == {"rmf": str(tmp_path / "a.rmf"), "arf": str(tmp_path / "a.arf"),
+                                          "how": "given"}
+    assert cube_from_layer(data, kw).response == resp
+    kw["metadata"]["response"] = None
+    assert cube_from_layer(data, kw).response is None
