@@ -13,6 +13,8 @@ SCRIPTS = [
     ["make_app_screenshots.py", "--binning", "1", "--max-iter", "400"],
     # the README's pixel-spectrum picture is of a 2x2-binned pixel (more counts per spectrum)
     ["make_app_screenshots.py", "--spectrum-only", "--binning", "2", "--max-iter", "300"],
+    # the "Your own data" walk-through (needs ../shared/data)
+    ["make_own_data_screenshots.py"],
 ]
 
 

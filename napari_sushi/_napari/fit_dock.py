@@ -617,7 +617,7 @@ class SushiFitDock(QWidget):
     def open_training_dock(self) -> Any:
         """Open (or show) the Train models dock, set to the current cube."""
         try:
-            _, widget = self.viewer.window.add_plugin_dock_widget("napari-sushi", "Train models")
+            _, widget = self.viewer.window.add_plugin_dock_widget("napari-sushi", "Train models", tabify=True)
         except (KeyError, AttributeError, ValueError) as exc:
             self._report_error(f"napari-sushi: cannot open the training dock ({exc}); use Plugins > napari-sushi.")
             return None

@@ -368,8 +368,8 @@ class TrainingDock(QWidget):
             cube = self.selected_cube()
         except (ValueError, OSError):
             cube = None
-        if cube is not None:
-            base = f"{cube.name}-{cube.n_energy}ch"
+        if cube is not None:  # the source's name without the binning notes the Bin dock adds after a space
+            base = f"{cube.name.split(' ')[0]}-{cube.n_energy}ch"
         else:
             base = f"{Path(self.rmf_edit.text()).stem or 'own'}-{self.emin.value():g}-{self.emax.value():g}keV"
         self.name_edit.setText(safe_model_name(f"{base}-{self.component}-{self.family_combo.currentData()}"))

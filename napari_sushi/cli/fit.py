@@ -363,6 +363,9 @@ def parameter_summary(res) -> list[str]:
         lines.append(f"  {key}: median {median:.4g}{' ' + unit if unit else ''}; {100 * share:.0f} % of pixels {what}")
     if lines and res.method == "sushi" and not boot:
         lines.append("  (there a SUSHI map follows its neighbours and its start; see the sigma maps)")
+    edges = res.edge_summary()
+    if edges:
+        lines.append(f"  warning: {edges}")
     return lines
 
 

@@ -56,3 +56,14 @@ def test_pixel_spectrum_says_a_value_is_a_bound(short_fit):
     assert value.at_edge == "lower" and "lower edge" in value.text()
     other = next(p for p in pixel_spectrum(fit_arrays(pinned), 3, 5).params if p.name == "powerlaw index")
     assert other.at_edge == ""
+
+
+def test_cli_summary_warns_of_pinned_maps(short_fit):
+    from napari_sushi.cli.fit import parameter_summary
+
+    r = short_fit
+    lo = r.provenance["boxes"]["powerlaw index"][0]
+    pinned = replace(r, params={**r.params, "powerlaw index": np.full_like(r.params["powerlaw index"], lo)})
+    assert any(line.strip().startswith("warning: on the model's box edge: powerlaw index 100 %")
+               for line in parameter_summary(pinned))
+    assert not any("box edge" in line for line in parameter_summary(r))
