@@ -923,8 +923,13 @@ class SushiFitDock(QWidget):
         self.start_combo.addItem(job.label, job.label)
         self.export_button.setEnabled(True)
         self.progress.setValue(self.progress.maximum())
+        gof = np.asarray(result.gof, float)
         summary = (f"{job.label}: {result.stop_reason} after {result.n_iter} iterations in "
-                   f"{_fmt_time(result.wall_time)} on {result.device}; {len(names)} layers.")
+                   f"{_fmt_time(result.wall_time)} on {result.device}; median {result.gof_name} "
+                   f"{np.nanmedian(gof) if np.isfinite(gof).any() else float('nan'):.3f}; {len(names)} layers.")
+        if job.method == "sushi" and req.settings.start != "scan" and req.settings.warm_start is None:
+            summary += (" Started from the models' defaults or your values, not the global scan: another start "
+                        "can give other maps (tick 'global scan' to remove that dependence).")
         edges = result.edge_summary()
         if edges:
             summary += f" Warning: {edges}."

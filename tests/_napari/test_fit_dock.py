@@ -330,3 +330,14 @@ def test_runtime_error_in_the_solver_is_reported_and_the_dock_recovers(make_napa
     assert any("CUDA out of memory" in m for m in notes["error"]), notes
     assert "CUDA out of memory" in dock.status.text()
     assert not any(ly.name.startswith("SUSHI#") for ly in viewer.layers)
+
+
+def test_run_summary_names_statistic_and_start_dependence(make_napari_viewer, qtbot, notes):
+    viewer, _, _ = _viewer_with_cube(make_napari_viewer)
+    dock = analytic_fit_dock(viewer, max_iter=3)
+    run_fit(qtbot, dock)
+    first = dock.status.text()
+    assert "median cstat/dof" in first and "another start" not in first
+    dock.scan_check.setChecked(False)
+    run_fit(qtbot, dock)
+    assert "not the global scan: another start can give other maps" in dock.status.text()
