@@ -27,7 +27,7 @@ from qtpy.QtWidgets import (
 
 FREE, FIXED, LINKED = "free", "fixed", "linked"
 
-_CACHE: dict[tuple[str, float], Any] = {}
+_CACHE: dict[tuple[str, int], Any] = {}
 
 
 def load_cached(source: str) -> Any:
@@ -37,7 +37,16 @@ def load_cached(source: str) -> Any:
     from napari_sushi.core.spectral.registry import load_model
 
     p = Path(source)
-    key = (source, p.stat().st_mtime if p.is_file() else 0.0)
+    if not p.is_file():  # a registry name: the user's file of that name, re-read when it is saved again
+        from napari_sushi.core.spectral.registry import pretrained_dir
+        from napari_sushi.core.spectral.user_models import user_model_dir
+
+        for folder in (pretrained_dir(), user_model_dir()):
+            cand = folder / f"{source}.safetensors"
+            if cand.is_file():
+                p = cand
+                break
+    key = (source, p.stat().st_mtime_ns if p.is_file() else 0)
     if key not in _CACHE:
         _CACHE[key] = load_model(source)
     return _CACHE[key]
@@ -229,6 +238,19 @@ class ComponentEditor(QGroupBox):
 
     def has_choice(self, source: str) -> bool:
         return any(c.source == source for c in self._choices)
+
+    def file_choices(self) -> list[ModelChoice]:
+        """The models loaded into this component from files (not from the registry)."""
+        return [c for c in self._choices if c.label.startswith("file: ")]
+
+    def reload(self, source: str) -> None:
+        """Forget the loaded model of ``source`` (it was saved again); rebuild the rows if it is in use."""
+        for c in self._choices:
+            if c.source == source:
+                c.model = None
+        cur = self.choice
+        if cur is not None and cur.source == source:
+            self._model_selected(self.model_combo.currentIndex())
 
     def set_model(self, model: Any, label: str | None = None) -> None:
         """Use an already loaded SpectralModel (e.g. from a script) for this component."""

@@ -515,16 +515,23 @@ class SushiFitDock(QWidget):
         return [ModelChoice(label=e.name, source=e.name, description=_entry_description(e), component=e.component)
                 for e in entries]
 
-    def refresh_models(self, *_: Any) -> None:
-        """Re-read the model registry (shipped and user-trained) and offer new models in every component."""
+    def refresh_models(self, saved: str = "", *_: Any) -> None:
+        """Re-read the model registry (shipped and user-trained) and offer new models in every component;
+        ``saved``: a model just written (again), whose old copy every component forgets."""
         fresh = self._registry_choices()
         known = {c.source for c in self._choices}
         added = [c for c in fresh if c.source not in known]
         self._choices += added
+        for c in self._choices:
+            if saved and c.source == saved:
+                c.model = None
+                c.description = next((f.description for f in fresh if f.source == saved), c.description)
         for e in self.editors:
             for c in added:
                 if not e.has_choice(c.source):
                     e.add_choice(replace(c), select=False)
+            if saved and saved not in {c.source for c in added}:
+                e.reload(saved)
         self._cube_selected()
 
     def matching_sources(self, cube: Any) -> set[str]:
@@ -584,7 +591,14 @@ class SushiFitDock(QWidget):
         matching = self.matching_sources(cube)
         self._show_match_info(cube, matching)
         for e in self.editors:
-            e.order_choices(matching)
+            own = set()
+            for c in e.file_choices():
+                try:
+                    match_model_to_cube(c.model, cube)
+                    own.add(c.source)
+                except (ValueError, OSError, AttributeError):
+                    continue
+            e.order_choices(matching | own)
         for e in self.editors:
             c = e.choice
             if c is None or not c.source or c.source not in {x.source for x in self._choices} or e.model is None:
@@ -601,18 +615,57 @@ class SushiFitDock(QWidget):
         kinds = {c.component for c in self._choices if c.component}
         have = {c.component for c in self._choices if c.source in matching}
         missing = sorted(kinds - have, key=lambda k: (k != "thermal", k))
-        if not missing:
+        note = self._response_note(cube, matching) if not missing else ""
+        if not missing and not note:
             self.match_info.setVisible(False)
             self.train_button.setVisible(False)
             return
         e = cube.energy_edges
         grid = (f"{cube.n_energy} bins {e[0]:.3f}-{e[-1]:.3f} keV"
                 + ("" if cube.channels is None else f", channels {int(cube.channels[0])}-{int(cube.channels[-1])}"))
-        self.match_info.setText(
-            f"No {' or '.join(missing)} model is built for this cube's grid ({grid}). Train one for it in the "
-            "Train models dock (its response and channels are taken from the cube), or load a model file.")
+        if missing and cube.channels is None:
+            text = (f"No {' or '.join(missing)} model is built for this cube's grid ({grid}). The cube is not on the "
+                    "instrument's native channels, so no model can be trained for it: re-bin the event list with "
+                    "native channels (Bin event list dock), then train models for that cube.")
+        elif missing:
+            text = (f"No {' or '.join(missing)} model is built for this cube's grid ({grid}). Train one for it in "
+                    "the Train models dock (it takes the cube's channels and response), or load a model file.")
+        else:
+            text = note
+        self.match_info.setText(text)
         self.match_info.setVisible(True)
-        self.train_button.setVisible(True)
+        self.train_button.setVisible(cube.channels is not None)
+
+    def _response_note(self, cube: Any, matching: set[str]) -> str:
+        """A warning when the models matching the cube's channels were built for another response than
+        the cube's (or the cube's response is unknown): same channels, other effective area/absorption."""
+        from pathlib import Path as _P
+
+        from napari_sushi._napari.components import load_cached
+
+        mine = getattr(cube, "response", None)
+        theirs = set()
+        for c in self._choices:
+            if c.source in matching:
+                try:
+                    theirs.add(load_cached(c.source).meta.response_id or "?")
+                except (ValueError, OSError):
+                    continue
+        if not theirs:
+            return ""
+        simulated_with = str((getattr(cube, "header", None) or {}).get("RESPONSE", "")).strip()
+        if mine is None and simulated_with and simulated_with in theirs:  # simulated through the models' response
+            return ""
+        if mine is None:
+            return (f"The models on this cube's channels were built for the response {', '.join(sorted(theirs))}; "
+                    "this cube's own response is unknown (no RESPFILE/ANCRFILE, none beside the event list). If the "
+                    "observation has another response, or another absorption than the models' N_H, give its RMF/ARF "
+                    "in the Bin event list dock and train models for it.")
+        names = {_P(str(mine.rmf)).name, *([] if mine.arf is None else [_P(str(mine.arf)).name])}
+        if any(all(n in t for n in names) for t in theirs):
+            return ""
+        return (f"This cube was recorded with {' + '.join(sorted(names))}, but the models on its channels were built "
+                f"for {', '.join(sorted(theirs))}: train models for this cube's response.")
 
     def open_training_dock(self) -> Any:
         """Open (or show) the Train models dock, set to the current cube."""
@@ -832,6 +885,7 @@ class SushiFitDock(QWidget):
     def start(self, method: str = "sushi") -> FitJob | None:
         """Check the choices and start a background fit; problems become notifications."""
         if self.job is not None:
+            self.status.setText("a fit is already running; wait for it or press Cancel.")
             show_warning("napari-sushi: a fit is already running; wait for it or press Cancel.")
             return None
         try:
@@ -974,7 +1028,7 @@ class SushiFitDock(QWidget):
     def _export_dialog(self) -> None:
         label = self.run_combo.currentText()
         if label not in self.runs:
-            show_warning("napari-sushi: no finished run to export; run a fit first.")
+            self._report_error("napari-sushi: no finished run to export; run a fit first.")
             return
         rec = self.runs[label]
         path, _ = QFileDialog.getSaveFileName(

@@ -245,6 +245,7 @@ class PixelSpectrumDock(QWidget):
         try:
             y, x = self._pixel_under(run, tuple(position)[-2:])
         except (PixelError, ValueError) as exc:
+            self.info.setText(str(exc))
             show_warning(f"napari-sushi: {exc}")
             return None
         self._world = (float(position[-2]), float(position[-1]))
@@ -264,11 +265,13 @@ class PixelSpectrumDock(QWidget):
                 residual_kind=str(self.residual_combo.currentData()), min_counts=float(self.min_counts.value()),
             )
         except (PixelError, ValueError) as exc:
+            self.info.setText(str(exc))  # in full here; the notification may be cut
             show_warning(f"napari-sushi: {exc}")
             return None
         except Exception as exc:  # noqa: BLE001 (a notification, never a traceback in the viewer)
-            show_error(f"napari-sushi: could not show pixel ({y}, {x}) of {run.label} "
-                       f"({type(exc).__name__}: {exc}).")
+            msg = f"could not show pixel ({y}, {x}) of {run.label} ({type(exc).__name__}: {exc})."
+            self.info.setText(msg)
+            show_error(f"napari-sushi: {msg}")
             return None
         self.pixel = (y, x)
         self.spectrum = sp

@@ -226,7 +226,7 @@ class TrainingDock(QWidget):
         self.nh.setToolTip("interstellar absorption column towards the source (tbabs-like, wilm abundances)")
         f2.addRow("absorption N_H", self.nh)
         self.abundance = QDoubleSpinBox()
-        self.abundance.setRange(0.0, 10.0)
+        self.abundance.setRange(0.01, 10.0)
         self.abundance.setDecimals(2)
         self.abundance.setSingleStep(0.1)
         self.abundance.setValue(1.0)
@@ -307,15 +307,21 @@ class TrainingDock(QWidget):
             e.connect(lambda *_: self.refresh_cubes())
 
     def refresh_cubes(self) -> None:
+        """Refill 'for cube' from the layers; the user's choice and typed fields stay unless it went away."""
         current = self.cube_combo.currentText()
         names = [ly.name for ly in self.viewer.layers if L.is_cube_layer(ly)]
+        items = names + [NO_CUBE]
+        if [self.cube_combo.itemText(i) for i in range(self.cube_combo.count())] == items:
+            return  # another kind of layer came or went: nothing to change
         self.cube_combo.blockSignals(True)
         self.cube_combo.clear()
-        self.cube_combo.addItems(names + [NO_CUBE])
-        if current in names:
+        self.cube_combo.addItems(items)
+        keep = current in items
+        if keep:
             self.cube_combo.setCurrentText(current)
         self.cube_combo.blockSignals(False)
-        self._cube_selected()
+        if not keep or not current:
+            self._cube_selected()
 
     def selected_cube(self) -> Any:
         """The HyperCube chosen in 'for cube' (None for 'none')."""
@@ -339,9 +345,15 @@ class TrainingDock(QWidget):
             return
         e = cube.energy_edges
         resp = getattr(cube, "response", None)
+        filled = getattr(self, "_filled", ("", ""))
         if resp is not None:
-            self.rmf_edit.setText(str(resp.rmf))
-            self.arf_edit.setText("" if resp.arf is None else str(resp.arf))
+            self._filled = (str(resp.rmf), "" if resp.arf is None else str(resp.arf))
+            self.rmf_edit.setText(self._filled[0])
+            self.arf_edit.setText(self._filled[1])
+        elif (self.rmf_edit.text(), self.arf_edit.text()) == filled and any(filled):
+            self.rmf_edit.setText("")  # the previous cube's response is not this one's
+            self.arf_edit.setText("")
+            self._filled = ("", "")
         self.emin.setValue(float(e[0]))
         self.emax.setValue(float(e[-1]))
         ch = cube.channels
@@ -410,9 +422,9 @@ class TrainingDock(QWidget):
         if cube is not None and cube.channels is None:
             raise ValueError(f"cube '{self.cube_combo.currentText()}' is not binned on native channels, so no model "
                              "can match it; re-bin the event list on native channels, or choose 'none' and a band.")
-        name = safe_model_name(self.name_edit.text())
-        if not name:
-            raise ValueError("the model needs a name (letters, digits, - _ . +).")
+        from napari_sushi.core.spectral.user_models import check_model_name
+
+        name = check_model_name(safe_model_name(self.name_edit.text()))  # refused names fail now, not after training
         ranges, fixed = {}, {}
         for b in self.boxes:
             if b.fix.isChecked():

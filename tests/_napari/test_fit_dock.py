@@ -341,3 +341,20 @@ def test_run_summary_names_statistic_and_start_dependence(make_napari_viewer, qt
     dock.scan_check.setChecked(False)
     run_fit(qtbot, dock)
     assert "not the global scan: another start can give other maps" in dock.status.text()
+
+
+def test_a_loaded_model_file_on_the_cube_grid_is_not_marked_other_grid(make_napari_viewer, tmp_path):
+    import shutil
+
+    from napari_sushi.core.spectral.registry import pretrained_dir
+
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-sushi", "toy_remnant")
+    dock = fd.SushiFitDock(viewer)
+    path = shutil.copy(pretrained_dir() / "toy-powerlaw-emulator.safetensors", tmp_path / "mine.safetensors")
+    e = next(x for x in dock.editors if x.name == "powerlaw")
+    e.load_model_file(str(path))
+    dock._cube_selected()
+    assert e.model_combo.currentText() == "file: mine.safetensors"
+    texts = [e.model_combo.itemText(i) for i in range(e.model_combo.count())]
+    assert "wide-powerlaw-emulator  (other grid)" in texts  # the wide models are on another grid

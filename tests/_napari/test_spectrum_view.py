@@ -134,6 +134,7 @@ def test_drag_does_not_select_and_bad_pixels_notify(make_napari_viewer, qtbot, s
     assert "not fitted" in spec_notes["warning"][-1]
     _click(viewer, (5.0, 11.0, 200.0))  # beyond the image
     assert "outside the fitted image" in spec_notes["warning"][-1]
+    assert "outside the fitted image" in spec.info.text()  # the whole message stays in the dock
     assert spec.pixel is None and not spec_notes["error"]
 
 

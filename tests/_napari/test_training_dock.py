@@ -133,3 +133,47 @@ def test_bad_choices_say_what_to_fix(make_napari_viewer, qtbot, model_dir, tmp_p
         qtbot.waitUntil(lambda: dock.job is None, timeout=60_000)
     assert "not_a_response.rmf" in dock.status.text(), dock.status.text()
     assert not (model_dir / "bad-response.safetensors").exists()
+
+
+def test_layer_changes_keep_the_users_choices(make_napari_viewer, model_dir, gaussian_pair, tnotes):
+    from napari_sushi._napari.layers import cube_layer
+
+    from app_helpers import make_cube
+
+    viewer = make_napari_viewer()
+    dock = td.TrainingDock(viewer)
+    rmf, _ = gaussian_pair
+    dock.rmf_edit.setText(str(rmf))
+    dock.name_edit.setText("my-own-name")
+    data, kwargs, _ = cube_layer(make_cube(8, 8)[0])
+    viewer.add_image(data, **kwargs)  # a cube appears: 'none' stays chosen, the typed fields stay
+    viewer.add_points(np.zeros((1, 2)))
+    assert dock.cube_combo.currentText() == td.NO_CUBE
+    assert dock.name_edit.text() == "my-own-name" and dock.rmf_edit.text() == str(rmf)
+    # a name the model folder would refuse is refused before any training
+    dock.name_edit.setText("_abc")
+    assert dock.start() is None and dock.job is None and "not allowed" in dock.status.text()
+
+
+def test_retraining_under_the_same_name_replaces_the_model_in_the_fit_dock(
+        make_napari_viewer, qtbot, model_dir, gaussian_pair, tnotes):
+    viewer = make_napari_viewer()
+    fit = fd.SushiFitDock(viewer)
+    dock = td.TrainingDock(viewer)
+    rmf, arf = gaussian_pair
+    dock.rmf_edit.setText(str(rmf))
+    dock.arf_edit.setText(str(arf))
+    dock.component_combo.setCurrentIndex(dock.component_combo.findData("powerlaw"))
+    dock.quick_check.setChecked(True)
+    dock.name_edit.setText("mine")
+    dock.set_box("index", low=1.5, high=3.0)
+    _train(qtbot, dock)
+    pl = next(e for e in fit.editors if e.name == "powerlaw")
+    pl.select_model("mine")
+    assert pl.model.meta.parameters[0].high == pytest.approx(3.0)
+    dock.overwrite_check.setChecked(True)
+    dock.set_box("index", low=1.0, high=3.5)
+    _train(qtbot, dock)
+    assert not tnotes["error"], tnotes["error"]
+    assert pl.choice.source == "mine" and pl.model.meta.parameters[0].high == pytest.approx(3.5)
+    assert pl.row("index").info.high == pytest.approx(3.5)
