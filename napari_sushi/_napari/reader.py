@@ -6,6 +6,9 @@ the bin index, said in ``metadata['energy_axis']``). Metadata keep the energy ed
 and header text), exposure, channels and the source header, so widgets can rebuild the
 :class:`~napari_sushi.core.cube.HyperCube` with :func:`napari_sushi._napari.layers.cube_from_layer`.
 Extra 2-D map extensions become image layers with the same spatial scale, hidden when ``TRUTH = T``.
+A maps file exported from a fit (``FitResult.to_fits``, with or without its cubes) re-opens as that
+run (:func:`run_layers`): layers named as the live run names them, result metadata, so none of them
+is offered as data to fit; other map files (truth maps, one saved layer) open map by map.
 Event lists are binned on the instrument's native channels over 0.5-8 keV (0.1 keV channels, with a
 warning, when the list has no PI channels with an energy mapping) with a spatial binning that keeps
 the image within 512 pixels (:func:`~napari_sushi.core.io.events.default_event_options`); their
@@ -24,6 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from napari_sushi.core.cube import CubeError
 from napari_sushi.core.io import (
     FileFormatError,
@@ -36,8 +41,10 @@ from napari_sushi.core.io import (
     read_fits_image,
     read_maps_fits,
 )
+from napari_sushi.core.io.maps import MapSet, fit_export
 from napari_sushi.core.io.read import _is_fits
-from napari_sushi._napari.layers import cube_layer, image_layer, map_layer
+from napari_sushi._napari import result_layers as L
+from napari_sushi._napari.layers import CUBE_AXIS_LABELS, cube_layer, energy_axis_geometry, image_layer, map_layer
 from napari_sushi.core.io.arrays import NoEnergyEdgesWarning
 
 LayerData = tuple[Any, dict[str, Any], str]
@@ -92,15 +99,117 @@ def event_layers(
     return [(data, kwargs, kind)]
 
 
+def _run_label(ms: MapSet, path: Path) -> str:
+    """The run's label as the app named it (recorded in the export's provenance), else the file stem."""
+    info = fit_export(ms)
+    return info.run if info is not None and info.run else path.stem
+
+
+def run_layers(ms: MapSet, path: str | os.PathLike) -> list[LayerData]:
+    """The layers of an exported fit, as the live run makes them: names from :mod:`.result_layers`,
+    metadata like ``RunLayers`` (``kind``, ``run``, ``key``, ``unit``, ``wcs``, ``provenance``,
+    ``napari_sushi_result``) plus ``maps_file`` (the path, so the Pixel spectrum dock can find the
+    run's cubes). Parameter and amplitude maps are visible and on top; σ, bias, interval, goodness of fit
+    and cubes hidden below. ``"<key> measured"`` masks go to their parameter layer's
+    ``metadata['measured']`` (bool), not to layers of their own. Maps sit on the fit's binned grid
+    over a cube layer read from file (pixel scale 1): scale ``binning``, centred on the binned block.
+    """
+    from napari_sushi.core.solver.result import split_maps
+
+    p = Path(path)
+    info = fit_export(ms)
+    if info is None:
+        raise FileFormatError(f"{p} is not a fit export (no METHOD/NITER in its primary header).")
+    run = _run_label(ms, p)
+    b = info.binning
+    t = (b - 1) / 2.0
+    provenance = dict(info.provenance, run=run, method=info.method)
+    wcs = ms.wcs
+    wcs_header = None if wcs is None else wcs.to_header_string(relax=True)
+    done = {"live": False, "stop_reason": info.stop_reason, "n_iter": info.n_iter, "maps_file": str(p.resolve())}
+    fm = split_maps(ms.maps)
+    amp_comps = set(fm.amplitudes)
+
+    def unit_of(name: str, fallback: str = "") -> str:
+        return ms.units.get(name) or fallback
+
+    def layer(name: str, data: Any, key: str, kind: str, unit: str, visible: bool,
+              extra: dict | None = None, cube: bool = False) -> LayerData:
+        md = {"kind": kind, "run": run, "key": key, "unit": unit, "wcs": wcs, "wcs_header": wcs_header,
+              "provenance": provenance, "napari_sushi_result": True, **done, **(extra or {})}
+        arr = np.asarray(data, dtype=np.float32)
+        kw: dict[str, Any] = {
+            "name": name, "visible": visible, "metadata": md,
+            "colormap": L.colormap_for(key, unit, kind), "contrast_limits": L.contrast_for(arr, key, unit, kind),
+        }
+        if cube:
+            se, te, ue, description = energy_axis_geometry(ms.energy_edges)
+            md["energy_edges"] = np.asarray(ms.energy_edges, dtype=float)
+            md["energy_axis"] = description
+            kw.update(scale=(se, float(b), float(b)), translate=(te, t, t), axis_labels=CUBE_AXIS_LABELS,
+                      units=(ue, "pixel", "pixel"))
+        else:
+            kw.update(scale=(float(b), float(b)), translate=(t, t), axis_labels=("y", "x"), units=("pixel", "pixel"))
+        md["auto_contrast"] = tuple(kw["contrast_limits"])
+        return arr, kw, "image"
+
+    hidden: list[LayerData] = []
+    if ms.energy_edges is not None:
+        for what, kind in (("model", "model"), ("residual", "residual")):
+            if what in ms.cubes:
+                hidden.append(layer(L.cube_layer_name(run, what), ms.cubes[what], what, kind,
+                                    unit_of(what, L.AMPLITUDE_UNIT), False, cube=True))
+        for what, cube in ms.cubes.items():
+            if what.endswith(" model") and what != "model":
+                hidden.append(layer(L.cube_layer_name(run, what), cube, what, "model",
+                                    unit_of(what, L.AMPLITUDE_UNIT), False, cube=True))
+    if fm.gof is not None:
+        gof_name = info.gof_name or "cstat/dof"
+        hidden.append(layer(L.gof_layer_name(run, gof_name), fm.gof, "gof", "gof", gof_name, False))
+    for key, arr in fm.sigmas.items():
+        amp = key.endswith(" amplitude") or key in amp_comps
+        full = f"{key} amplitude" if key in amp_comps else key
+        unit = unit_of(f"{key} sigma") or unit_of(full, L.AMPLITUDE_UNIT if amp else "")
+        hidden.append(layer(L.map_layer_name(run, full, unit, sigma=True), arr, full, "sigma", unit, False))
+    for key, arr in fm.biases.items():
+        unit = unit_of(f"{key} bias")
+        hidden.append(layer(L.map_layer_name(run, f"{key} bias", unit), arr, key, "bias", unit, False))
+    for key, (lo, hi) in fm.intervals.items():
+        for side, arr in (("lower", lo), ("upper", hi)):
+            unit = unit_of(f"{key} {side}")
+            hidden.append(layer(L.map_layer_name(run, f"{key} {side}", unit), arr, key, "interval", unit, False,
+                                extra={"bound": side}))
+    amplitudes: list[LayerData] = []
+    for comp, arr in fm.amplitudes.items():
+        key = f"{comp} amplitude"
+        unit = unit_of(key, L.AMPLITUDE_UNIT)
+        amplitudes.append(layer(L.map_layer_name(run, key, unit), arr, key, "amplitude", unit, True))
+    params: list[LayerData] = []
+    for key, arr in fm.params.items():
+        unit = unit_of(key)
+        mask = fm.measured.get(key)
+        params.append(layer(L.map_layer_name(run, key, unit), arr, key, "parameter", unit, True,
+                            extra={"measured": None if mask is None else np.asarray(mask, dtype=bool)}))
+    # napari stacks layers in list order (the last on top); as after a live fit, the first parameter is on top
+    return hidden + amplitudes + params[::-1]
+
+
+def maps_file_layers(path: str | os.PathLike) -> list[LayerData]:
+    """A maps file as layers: a fit export as its run (:func:`run_layers`), other map sets map by map."""
+    p = Path(path)
+    ms = read_maps_fits(p)
+    if fit_export(ms) is not None:
+        return run_layers(ms, p)
+    return [map_layer(ms, name) for name in ms.maps]
+
+
 def read_layers(path: str | os.PathLike) -> list[LayerData]:
     """Read one file into napari layer data tuples (raises clear errors on bad content)."""
     p = Path(path)
     kind = file_kind(p)
     caught: list[warnings.WarningMessage] = []
     if kind == "maps":
-        ms = read_maps_fits(p)
-        layers = [map_layer(ms, name) for name in ms.maps]
-        return layers
+        return maps_file_layers(p)
     if kind == "events":
         return event_layers(p)
     if kind == "image":

@@ -38,6 +38,54 @@ def _response_line(response) -> str:
     return f"response: {response.rmf}" + (f" + {response.arf}" if response.arf else " (no ARF)") + f" ({response.how})"
 
 
+def _fit_lines(ms, fit) -> list[str]:
+    """A fit export described as maps: the fit (method, run, iterations, stop), its maps with units,
+    whether the model/residual cubes are included, the models' identities."""
+    from napari_sushi.core.solver.result import split_maps
+
+    method = {"sushi": "SUSHI", "pixelfit": "per-pixel fit"}.get(fit.method, fit.method)
+    wall = "" if fit.wall_time is None else f" in {fit.wall_time:.1f} s" + (f" on {fit.device}" if fit.device else "")
+    any_map = next(iter(ms.maps.values()))
+    lines = [
+        f"  kind: fit result maps ({method}; not a cube to fit), {any_map.shape[0]}x{any_map.shape[1]} pixels"
+        + (f", binning {fit.binning}" if fit.binning > 1 else ""),
+        f"  run: {fit.run or '(not recorded)'}",
+        f"  fit: {fit.stop_reason or '?'} after {fit.n_iter} iterations{wall}",
+    ]
+    fm = split_maps(ms.maps)
+    groups = (
+        ("amplitude maps", [f"{c} amplitude" for c in fm.amplitudes]),
+        ("parameter maps", list(fm.params)),
+        ("uncertainty maps", [k for k in ms.maps if k.endswith((" sigma", " lower", " upper", " bias"))]),
+    )
+    for title, names in groups:
+        names = [n for n in names if n in ms.maps]
+        if names:
+            lines.append(f"  {title}: " + ", ".join(f"{n} [{ms.units.get(n) or '-'}]" for n in names))
+    if fm.measured:
+        lines.append("  measured share (the rest is the regulariser's fill-in): "
+                     + ", ".join(f"{k} {100 * np.mean(m):.0f} %" for k, m in fm.measured.items()))
+    for key, arr in fm.params.items():
+        finite = np.asarray(arr, float)[np.isfinite(arr)]
+        if finite.size:
+            lines.append(f"    {key}: range {finite.min():.4g}..{finite.max():.4g} {ms.units.get(key) or ''}".rstrip())
+    if fm.gof is not None:
+        g = np.asarray(fm.gof, float)
+        med = f"median {np.nanmedian(g):.3f}" if np.isfinite(g).any() else "no fitted pixel"
+        lines.append(f"  goodness of fit: {fit.gof_name or '?'}, {med}")
+    if ms.cubes:
+        e = ms.energy_edges
+        band = "" if e is None else f" over {e[0]:.4g}-{e[-1]:.4g} keV ({len(e) - 1} channels)"
+        lines.append(f"  cubes: included ({', '.join(ms.cubes)}){band}")
+    else:
+        lines.append("  cubes: not included (export with the model cubes to inspect pixel spectra)")
+    for comp, m in fit.models.items():
+        lines.append(f"  model {comp}: {m.get('family', '?')} identity {m.get('identity', '?')} "
+                     f"(response {m.get('response', '?')})")
+    lines.append(f"  WCS centre: {_wcs_centre(ms.wcs, *any_map.shape)}")
+    return lines
+
+
 def describe(path: Path) -> list[str]:
     """The lines printed by ``napari-sushi info``."""
     from napari_sushi.core.io import (
@@ -48,6 +96,7 @@ def describe(path: Path) -> list[str]:
         read_fits_image,
         read_maps_fits,
     )
+    from napari_sushi.core.io.maps import fit_export
 
     kind = file_kind(path)
     lines = [f"{path}"]
@@ -84,6 +133,9 @@ def describe(path: Path) -> list[str]:
         return lines
     if kind == "maps":
         ms = read_maps_fits(path)
+        fit = fit_export(ms)
+        if fit is not None:
+            return lines + _fit_lines(ms, fit)
         lines.append("  kind: map set")
         for name, m in ms.maps.items():
             unit = ms.units.get(name) or "-"

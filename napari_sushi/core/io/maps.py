@@ -52,6 +52,56 @@ class MapSet:
     headers: dict[str, fits.Header] = field(default_factory=dict)  # per-extension headers (e.g. TRUTH)
 
 
+@dataclass(frozen=True)
+class FitExport:
+    """What fit a maps file holds when :meth:`FitResult.to_fits` wrote it (see :func:`fit_export`)."""
+
+    method: str  # "sushi" or "pixelfit"
+    run: str | None  # the app's run label ("SUSHI#1 kmad=5") when the export recorded it
+    n_iter: int
+    stop_reason: str
+    wall_time: float | None
+    device: str
+    gof_name: str
+    provenance: dict[str, Any]  # the fit's own provenance (settings, models, boxes, ...)
+
+    @property
+    def binning(self) -> int:
+        """The spatial binning the fit used (1 when not recorded)."""
+        settings = self.provenance.get("settings") or {}
+        try:
+            return max(int(settings.get("binning") or 1), 1)
+        except (TypeError, ValueError):
+            return 1
+
+    @property
+    def models(self) -> dict[str, dict[str, Any]]:
+        """Component -> model identity record (family, identity hash, response)."""
+        models = self.provenance.get("models") or {}
+        return {str(k): dict(v) for k, v in models.items() if isinstance(v, Mapping)}
+
+
+def fit_export(ms: MapSet) -> FitExport | None:
+    """The fit behind a map set written by ``FitResult.to_fits`` (primary ``METHOD`` and ``NITER``), else
+    None: plain maps (simulator truth, one saved layer) are not fit runs."""
+    h = ms.header
+    if h.get("SUSHITYP") != "MAPS" or "METHOD" not in h or "NITER" not in h:
+        return None
+    inner = ms.provenance.get("provenance") if isinstance(ms.provenance.get("provenance"), Mapping) else {}
+    run = inner.get("run", ms.provenance.get("run"))
+    wall = h.get("WALLTIME")
+    return FitExport(
+        method=str(h["METHOD"]),
+        run=None if run in (None, "") else str(run),
+        n_iter=int(h["NITER"]),
+        stop_reason=str(h.get("STOPREAS", "")),
+        wall_time=None if wall is None else float(wall),
+        device=str(h.get("DEVICE", "")),
+        gof_name=str(h.get("GOFNAME", "")),
+        provenance=dict(inner),
+    )
+
+
 def _creator() -> str:
     from napari_sushi import __version__
 

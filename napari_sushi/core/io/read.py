@@ -35,6 +35,9 @@ def file_kind(path: str | os.PathLike) -> FileKind:
     extensions, as napari-sushi writes), 'image' (any other FITS image: a 2-D picture in the primary
     HDU, a stack without energy axis), 'array' (.npy/.npz).
 
+    A file napari-sushi wrote as maps (primary ``SUSHITYP = 'MAPS'``) is 'maps' even when it carries
+    the fit's model and residual cubes: those are results, never counts to fit.
+
     Reads headers only. Raises ``FileNotFoundError`` for a missing path and :class:`FileFormatError`
     for anything else (not FITS, or FITS holding none of these).
     """
@@ -53,6 +56,8 @@ def file_kind(path: str | os.PathLike) -> FileKind:
     from napari_sushi.core.io.fits_cube import _find_energy_axis, open_fits, read_ebounds
 
     with open_fits(p) as hdul:
+        if hdul[0].header.get("SUSHITYP") == "MAPS":
+            return "maps"
         images = []
         tables = []
         for i, hdu in enumerate(hdul):
@@ -72,8 +77,6 @@ def file_kind(path: str | os.PathLike) -> FileKind:
                 ebounds = read_ebounds(hdul) if "EBOUNDS" in hdul else None
                 if ebounds is not None and ebounds[1].size in [int(header.get(f"NAXIS{i}", -1)) for i in (1, 2, 3)]:
                     return "cube"
-        if hdul[0].header.get("SUSHITYP") == "MAPS":
-            return "maps"
         if images and all(n == 2 and i > 0 for n, _, i in images):
             return "maps"
         if images:
@@ -83,6 +86,15 @@ def file_kind(path: str | os.PathLike) -> FileKind:
             f"{p} is FITS but holds no image, cube or event list ({detail}); an event list needs a table "
             "with sky x and y columns, an image needs data in an image HDU."
         )
+
+
+def _has_cube_extension(path: str | os.PathLike) -> bool:
+    """Whether a FITS file has a 3-D image extension (headers only)."""
+    from napari_sushi.core.io.fits_cube import open_fits
+
+    with open_fits(Path(path)) as hdul:
+        return any(int(h.header.get("ZNAXIS", h.header.get("NAXIS", 0)) or 0) == 3 for h in hdul[1:]
+                   if isinstance(h, (fits.ImageHDU, fits.CompImageHDU)))
 
 
 def read_cube(path: str | os.PathLike, **binning: Any) -> HyperCube:
@@ -108,6 +120,11 @@ def read_cube(path: str | os.PathLike, **binning: Any) -> HyperCube:
 
         return read_array_cube(path)
     if kind == "maps":
+        if _has_cube_extension(path):
+            raise FileFormatError(
+                f"{path} is a napari-sushi maps file (fit results: maps with model/residual cubes), not counts to "
+                "fit; read it with read_maps_fits, or read the cube the fit was made on."
+            )
         raise FileFormatError(f"{path} holds 2-D maps, not a cube (it has no energy axis); read it with read_maps_fits.")
     if kind == "image":
         raise FileFormatError(
