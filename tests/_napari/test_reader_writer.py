@@ -257,3 +257,115 @@ def test_cube_layer_carries_the_response_both_ways(tmp_path):
     assert cube_from_layer(data, kw).response == resp
     kw["metadata"]["response"] = None
     assert cube_from_layer(data, kw).response is None
+
+
+# ------------------------------------------------------------------ exports re-open as runs (issue 16)
+def _fit_export(tmp_path, include_cubes=True, run=None, name="run.fits"):
+    """A 3-iteration SUSHI fit of the analytic 8x8 toy (2x2 binning) exported as the dock exports it."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from app_helpers import LineModel, PowerLawModel, make_cube
+    from napari_sushi.core.solver.settings import Component, FitSettings
+    from napari_sushi.core.solver.sushi import fit
+
+    cube, _ = make_cube(8, 8)
+    res = fit(cube, [Component("thermal", LineModel()), Component("powerlaw", PowerLawModel())],
+              FitSettings(max_iter=3, binning=2))
+    if run is not None:
+        res.provenance = dict(res.provenance, run=run)
+    return cube, res, res.to_fits(tmp_path / name, include_cubes=include_cubes)
+
+
+def test_fit_exports_are_maps_not_cubes(tmp_path):
+    from napari_sushi.core.io import FileFormatError, file_kind, read_cube
+    from napari_sushi.core.io.maps import fit_export
+
+    _, res, with_cubes = _fit_export(tmp_path, run="S1")
+    maps_only = res.to_fits(tmp_path / "maps.fits")
+    assert file_kind(with_cubes) == "maps" and file_kind(maps_only) == "maps"
+    with pytest.raises(FileFormatError, match="maps file .*not counts to fit"):
+        read_cube(with_cubes)
+    with pytest.raises(FileFormatError, match="not a cube"):
+        read_cube(maps_only)
+    info = fit_export(read_maps_fits(with_cubes))
+    assert (info.method, info.run, info.n_iter, info.binning) == ("sushi", "S1", res.n_iter, 2)
+    assert set(info.models) == {"thermal", "powerlaw"}
+    # plain map sets are not fit runs
+    plain = write_maps_fits(tmp_path / "plain.fits", {"kT": np.ones((4, 4))}, header={"seed": 1})
+    assert fit_export(read_maps_fits(plain)) is None
+
+
+def test_plain_maps_with_cubes_are_never_offered_to_fit(tmp_path):
+    from napari_sushi.core.io import file_kind
+
+    path = write_maps_fits(tmp_path / "mc.fits", {"kT": np.ones((4, 4))}, cubes={"c": np.ones((3, 4, 4))},
+                           energy_edges=np.linspace(3, 6, 4))
+    assert file_kind(path) == "maps"
+    layers = get_reader(str(path))(str(path))
+    assert [lay[1]["name"] for lay in layers] == ["kT"] and layers[0][1]["visible"]
+
+
+def test_fit_export_reopens_as_the_run(make_napari_viewer, tmp_path):
+    from napari_sushi._napari import result_layers as L
+    from napari_sushi._napari.fit_dock import SushiFitDock
+    from napari_sushi._napari.layers import cube_layer
+
+    label = L.run_label("sushi", 1, 5.0)
+    cube, res, path = _fit_export(tmp_path, run=label)
+    viewer = make_napari_viewer(show=False)
+    data, kw, _ = cube_layer(cube)
+    cube_ly = viewer.add_image(data, **kw)
+    # the names and placement the live run gives (the dock's RunLayers on the same result)
+    live = L.RunLayers(viewer, label, L.Geometry.from_cube_layer(cube_ly, 2, 0, res.wcs), dict(res.units))
+    live_names = live.finalize(res)
+    live_kinds = {n: viewer.layers[n].metadata["kind"] for n in live_names}
+    live_geo = {n: (tuple(viewer.layers[n].scale), tuple(viewer.layers[n].translate)) for n in live_names}
+    live.remove()
+
+    layers = viewer.open(str(path), plugin="napari-sushi")
+    names = [ly.name for ly in layers]
+    by_name = {ly.name: ly for ly in layers}
+    assert len(set(names)) == len(names)
+    expected = {n for n, k in live_kinds.items() if k != "unmeasured"}  # overlays: a display aid of the live run
+    component_models = {L.cube_layer_name(label, f"{c} model") for c in res.model_cubes}
+    assert set(names) == expected | component_models
+    for n in expected:
+        ly = by_name[n]
+        assert ly.metadata["kind"] == live_kinds[n], n
+        assert (tuple(ly.scale), tuple(ly.translate)) == live_geo[n], n  # on the fitted grid over the cube
+        assert ly.metadata["run"] == label and ly.metadata["napari_sushi_result"] is True
+        assert ly.metadata["maps_file"] == str(Path(path).resolve())
+        assert ly.visible == (ly.metadata["kind"] in {"parameter", "amplitude"}), n
+    # values and units as fitted; parameter maps on top, the first parameter highest
+    kT = by_name[L.map_layer_name(label, "thermal kT", "keV")]
+    np.testing.assert_allclose(kT.data, res.params["thermal kT"], rtol=1e-6)
+    assert kT.metadata["unit"] == "keV" and kT.colormap.name == L.colormap_for("thermal kT", "keV", "parameter")
+    top = [ly.name for ly in viewer.layers][-len(res.params):]
+    assert top[::-1] == [L.map_layer_name(label, k, res.units.get(k, "")) for k in res.params]
+    # the measured masks ride on their parameter layers, not as layers of their own
+    assert not any("measured" in n for n in names)
+    for key, mask in res.measured().items():
+        got = by_name[L.map_layer_name(label, key, res.units.get(key, ""))].metadata["measured"]
+        assert got.dtype == bool
+        np.testing.assert_array_equal(got, mask)
+    model = by_name[L.cube_layer_name(label, "model")]
+    np.testing.assert_allclose(model.data, res.model_total, rtol=1e-6)
+    np.testing.assert_allclose(model.metadata["energy_edges"], res.energy_edges)
+    assert not any(L.is_cube_layer(ly) for ly in layers)
+    # the fit dock offers the counts cube only
+    dock = SushiFitDock(viewer)
+    viewer.window.add_dock_widget(dock, name="SUSHI fit")
+    offered = [dock.cube_combo.itemText(i) for i in range(dock.cube_combo.count())]
+    assert cube.name in offered and not set(offered) & set(names)
+
+
+def test_fit_export_without_run_label_takes_the_file_stem(tmp_path):
+    from napari_sushi._napari import result_layers as L
+
+    _, res, path = _fit_export(tmp_path, include_cubes=False, name="toy_export.fits")
+    layers = get_reader(str(path))(str(path))
+    names = [kw["name"] for _, kw, _ in layers]
+    assert L.map_layer_name("toy_export", "thermal kT", "keV") in names
+    assert not any(kw["metadata"]["kind"] in {"model", "residual"} for _, kw, _ in layers)
+    assert all(kw["metadata"]["run"] == "toy_export" for _, kw, _ in layers)
