@@ -35,7 +35,9 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
     if target.is_dir():
         raise IsADirectoryError(f"cannot write {target}: it is a folder; give a file name.")
     if target.exists() and not overwrite:
-        raise FileExistsError(f"{target} already exists; choose another name or allow overwriting (--overwrite).")
+        raise FileExistsError(
+            f"{target} already exists; choose another name or pass overwrite=True (on the command line: --overwrite)."
+        )
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + _full_suffix(target.name), dir=folder)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -52,11 +54,11 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
                 os.link(tmp, target)
             except FileExistsError:
                 raise FileExistsError(
-                    f"{target} appeared while writing; choose another name or allow overwriting."
+                    f"{target} appeared while writing; choose another name or pass overwrite=True."
                 ) from None
             except OSError:  # file systems without hard links
                 if target.exists():
-                    raise FileExistsError(f"{target} already exists; allow overwriting to replace it.") from None
+                    raise FileExistsError(f"{target} already exists; pass overwrite=True to replace it.") from None
                 os.replace(tmp, target)
     finally:
         with contextlib.suppress(FileNotFoundError):

@@ -50,7 +50,7 @@ class FitSettings:
               full resolution); a component's ``init`` still wins for its parameter.
     max_iter, tol, window: stop when the relative change of the cost (SUSHI's second phase: of the
               objective) over ``window`` iterations is below ``tol`` (sign-independent), or after
-              max_iter iterations in all.
+              max_iter iterations in all (default 300, the CLI's ``fit`` and the dock's default).
     device:   "auto" | "cpu" | "cuda" | "mps"; dtype "float32" | "float64".
     derivative: how the spectra are differentiated with respect to the parameters: "fd" (default;
               one-sided differences with a step of 1e-3 of the box, one extra spectrum per parameter)
@@ -104,7 +104,7 @@ class FitSettings:
     band: tuple[float, float] | None = None
     binning: int = 1
     warm_start: object | None = None
-    max_iter: int = 500
+    max_iter: int = 300  # as the CLI's fit and the dock, so the same request gives the same maps everywhere
     tol: float = 1e-5
     window: int = 10
     device: str = "auto"
