@@ -6,12 +6,16 @@ this file only finds the runs, maps a click to the fitted grid (with the run's
 draws the matplotlib figure (top: data with error bars, total and component models in counts/keV,
 log scale; bottom: residuals). Problems become napari notifications, never tracebacks.
 
-Runs come from the SUSHI fit dock(s) docked in the same viewer (their ``runs``), plus any added with
-:meth:`PixelSpectrumDock.add_run` (scripts). The dock follows new runs as their layers appear.
+Runs come from the SUSHI fit dock(s) docked in the same viewer (their ``runs``), from maps files
+exported with their cubes and re-opened (layers whose metadata has ``maps_file``; the file is read once
+per path and modification time), plus any added with :meth:`PixelSpectrumDock.add_run` (scripts). The
+dock follows new runs as their layers appear.
 """
 
 # No ``from __future__ import annotations`` here: napari injects the viewer by the annotation.
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Optional
 
 import napari
@@ -32,6 +36,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_sushi._napari import result_layers as L
+from napari_sushi.core.io.maps import read_maps_fits
 from napari_sushi.core.pixel_spectrum import (
     PixelError,
     PixelSpectrum,
@@ -54,6 +59,7 @@ class SpectrumRun:
     result: Any
     cube_name: str
     binning: int = 1
+    maps_file: Optional[str] = None  # a run re-opened from an exported maps file: its path
 
 
 class PixelSpectrumDock(QWidget):
@@ -63,6 +69,7 @@ class PixelSpectrumDock(QWidget):
         super().__init__(parent)
         self.viewer = napari_viewer
         self._extra: dict[str, SpectrumRun] = {}
+        self._file_cache: dict[str, tuple[Optional[int], Any]] = {}  # maps file -> (mtime_ns, FitArrays or None)
         self._runs: dict[str, SpectrumRun] = {}
         self._world: Optional[tuple[float, float]] = None  # last clicked position (y, x), world
         self.pixel: Optional[tuple[int, int]] = None  # fitted-grid pixel on display
@@ -140,14 +147,64 @@ class PixelSpectrumDock(QWidget):
         return docks
 
     def available_runs(self) -> dict[str, SpectrumRun]:
-        """Finished runs of the fit docks in this viewer and those added by :meth:`add_run`."""
+        """Finished runs of the fit docks in this viewer, runs re-opened from exported maps files with
+        their cubes, and those added by :meth:`add_run`."""
         runs: dict[str, SpectrumRun] = {}
         for dock in self._fit_docks():
             for label, rec in getattr(dock, "runs", {}).items():
                 binning = int(getattr(rec.settings, "binning", 1) or 1) if rec.settings is not None else 1
                 runs[label] = SpectrumRun(label, rec.result, rec.cube_name, binning)
+        runs.update(self._file_runs(set(runs) | set(self._extra)))
         runs.update(self._extra)
         return runs
+
+    def _file_runs(self, taken: set) -> dict[str, SpectrumRun]:
+        """Runs whose layers came from an exported maps file holding the model and residual cubes (a run
+        label already taken gets the file name appended)."""
+        found: dict[str, dict[str, Any]] = {}
+        for ly in self.viewer.layers:
+            md = ly.metadata
+            path = md.get("maps_file")
+            if not path or not md.get("napari_sushi_result"):
+                continue
+            rec = found.setdefault(str(path), {"label": md.get("run") or Path(path).stem, "cubes": set(),
+                                               "provenance": md.get("provenance") or {}})
+            if md.get("kind") in ("model", "residual") and getattr(ly.data, "ndim", 0) == 3:
+                rec["cubes"].add(md.get("key"))
+        runs: dict[str, SpectrumRun] = {}
+        for path, rec in found.items():
+            if not {"model", "residual"} <= rec["cubes"]:
+                continue
+            arrays = self._file_arrays(path)
+            if arrays is None:
+                continue
+            label = str(rec["label"])
+            if label in taken or label in runs:
+                label = f"{label} ({Path(path).name})"
+            prov = rec["provenance"]
+            cube = prov.get("cube") if isinstance(prov.get("cube"), dict) else {}
+            settings = prov.get("settings") if isinstance(prov.get("settings"), dict) else {}
+            cube_name = str(prov.get("cube_layer") or cube.get("name") or "")
+            runs[label] = SpectrumRun(label, arrays, cube_name, max(int(settings.get("binning") or 1), 1), path)
+        return runs
+
+    def _file_arrays(self, path: str) -> Any:
+        """The FitArrays of an exported maps file, read once per path and modification time (None, said
+        once, when the file cannot give them)."""
+        try:
+            mtime: Optional[int] = os.stat(path).st_mtime_ns
+        except OSError:
+            mtime = None
+        hit = self._file_cache.get(path)
+        if hit is not None and hit[0] == mtime:
+            return hit[1]
+        try:
+            arrays = fit_arrays_from_mapset(read_maps_fits(path))
+        except (OSError, ValueError) as exc:
+            arrays = None
+            show_warning(f"napari-sushi: cannot show spectra of the run in {path}: {exc}")
+        self._file_cache[path] = (mtime, arrays)
+        return arrays
 
     def refresh_runs(self, select: Optional[str] = None) -> None:
         """Refill the run combo; keep the current run, or pick ``select`` / the newest new run."""
@@ -186,7 +243,7 @@ class PixelSpectrumDock(QWidget):
     def _cube_layer(self, run: SpectrumRun) -> Any:
         if run.cube_name in self.viewer.layers:
             layer = self.viewer.layers[run.cube_name]
-            if L.is_cube_layer(layer):
+            if L.is_cube_layer(layer) and (run.maps_file is None or _fits_grid(layer, run)):
                 return layer
         return None
 
@@ -197,10 +254,11 @@ class PixelSpectrumDock(QWidget):
         if layer is not None:
             offset = L.band_offset(np.asarray(layer.metadata["energy_edges"], float), res.energy_edges)
             return L.Geometry.from_cube_layer(layer, run.binning, offset), layer, offset
-        # the cube layer is gone or renamed: use one of the run's own map layers
+        # the cube layer is gone or renamed (or a re-opened file's cube is not open): one of the run's maps
         for ly in self.viewer.layers:
             md = ly.metadata
-            if md.get("run") == run.label and md.get("napari_sushi_result") and getattr(ly.data, "ndim", 0) == 2:
+            ours = md.get("maps_file") == run.maps_file if run.maps_file else md.get("run") == run.label
+            if ours and md.get("napari_sushi_result") and getattr(ly.data, "ndim", 0) == 2:
                 return L.Geometry.from_map_layer(ly), None, 0
         raise ValueError(f"run '{run.label}': neither its cube layer '{run.cube_name}' nor its maps are in the "
                          "viewer, so a click cannot be placed on its grid.")
@@ -384,6 +442,20 @@ class PixelSpectrumDock(QWidget):
         if edges:
             text += f"\nthis run: {edges}"
         self.info.setText(text)
+
+
+def _fits_grid(layer: Any, run: SpectrumRun) -> bool:
+    """Whether a cube layer can be the data of a re-opened run: the run's grid is its binned grid and the
+    run's channels are among its channels (a same-named other cube would only give a mismatch error)."""
+    E, ny, nx = run.result.model_total.shape
+    b = max(int(run.binning), 1)
+    shape = getattr(layer.data, "shape", ())
+    if len(shape) != 3 or shape[1] // b != ny or shape[2] // b != nx:
+        return False
+    full = np.asarray(layer.metadata.get("energy_edges"), dtype=float)
+    sub = np.asarray(run.result.energy_edges, dtype=float)
+    i = L.band_offset(full, sub)
+    return i + E <= full.size - 1 and np.allclose(full[i:i + E + 1], sub, rtol=1e-6, atol=1e-9)
 
 
 def run_edge_summary(result: Any) -> str:

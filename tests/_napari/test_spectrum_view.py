@@ -191,3 +191,53 @@ def test_exported_fits_run_without_fit_dock(make_napari_viewer, qtbot, spec_note
     assert "[" in spec.info.text()  # the per-pixel fit's intervals are shown
     with pytest.raises(ValueError, match="include cubes"):
         spec.add_run("maps only", read_maps_fits(res.to_fits(tmp_path / "maps.fits")), cube.name)
+
+
+def test_reopened_export_lists_its_run_and_shows_pixels(make_napari_viewer, qtbot, spec_notes, tmp_path):
+    """A maps FITS exported with its cubes and opened from file is a run of the dock: no fit dock needed,
+    the data come from the cube layer when it is open (its 2x2 blocks), else from model + residual."""
+    from napari_sushi._napari import result_layers as L
+    from napari_sushi.core.solver.settings import Component, FitSettings
+    from napari_sushi.core.solver.sushi import fit
+
+    cube, _ = make_cube(8, 8)
+    res = fit(cube, [Component("thermal", LineModel()), Component("powerlaw", PowerLawModel())],
+              FitSettings(max_iter=3, binning=2))
+    label = L.run_label("sushi", 1, 5.0)
+    res.provenance = dict(res.provenance, run=label)
+    path = res.to_fits(tmp_path / "run.fits", include_cubes=True)
+    maps_only = res.to_fits(tmp_path / "maps.fits")
+    viewer = make_napari_viewer()
+    spec = sv.PixelSpectrumDock(viewer)
+    viewer.window.add_dock_widget(spec, name="Pixel spectrum")
+    viewer.open(str(maps_only), plugin="napari-sushi")
+    qtbot.wait(10)
+    assert spec.run_combo.count() == 0  # no cubes: nothing to show spectra from
+    viewer.open(str(path), plugin="napari-sushi")
+    qtbot.waitUntil(lambda: spec.run_combo.count() == 1, timeout=5_000)
+    assert spec.run_combo.currentText() == label
+    run = spec.current_run()
+    assert run.maps_file == str(path.resolve()) and run.binning == 2
+    # world (3.2, 4.6) at scale 2, translate 0.5: binned pixel (1, 2)
+    _click(viewer, (3.2, 4.6))
+    assert spec.pixel == (1, 2), spec_notes
+    core = pixel_spectrum(res, 1, 2, min_counts=spec.min_counts.value())
+    np.testing.assert_allclose(core.counts.sum(), cube.counts[:, 2:4, 4:6].sum(), rtol=1e-5)
+    np.testing.assert_allclose(spec.artists["total"].get_data().values, core.density(core.model), rtol=1e-5)
+    assert set(spec.artists["components"]) == {"thermal", "powerlaw"}
+    # the file is read once: later refreshes use the cache
+    cached = spec._file_cache[run.maps_file][1]
+    spec.refresh_runs()
+    assert spec.current_run().result is cached
+    # with the counts cube open, its 2x2 block is the data (checked against model + residual)
+    data, kwargs, _ = cube_layer(cube)
+    viewer.add_image(data, **kwargs)
+    spec.refresh_runs()
+    assert spec._cube_layer(spec.current_run()) is not None
+    sp = spec.show_pixel(1, 2)
+    assert sp is not None and not spec_notes["warning"], spec_notes
+    np.testing.assert_allclose(sp.counts.sum(), cube.counts[:, 2:4, 4:6].sum())
+    # a second copy of the same run from another file does not hide the first
+    viewer.open(str(res.to_fits(tmp_path / "copy.fits", include_cubes=True)), plugin="napari-sushi")
+    qtbot.waitUntil(lambda: spec.run_combo.count() == 2, timeout=5_000)
+    assert f"{label} (copy.fits)" in spec.available_runs()
