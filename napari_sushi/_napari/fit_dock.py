@@ -879,7 +879,7 @@ class SushiFitDock(QWidget):
         while True:
             self._run_index += 1
             label = L.run_label(method, self._run_index, kmad if method == "sushi" else None)
-            if label not in self.runs and not any(n.startswith(label + " ") for n in existing):
+            if label not in self.runs and not any(L.run_of(n) == label for n in existing):
                 return label
 
     def start(self, method: str = "sushi") -> FitJob | None:
@@ -978,9 +978,13 @@ class SushiFitDock(QWidget):
         self.export_button.setEnabled(True)
         self.progress.setValue(self.progress.maximum())
         gof = np.asarray(result.gof, float)
-        summary = (f"{job.label}: {result.stop_reason} after {result.n_iter} iterations in "
+        title = L.run_title(job.label, job.method, req.settings.kmad if job.method == "sushi" else None)
+        shares = result.unconstrained_share()
+        free = ", ".join(f"{k.split(' ', 1)[-1]} {100 * v:.0f} %" for k, v in shares.items())
+        summary = (f"{title}: {result.stop_reason} after {result.n_iter} iterations in "
                    f"{_fmt_time(result.wall_time)} on {result.device}; median {result.gof_name} "
-                   f"{np.nanmedian(gof) if np.isfinite(gof).any() else float('nan'):.3f}; {len(names)} layers.")
+                   f"{np.nanmedian(gof) if np.isfinite(gof).any() else float('nan'):.3f}"
+                   + (f"; unconstrained pixels: {free}" if free else "") + f"; {len(names)} layers.")
         if job.method == "sushi" and req.settings.start != "scan" and req.settings.warm_start is None:
             summary += (" Started from the models' defaults or your values, not the global scan: another start "
                         "can give other maps (tick 'global scan' to remove that dependence).")

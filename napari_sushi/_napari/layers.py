@@ -68,9 +68,24 @@ def cube_layer(cube: HyperCube, source: str | None = None) -> tuple[np.ndarray, 
         "axis_labels": CUBE_AXIS_LABELS,
         "units": (unit_e, "pixel", "pixel"),
         "colormap": "magma",
+        "contrast_limits": cube_contrast(cube.counts),
+        "gamma": CUBE_GAMMA,
         "metadata": meta,
     }
     return cube.counts, kwargs, "image"
+
+
+CUBE_GAMMA = 0.6  # counts are sparse per channel: a gamma below 1 shows faint structure in one slice
+
+
+def cube_contrast(counts: np.ndarray) -> tuple[float, float]:
+    """A display range for one energy slice of a counts cube: 0 to the 99.9th percentile of the
+    non-empty bins (at least 1), so a single slice is not almost black under the brightest pixel."""
+    c = np.asarray(counts)
+    sample = c.ravel()[:: max(1, c.size // 2_000_000)]  # enough for a percentile, cheap on big cubes
+    nz = sample[sample > 0]
+    hi = float(np.percentile(nz, 99.9)) if nz.size else 1.0
+    return (0.0, max(hi, 1.0))
 
 
 def map_layer(ms: MapSet, name: str) -> tuple[np.ndarray, dict[str, Any], str]:
@@ -94,10 +109,21 @@ def map_layer(ms: MapSet, name: str) -> tuple[np.ndarray, dict[str, Any], str]:
         "axis_labels": ("y", "x"),
         "units": ("pixel", "pixel"),
         "visible": not truth,
-        "colormap": "viridis",
         "metadata": meta,
     }
+    kwargs.update(map_style(name, unit, ms.maps[name]))
     return ms.maps[name], kwargs, "image"
+
+
+def map_style(name: str, unit: str, data: np.ndarray) -> dict[str, Any]:
+    """Colormap and range of a map by what it holds, the same convention as the fit's result layers
+    (magma for keV, diverging and symmetric for velocities, inferno for amplitudes), so a truth map and
+    the fitted map of the same quantity look alike."""
+    from napari_sushi._napari.result_layers import colormap_for, contrast_for
+
+    key = name.replace("(truth)", "").strip()
+    kind = "amplitude" if key.endswith("amplitude") else "sigma" if key.endswith(("sigma", "σ")) else "parameter"
+    return {"colormap": colormap_for(key, unit, kind), "contrast_limits": contrast_for(data, key, unit, kind)}
 
 
 def image_layer(img: FitsImage, source: str | None = None) -> tuple[np.ndarray, dict[str, Any], str]:

@@ -1,7 +1,8 @@
 """Result layers of a fit run: names, geometry, colormaps, and their life cycle in the viewer.
 
-Every run gets a label ("SUSHI#1 kmad=1", "pixel#2") that prefixes all its layers, so a second run
-sits beside the first instead of overwriting it. Maps share the cube layer's spatial scale,
+Every run gets a short label ("S1", "P2") that ends all its layer names ("thermal kT [keV] · S1"), so a
+second run sits beside the first instead of overwriting it and the parameter, which tells layers
+apart, comes first and stays readable in the layer list. Maps share the cube layer's spatial scale,
 translate and units (corrected for spatial binning); cubes also its energy axis (corrected for the
 band selection). Value units and provenance travel in ``layer.metadata`` with the keys the reader
 and writer use (``unit``, ``wcs``, ``wcs_header``, ``provenance``; see :mod:`.layers`), plus
@@ -22,30 +23,57 @@ DIVERGING = "RdBu_r"  # blue = negative (approaching), red = positive (receding)
 
 
 # ---------------------------------------------------------------------------------- naming
+MAX_NAME = 24  # characters the layer list shows unelided at its default width (bold 9 pt)
+SEP = " · "
+
+
 def run_label(method: str, index: int, kmad: float | None = None) -> str:
-    """Label of a run: ``SUSHI#<n> kmad=<k>`` for SUSHI, ``pixel#<n>`` for the per-pixel fit."""
+    """Short label of a run, the suffix of all its layer names: ``S<n>`` (SUSHI) or ``P<n>`` (per-pixel fit).
+
+    Short so that the part that tells layers apart, the parameter, stays readable in the layer list;
+    :func:`run_title` is the full description for combos and summaries."""
+    return f"{'S' if method == 'sushi' else 'P'}{index}"
+
+
+def run_title(label: str, method: str, kmad: float | None = None) -> str:
+    """``S1 (SUSHI, kmad 5)`` / ``P2 (per-pixel fit)``."""
     if method == "sushi":
-        return f"SUSHI#{index} kmad={kmad:g}" if kmad is not None else f"SUSHI#{index}"
-    return f"pixel#{index}"
+        return f"{label} (SUSHI" + (f", kmad {kmad:g})" if kmad is not None else ")")
+    return f"{label} (per-pixel fit)"
 
 
 def map_layer_name(run: str, key: str, unit: str = "", sigma: bool = False) -> str:
-    """``<run> <component> amplitude`` or ``<run> <component> <parameter> [unit]`` (σ: ``... σ [unit]``)."""
-    name = f"{run} {key}"
-    if sigma:
-        name += " σ"
+    """``<component> <parameter> [unit] · <run>`` (σ maps: ``... σ [unit] · <run>``); the parameter comes
+    first, and when the name would not fit the layer list the unit is left out (it is in the metadata)
+    and "amplitude" shortened to "amp."."""
+    base = key + (" σ" if sigma else "")
     if unit and not key.endswith(" amplitude"):
-        name += f" [{unit}]"
+        with_unit = f"{base} [{unit}]{SEP}{run}"
+        if len(with_unit) <= MAX_NAME:
+            return with_unit
+    name = f"{base}{SEP}{run}"
+    if len(name) > MAX_NAME and " amplitude" in base:
+        name = f"{base.replace(' amplitude', ' amp.')}{SEP}{run}"
     return name
 
 
+def unmeasured_layer_name(run: str, key: str, short: str | None = None) -> str:
+    """``<parameter> unmeasured · <run>``: the overlay dimming a map where it is not a measurement."""
+    return f"{short or key} unmeasured{SEP}{run}"
+
+
 def gof_layer_name(run: str, gof_name: str) -> str:
-    return f"{run} goodness of fit ({gof_name})"
+    return f"{gof_name}{SEP}{run}"
 
 
 def cube_layer_name(run: str, what: str) -> str:
-    """``<run> model`` / ``<run> residual`` / ``<run> <component> model``."""
-    return f"{run} {what}"
+    """``model · <run>`` / ``residual · <run>`` / ``<component> model · <run>``."""
+    return f"{what}{SEP}{run}"
+
+
+def run_of(name: str) -> str:
+    """The run label at the end of a result layer's name ("" when there is none)."""
+    return name.rsplit(SEP, 1)[1] if SEP in name else ""
 
 
 # ---------------------------------------------------------------------------------- styling
@@ -58,6 +86,8 @@ def is_velocity(key: str, unit: str) -> bool:
 def colormap_for(key: str, unit: str, kind: str) -> str:
     """A colormap an astronomer would pick for this kind of map."""
     if kind == "sigma":
+        return "gray"
+    if kind == "unmeasured":
         return "gray"
     if kind == "gof":
         return "viridis"
@@ -88,6 +118,42 @@ def contrast_for(data: np.ndarray, key: str, unit: str, kind: str) -> tuple[floa
     if not hi > lo:
         hi = lo + (abs(lo) if lo else 1.0)
     return (lo, hi)
+
+
+def _short_keys(keys: list[str]) -> dict[str, str]:
+    """The parameter name alone where no other component has it (``kT``), else the full key."""
+    params = [k.split(" ", 1)[-1] for k in keys]
+    return {k: p if params.count(p) == 1 else k for k, p in zip(keys, params)}
+
+
+def truth_layer_for(viewer: Any, key: str) -> Any:
+    """A truth map (metadata ``truth``) of the same quantity as result map ``key``, or None."""
+    comp, _, param = key.partition(" ")
+    cands = [ly for ly in viewer.layers if ly.metadata.get("truth") and not ly.metadata.get("napari_sushi_result")
+             and getattr(ly.data, "ndim", 0) == 2]
+    for ly in cands:
+        n = ly.name.lower()
+        if comp.lower() in n and param.lower() in n:
+            return ly
+    for ly in cands:
+        if param and param.lower() in ly.name.lower():
+            return ly
+    return None
+
+
+def match_truth(viewer: Any, layer: Any, key: str, unit: str) -> None:
+    """Give a result map and the truth map of the same quantity one colormap and one range (the union)."""
+    truth = truth_layer_for(viewer, key)
+    if truth is None:
+        return
+    lo = min(truth.contrast_limits[0], layer.contrast_limits[0])
+    hi = max(truth.contrast_limits[1], layer.contrast_limits[1])
+    if is_velocity(key, unit):
+        m = max(abs(lo), abs(hi))
+        lo, hi = -m, m
+    truth.colormap = layer.colormap.name
+    layer.contrast_limits = truth.contrast_limits = (lo, hi)
+    layer.metadata["auto_contrast"] = (lo, hi)
 
 
 # ---------------------------------------------------------------------------------- cubes
@@ -253,18 +319,21 @@ class RunLayers:
                       unit, extra={"live": True})
 
     def finalize(self, result: Any) -> list[str]:
-        """The complete set from a FitResult: maps, σ (hidden), goodness of fit, model, residual."""
+        """The complete set from a FitResult, arranged to be read: the parameter maps visible and on top
+        (each with its 'unmeasured' overlay), then the amplitudes; σ, goodness of fit, model and residual
+        hidden below. Parameter maps share colormap and range with a truth map of the same quantity."""
         units = dict(self.units)
         units.update(getattr(result, "units", {}) or {})
         self.units = units
         done = {"live": False, "stop_reason": result.stop_reason, "n_iter": int(result.n_iter)}
-        for comp, arr in result.amplitudes.items():
-            key = f"{comp} amplitude"
-            unit = units.get(key, units.get(comp, AMPLITUDE_UNIT))
-            self._set(map_layer_name(self.run, key, unit), arr, key, "amplitude", unit, extra=done)
-        for key, arr in result.params.items():
-            unit = units.get(key, "")
-            self._set(map_layer_name(self.run, key, unit), arr, key, "parameter", unit, extra=done)
+        cube_extra = dict(done, energy_edges=np.asarray(result.energy_edges, dtype=float))
+        for what, cube, kind in (("model", result.model_total, "model"), ("residual", result.residual, "residual")):
+            if cube is not None:
+                self._set(cube_layer_name(self.run, what), cube, what, kind, AMPLITUDE_UNIT, visible=False,
+                          is_cube=True, extra=cube_extra)
+        if result.gof is not None:
+            self._set(gof_layer_name(self.run, result.gof_name), result.gof, "gof", "gof", result.gof_name,
+                      visible=False, extra=done)
         for key, arr in result.sigmas.items():
             amp = key.endswith(" amplitude") or key in result.amplitudes
             if key in result.amplitudes:
@@ -272,15 +341,47 @@ class RunLayers:
             unit = units.get(key, AMPLITUDE_UNIT if amp else "")
             self._set(map_layer_name(self.run, key, unit, sigma=True), arr, key, "sigma", unit,
                       visible=False, extra=done)
-        if result.gof is not None:
-            self._set(gof_layer_name(self.run, result.gof_name), result.gof, "gof", "gof", result.gof_name,
-                      extra=done)
-        cube_extra = dict(done, energy_edges=np.asarray(result.energy_edges, dtype=float))
-        for what, cube, kind in (("model", result.model_total, "model"), ("residual", result.residual, "residual")):
-            if cube is not None:
-                self._set(cube_layer_name(self.run, what), cube, what, kind, AMPLITUDE_UNIT, visible=False,
-                          is_cube=True, extra=cube_extra)
+        for comp, arr in result.amplitudes.items():
+            key = f"{comp} amplitude"
+            unit = units.get(key, units.get(comp, AMPLITUDE_UNIT))
+            self._set(map_layer_name(self.run, key, unit), arr, key, "amplitude", unit, extra=done)
+        measured = result.measured() if hasattr(result, "measured") else {}
+        params = list(result.params.items())
+        shorts = _short_keys([k for k, _ in params])
+        top: list[Any] = []
+        for key, arr in params:
+            unit = units.get(key, "")
+            mask = measured.get(key)
+            layer = self._set(map_layer_name(self.run, key, unit), arr, key, "parameter", unit,
+                              extra=dict(done, measured=mask))
+            match_truth(self.viewer, layer, key, unit)
+            if mask is not None and not mask.all():  # the overlay just above its map
+                top.append(self._set_overlay(unmeasured_layer_name(self.run, key, shorts[key]), ~mask, key, done))
+            top.append(layer)
+        self._raise(top)
         return list(self.names)
+
+    def _set_overlay(self, name: str, unmeasured: np.ndarray, key: str, extra: dict) -> Any:
+        """A mask layer that greys out the pixels of a map that are not measurements (toggle: its eye)."""
+        from napari.utils.colormaps import Colormap
+
+        layer = self._set(name, unmeasured.astype(np.float32), key, "unmeasured", "",
+                          extra=dict(extra, help="grey: the regulariser's fill-in (too few counts of this "
+                                                 "component, or sigma at the box's spread); hide to see all"))
+        layer.colormap = Colormap([[0, 0, 0, 0], [0.12, 0.12, 0.14, 0.78]], name="unmeasured", interpolation="zero")
+        layer.contrast_limits = (0.0, 1.0)
+        layer.blending = "translucent"
+        layer.metadata["auto_contrast"] = (0.0, 1.0)
+        return layer
+
+    def _raise(self, layers: list[Any]) -> None:
+        """Put ``layers`` on top of the layer list in this order (first = highest) and select the first."""
+        lst = self.viewer.layers
+        for layer in reversed(layers):
+            lst.move(lst.index(layer), len(lst))
+        params = [ly for ly in layers if ly.metadata.get("kind") == "parameter"]
+        if params:
+            lst.selection.active = params[0]
 
     def remove(self) -> None:
         """Remove every layer this run created (a cancelled or failed run leaves nothing behind)."""

@@ -26,6 +26,9 @@ def write_image(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
     arr = np.asarray(data[0] if isinstance(data, list) else data)
     meta = dict(attributes.get("metadata") or {})
     name = str(attributes.get("name") or "map")
+    if meta.get("napari_sushi_result") and meta.get("key"):  # a result map: its quantity, not the layer label
+        name = str(meta["key"]) + (" sigma" if meta.get("kind") == "sigma" else "")
+    name = name.replace("σ", "sigma").encode("ascii", "replace").decode().replace("?", "_")
     if arr.ndim == 3:
         if attributes.get("rgb"):
             raise CubeError("RGB images are not cubes or maps; save them with napari's builtin writer.")

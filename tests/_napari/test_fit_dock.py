@@ -11,6 +11,7 @@ import pytest
 from astropy.wcs import WCS
 
 from napari_sushi._napari import fit_dock as fd
+from napari_sushi._napari import result_layers as L
 from napari_sushi._napari.layers import cube_layer
 from napari_sushi._napari.result_layers import DIVERGING
 
@@ -58,41 +59,50 @@ def test_run_makes_named_scaled_unit_layers(make_napari_viewer, qtbot, notes):
     viewer.layers.events.inserted.connect(lambda e: seen_live.append(e.value.name) if dock.job else None)
     run_fit(qtbot, dock)
     assert not notes["error"], notes["error"]
-    run = "SUSHI#1 kmad=1"
+    run = "S1"
     assert run in dock.runs
     names = set(dock.runs[run].layer_names)
     expected = {
-        f"{run} thermal amplitude",
-        f"{run} thermal kT [keV]",
-        f"{run} thermal velocity [km/s]",
-        f"{run} powerlaw amplitude",
-        f"{run} powerlaw index",
-        f"{run} thermal kT σ [keV]",
-        f"{run} thermal velocity σ [km/s]",
-        f"{run} powerlaw index σ",
-        f"{run} model",
-        f"{run} residual",
+        "thermal amplitude · S1", "thermal kT [keV] · S1", "thermal velocity · S1",
+        "powerlaw amplitude · S1", "powerlaw index · S1", "thermal kT σ [keV] · S1",
+        "thermal velocity σ · S1", "powerlaw index σ · S1", "model · S1", "residual · S1",
+        "cstat/dof · S1",
     }
     assert expected <= names, expected - names
-    assert any(n.startswith(f"{run} goodness of fit") for n in names)
+    # no name is cut in the layer list: each fits its default width
+    assert all(len(n) <= L.MAX_NAME for n in names), [n for n in names if len(n) > L.MAX_NAME]
     # live maps appeared while the fit ran (before the final set)
-    assert f"{run} thermal kT [keV]" in seen_live
-    kt = viewer.layers[f"{run} thermal kT [keV]"]
+    assert "thermal kT [keV] · S1" in seen_live
+    kt = viewer.layers["thermal kT [keV] · S1"]
     assert kt.data.shape == (8, 8)  # 16x16 binned 2x2
     np.testing.assert_allclose(kt.scale, [4.0, 4.0])
     np.testing.assert_allclose(kt.translate, [11.0, 11.0])  # centre of the first 2x2 block
     assert kt.metadata["unit"] == "keV" and kt.metadata["run"] == run
     assert kt.metadata["wcs"] is not None and kt.metadata["provenance"]["method"] == "sushi"
-    assert viewer.layers[f"{run} thermal kT σ [keV]"].visible is False
-    vel = viewer.layers[f"{run} thermal velocity [km/s]"]
-    assert vel.colormap.name == DIVERGING
+    # arranged to be read: parameter maps (and their 'unmeasured' overlays) on top and visible, the first
+    # selected; σ, goodness of fit, model and residual hidden
+    top = [ly.name for ly in viewer.layers][::-1]
+    n_top = sum(1 for n in names if viewer.layers[n].metadata["kind"] in ("parameter", "unmeasured"))
+    assert {viewer.layers[n].metadata["kind"] for n in top[:n_top]} <= {"parameter", "unmeasured"}
+    first_param = next(n for n in top if viewer.layers[n].metadata["kind"] == "parameter")
+    assert first_param == "thermal kT [keV] · S1" and viewer.layers.selection.active.name == first_param
+    for n in names:
+        kind = viewer.layers[n].metadata["kind"]
+        assert viewer.layers[n].visible == (kind in ("parameter", "unmeasured", "amplitude")), n
+    res = dock.runs[run].result
+    measured = res.measured()["thermal kT"]
+    assert kt.metadata["measured"] is not None and np.array_equal(kt.metadata["measured"], measured)
+    if not measured.all():
+        over = viewer.layers["kT unmeasured · S1"]
+        np.testing.assert_array_equal(over.data > 0.5, ~measured)
+    vel = viewer.layers["thermal velocity · S1"]
+    assert vel.colormap.name == DIVERGING and vel.metadata["unit"] == "km/s"
     lo, hi = vel.contrast_limits
     assert lo == pytest.approx(-hi)
-    model = viewer.layers[f"{run} model"]
+    model = viewer.layers["model · S1"]
     assert model.data.shape == (40, 8, 8)
     np.testing.assert_allclose(model.scale, [cube_layer_.scale[0], 4.0, 4.0])
     np.testing.assert_allclose(model.translate[0], cube_layer_.translate[0])
-    res = dock.runs[run].result
     np.testing.assert_allclose(kt.data, res.params["thermal kT"], rtol=1e-6)
     assert dock.export_button.isEnabled()
 
@@ -118,15 +128,15 @@ def test_second_run_sits_beside_first_and_pixelfit(make_napari_viewer, qtbot, no
     viewer, _, _ = _viewer_with_cube(make_napari_viewer)
     dock = analytic_fit_dock(viewer, max_iter=4, kmad=1.0)
     run_fit(qtbot, dock)
-    first = viewer.layers["SUSHI#1 kmad=1 thermal kT [keV]"].data.copy()
+    first = viewer.layers["thermal kT [keV] · S1"].data.copy()
     dock.kmad.setValue(3.0)
     run_fit(qtbot, dock)
-    assert "SUSHI#2 kmad=3 thermal kT [keV]" in viewer.layers
-    np.testing.assert_array_equal(viewer.layers["SUSHI#1 kmad=1 thermal kT [keV]"].data, first)
+    assert "thermal kT [keV] · S2" in viewer.layers
+    np.testing.assert_array_equal(viewer.layers["thermal kT [keV] · S1"].data, first)
     run_fit(qtbot, dock, "pixelfit")
-    assert "pixel#3 thermal kT [keV]" in viewer.layers
-    assert dock.runs["pixel#3"].result.method == "pixelfit"
-    assert list(dock.runs) == ["SUSHI#1 kmad=1", "SUSHI#2 kmad=3", "pixel#3"]
+    assert "thermal kT [keV] · P3" in viewer.layers
+    assert dock.runs["P3"].result.method == "pixelfit"
+    assert list(dock.runs) == ["S1", "S2", "P3"]
 
 
 def test_fixed_and_linked_parameters_reach_the_core(make_napari_viewer, monkeypatch):
@@ -178,7 +188,7 @@ def test_export_reopens_with_same_values_and_wcs(make_napari_viewer, qtbot, note
     viewer, _, _ = _viewer_with_cube(make_napari_viewer)
     dock = analytic_fit_dock(viewer, max_iter=3, binning=2)
     run_fit(qtbot, dock)
-    run = "SUSHI#1 kmad=1"
+    run = "S1"
     out = dock.export(run, str(tmp_path / "maps.fits"), include_cubes=True)
     assert out is not None and out.exists(), notes["error"]
     ms = read_maps_fits(out)
@@ -186,7 +196,7 @@ def test_export_reopens_with_same_values_and_wcs(make_napari_viewer, qtbot, note
     key = next(k for k in ms.maps if "kT" in k and "σ" not in k and "sigma" not in k.lower())
     np.testing.assert_allclose(ms.maps[key], res.params["thermal kT"], rtol=1e-6)
     assert ms.units[key] == "keV"
-    layer_wcs = viewer.layers[f"{run} thermal kT [keV]"].metadata["wcs"]
+    layer_wcs = viewer.layers["thermal kT [keV] · S1"].metadata["wcs"]
     np.testing.assert_allclose(ms.wcs.wcs.crval, layer_wcs.wcs.crval)
     np.testing.assert_allclose(ms.wcs.wcs.crpix, layer_wcs.wcs.crpix)
     np.testing.assert_allclose(ms.wcs.pixel_scale_matrix, layer_wcs.pixel_scale_matrix)
@@ -259,7 +269,7 @@ def test_a_result_map_layer_saves_with_the_writer(make_napari_viewer, qtbot, not
     viewer, _, _ = _viewer_with_cube(make_napari_viewer)
     dock = analytic_fit_dock(viewer, max_iter=2, binning=2)
     run_fit(qtbot, dock)
-    layer = viewer.layers["SUSHI#1 kmad=1 thermal velocity [km/s]"]
+    layer = viewer.layers["thermal velocity · S1"]
     written = layer.save(str(tmp_path / "velocity.fits"), plugin="napari-sushi")
     ms = read_maps_fits(written[0])
     (name, arr), = ms.maps.items()
@@ -272,10 +282,10 @@ def test_live_updates_keep_a_contrast_range_the_user_chose(make_napari_viewer):
     from napari_sushi._napari.result_layers import Geometry, RunLayers
 
     viewer, cube, _ = _viewer_with_cube(make_napari_viewer)
-    live = RunLayers(viewer, "SUSHI#9 kmad=1", Geometry.from_cube_layer(cube, 1), {"thermal kT": "keV"})
+    live = RunLayers(viewer, "S9", Geometry.from_cube_layer(cube, 1), {"thermal kT": "keV"})
     rng = np.random.default_rng(1)
     live.update_maps({"thermal kT": 2 + rng.random((16, 16)), "thermal amplitude": 10 * rng.random((16, 16))})
-    kt, amp = viewer.layers["SUSHI#9 kmad=1 thermal kT [keV]"], viewer.layers["SUSHI#9 kmad=1 thermal amplitude"]
+    kt, amp = viewer.layers["thermal kT [keV] · S9"], viewer.layers["thermal amplitude · S9"]
     kt.contrast_limits = (1.0, 5.0)  # the user's choice
     live.update_maps({"thermal kT": 3 + rng.random((16, 16)), "thermal amplitude": 100 * rng.random((16, 16))})
     assert tuple(kt.contrast_limits) == (1.0, 5.0)
@@ -291,7 +301,7 @@ def test_start_from_a_finished_run(make_napari_viewer, qtbot):
     dock = analytic_fit_dock(viewer)
     assert dock.build_request("sushi").settings.warm_start is None  # automatic
     run_fit(qtbot, dock)
-    label = "SUSHI#1 kmad=1"
+    label = "S1"
     assert dock.start_combo.findData(label) >= 0
     dock.start_combo.setCurrentIndex(dock.start_combo.findData(label))
     req = dock.build_request("sushi")
@@ -300,7 +310,7 @@ def test_start_from_a_finished_run(make_napari_viewer, qtbot):
     req2 = dock.build_request("sushi")
     assert req2.settings.warm_start is dock.runs[label].result and req2.settings.binning == 2
     run_fit(qtbot, dock)
-    binned = dock.runs["SUSHI#2 kmad=1"].result
+    binned = dock.runs["S2"].result
     assert binned.stop_reason != "error" and binned.provenance["settings"]["warm_start"] == "previous result"
     full = dock.runs[label].result.params["thermal kT"]
     assert binned.params["thermal kT"].shape == (full.shape[0] // 2, full.shape[1] // 2)
@@ -308,10 +318,10 @@ def test_start_from_a_finished_run(make_napari_viewer, qtbot):
     dock.binning.setValue(1)
     dock.kmad.setValue(3.0)
     run_fit(qtbot, dock)
-    second = dock.runs["SUSHI#3 kmad=3"].result
+    second = dock.runs["S3"].result
     assert second.provenance["settings"]["warm_start"] == "previous result"
     assert dock.runs[label].result.provenance["settings"]["warm_start"] is None
-    assert dock.start_combo.findData("SUSHI#3 kmad=3") >= 0
+    assert dock.start_combo.findData("S3") >= 0
 
 
 def test_runtime_error_in_the_solver_is_reported_and_the_dock_recovers(make_napari_viewer, qtbot, notes,
@@ -329,7 +339,7 @@ def test_runtime_error_in_the_solver_is_reported_and_the_dock_recovers(make_napa
     assert dock.job is None and dock.run_button.isEnabled()
     assert any("CUDA out of memory" in m for m in notes["error"]), notes
     assert "CUDA out of memory" in dock.status.text()
-    assert not any(ly.name.startswith("SUSHI#") for ly in viewer.layers)
+    assert not any(L.run_of(ly.name) for ly in viewer.layers)
 
 
 def test_run_summary_names_statistic_and_start_dependence(make_napari_viewer, qtbot, notes):

@@ -36,14 +36,15 @@ def test_sample_fit_layers_second_run_and_export(sample_session, qtbot, notes, t
     assert job is not None, notes["error"]
     qtbot.waitUntil(lambda: dock.job is None, timeout=120_000)
     assert not notes["error"], notes["error"]
-    run = f"SUSHI#1 kmad={dock.kmad.value():g}"  # the dock's default strength (FitSettings)
+    run = "S1"
+    assert f"kmad {dock.kmad.value():g}" in dock.status.text()  # the dock's default strength (FitSettings)
     res = dock.runs[run].result
     assert res.n_iter == 3
     for name, unit in [
-        (f"{run} thermal kT [keV]", "keV"),
-        (f"{run} thermal velocity [km/s]", "km/s"),
-        (f"{run} powerlaw index", ""),
-        (f"{run} thermal amplitude", "counts"),
+        ("thermal kT [keV] · S1", "keV"),
+        ("thermal velocity · S1", "km/s"),
+        ("powerlaw index · S1", ""),
+        ("thermal amplitude · S1", "counts"),
     ]:
         layer = viewer.layers[name]
         assert layer.data.shape == (23, 23)
@@ -51,11 +52,23 @@ def test_sample_fit_layers_second_run_and_export(sample_session, qtbot, notes, t
         np.testing.assert_allclose(layer.translate, np.asarray(cube.translate[1:]) + 1.5 * np.asarray(cube.scale[1:]))
         assert layer.metadata["unit"] == unit
         assert layer.metadata["provenance"]["cube_layer"] == cube_name
-    kt = viewer.layers[f"{run} thermal kT [keV]"]
+    kt = viewer.layers["thermal kT [keV] · S1"]
     np.testing.assert_allclose(kt.data, res.params["thermal kT"], rtol=1e-6)
     assert 0.5 < np.median(kt.data) < 8.0
-    assert viewer.layers[f"{run} thermal kT σ [keV]"].visible is False
-    resid = viewer.layers[f"{run} residual"]
+    assert viewer.layers["thermal kT σ [keV] · S1"].visible is False
+    # honest maps: kT is unmeasured wherever the plasma has too few counts (the remnant's empty outskirts),
+    # greyed by an overlay; the truth kT map shares the fit's colormap and range
+    measured = kt.metadata["measured"]
+    th = res.amplitudes["thermal"]
+    assert not measured[th < 20].any() and (th < 20).sum() > 20
+    over = viewer.layers["kT unmeasured · S1"]
+    np.testing.assert_array_equal(over.data > 0.5, ~measured)
+    assert over.visible and [ly.name for ly in viewer.layers].index(over.name) > [ly.name for ly in viewer.layers].index(kt.name)
+    truth = next(ly for ly in viewer.layers if ly.metadata.get("truth") and "kT" in ly.name)
+    assert truth.colormap.name == kt.colormap.name and tuple(truth.contrast_limits) == tuple(kt.contrast_limits)
+    vt = next(ly for ly in viewer.layers if ly.metadata.get("truth") and "velocity" in ly.name)
+    assert vt.colormap.name == "RdBu_r" and vt.contrast_limits[0] == pytest.approx(-vt.contrast_limits[1])
+    resid = viewer.layers["residual · S1"]
     assert resid.data.shape == (375, 23, 23)
     np.testing.assert_allclose(resid.scale[0], cube.scale[0])
     np.testing.assert_allclose(resid.translate[0], cube.translate[0])
@@ -65,8 +78,8 @@ def test_sample_fit_layers_second_run_and_export(sample_session, qtbot, notes, t
     dock.max_iter.setValue(2)
     assert dock.start("sushi") is not None
     qtbot.waitUntil(lambda: dock.job is None, timeout=120_000)
-    assert f"SUSHI#2 kmad=2.5 thermal kT [keV]" in viewer.layers
-    np.testing.assert_array_equal(viewer.layers[f"{run} thermal kT [keV]"].data, kt.data)
+    assert "thermal kT [keV] · S2" in viewer.layers
+    np.testing.assert_array_equal(viewer.layers["thermal kT [keV] · S1"].data, kt.data)
 
     # export: re-opens with the same values and WCS; the WCS is the cube's, binned 4x4
     out = dock.export(run, str(tmp_path / "toy_maps.fits"), include_cubes=False)

@@ -34,7 +34,8 @@ def edge_shares(params: dict[str, np.ndarray], amplitudes: dict[str, np.ndarray]
     for key, values in params.items():
         if key not in boxes:
             continue
-        amp = amplitudes.get(key.split(" ", 1)[0])
+        comp = next((c for c in sorted(amplitudes, key=len, reverse=True) if key.startswith(c + " ")), None)
+        amp = None if comp is None else amplitudes[comp]
         use = np.isfinite(values) & (np.asarray(amp) >= 1.0 if amp is not None else True)
         if not np.any(use):
             continue
@@ -58,6 +59,7 @@ def edge_summary(params: dict[str, np.ndarray], amplitudes: dict[str, np.ndarray
 
 
 GOF_KEY = "goodness of fit"
+MEASURED_MIN_COUNTS = 20.0  # a parameter is measured where its component has at least this many expected counts
 EDGE_FRACTION = 1e-3  # a value within this fraction of the box width from an edge is "on the edge"
 
 
@@ -85,11 +87,29 @@ class FitMaps:
     intervals: dict[str, tuple[np.ndarray, np.ndarray]]  # param key -> (lower, upper)
     gof: np.ndarray | None
     biases: dict[str, np.ndarray] = field(default_factory=dict)  # sigmas' keys -> bootstrap bias map
+    measured: dict[str, np.ndarray] = field(default_factory=dict)  # params' keys -> bool "measured" mask
+
+
+def measured_mask(values: np.ndarray, sigma: np.ndarray | None, cap: float | None,
+                  amplitude: np.ndarray | None, min_counts: float = MEASURED_MIN_COUNTS) -> np.ndarray:
+    """Where a parameter map is a measurement rather than the regulariser's fill-in.
+
+    True where the value is finite, its component holds at least ``min_counts`` expected counts, and
+    its 1-sigma is below the validity box's spread (the rule of :func:`unconstrained`). Elsewhere the
+    pixel's own data do not pin the value: the map shows what its neighbours and the start gave.
+    """
+    v = np.asarray(values, dtype=float)
+    ok = np.isfinite(v)
+    if amplitude is not None:
+        ok &= np.nan_to_num(np.asarray(amplitude, dtype=float)) >= float(min_counts)
+    if sigma is not None:
+        ok &= ~unconstrained(sigma, cap)
+    return ok
 
 
 def split_maps(maps: dict[str, np.ndarray]) -> FitMaps:
     """The inverse of :meth:`FitResult.all_maps`: amplitudes, parameters, sigmas, intervals, biases, goodness of fit."""
-    suffixes = (" sigma", " lower", " upper", " amplitude", " bias")
+    suffixes = (" sigma", " lower", " upper", " amplitude", " bias", " measured")
     params = {k: v for k, v in maps.items() if k != GOF_KEY and not k.endswith(suffixes)}
     return FitMaps(
         amplitudes={k[: -len(" amplitude")]: v for k, v in maps.items() if k.endswith(" amplitude")},
@@ -99,6 +119,7 @@ def split_maps(maps: dict[str, np.ndarray]) -> FitMaps:
                    if f"{k} lower" in maps and f"{k} upper" in maps},
         gof=maps.get(GOF_KEY),
         biases={k[: -len(" bias")]: v for k, v in maps.items() if k.endswith(" bias")},
+        measured={k[: -len(" measured")]: np.asarray(v) > 0.5 for k, v in maps.items() if k.endswith(" measured")},
     )
 
 
@@ -159,7 +180,22 @@ class FitResult:
             out[f"{key} upper"] = hi
         for key, b in self.biases.items():
             out[f"{key} bias"] = b
+        for key, m in self.measured().items():
+            out[f"{key} measured"] = m.astype(np.uint8)  # 1 = measured, 0 = the regulariser's fill-in
         out[GOF_KEY] = self.gof  # statistic named by gof_name (FITS keyword GOFNAME)
+        return out
+
+    def measured(self, min_counts: float = MEASURED_MIN_COUNTS) -> dict[str, np.ndarray]:
+        """Per parameter map, where it is measured (:func:`measured_mask`: enough counts of its component,
+        sigma below the box's spread)."""
+        caps = (self.provenance or {}).get("sigma_caps", {})
+        out = {}
+        for key, values in self.params.items():
+            if key not in caps:  # fixed parameters are not measured at all
+                continue
+            comp = next((c for c in sorted(self.amplitudes, key=len, reverse=True) if key.startswith(c + " ")), None)
+            out[key] = measured_mask(values, self.sigmas.get(key), caps.get(key),
+                                     None if comp is None else self.amplitudes[comp], min_counts)
         return out
 
     def unconstrained_share(self) -> dict[str, float]:
@@ -194,6 +230,8 @@ class FitResult:
             units[f"{key} lower"] = units[f"{key} upper"] = self.units.get(key, "")
         for key in self.biases:
             units[f"{key} bias"] = self.units.get(key, "")
+        for key in self.measured():
+            units[f"{key} measured"] = ""
         units[GOF_KEY] = ""
         return units
 
