@@ -143,3 +143,48 @@ def test_info_on_a_plain_fits_image(tmp_path, capsys):
     fits.PrimaryHDU(np.ones((5, 6))).writeto(tmp_path / "img.fits")
     assert main(["info", str(tmp_path / "img.fits")]) == 0
     assert "FITS image (5, 6)" in capsys.readouterr().out
+
+
+def _fit_export(tmp_path, include_cubes):
+    """A 3-iteration SUSHI fit of the analytic 8x8 toy (2x2 binning), exported with the dock's run label."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "_napari"))
+    from app_helpers import LineModel, PowerLawModel, make_cube
+    from napari_sushi.core.solver.settings import Component, FitSettings
+    from napari_sushi.core.solver.sushi import fit
+
+    cube, _ = make_cube(8, 8)
+    res = fit(cube, [Component("thermal", LineModel()), Component("powerlaw", PowerLawModel())],
+              FitSettings(max_iter=3, binning=2))
+    res.provenance = dict(res.provenance, run="S1")
+    name = "with_cubes.fits" if include_cubes else "maps.fits"
+    return res, res.to_fits(tmp_path / name, include_cubes=include_cubes)
+
+
+@pytest.mark.parametrize("include_cubes", [True, False])
+def test_info_describes_a_fit_export_as_maps(tmp_path, capsys, include_cubes):
+    res, path = _fit_export(tmp_path, include_cubes)
+    assert main(["info", str(path)]) == 0
+    info = capsys.readouterr().out
+    assert "cube (energy" not in info and "total counts" not in info  # not a counts cube
+    assert "kind: fit result maps (SUSHI; not a cube to fit), 4x4 pixels, binning 2" in info
+    assert "run: S1" in info and f"{res.stop_reason} after {res.n_iter} iterations" in info
+    assert "thermal kT [keV]" in info and "thermal velocity [km/s]" in info and "thermal kT sigma [keV]" in info
+    share = 100 * res.measured()["thermal kT"].mean()
+    assert f"thermal kT {share:.0f} %" in info
+    for comp, model in res.provenance["models"].items():
+        assert f"model {comp}: {model['family']} identity {model['identity']}" in info
+    if include_cubes:
+        assert "cubes: included (thermal model, powerlaw model, model, residual) over 3-8 keV (40 channels)" in info
+    else:
+        assert "cubes: not included" in info
+
+
+def test_info_on_plain_maps_stays_a_map_set(tmp_path, capsys):
+    from napari_sushi.core.io import write_maps_fits
+
+    path = write_maps_fits(tmp_path / "m.fits", {"kT": np.full((3, 4), 2.0)}, units={"kT": "keV"})
+    assert main(["info", str(path)]) == 0
+    info = capsys.readouterr().out
+    assert "kind: map set" in info and "map kT: 3x4 [keV]" in info
