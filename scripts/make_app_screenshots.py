@@ -88,7 +88,7 @@ def main() -> None:
     for _ in range(20):
         app.processEvents()
         time.sleep(0.02)
-    live = [ly for ly in viewer.layers if ly.name.startswith(label + " ")]
+    live = [ly for ly in viewer.layers if ly.metadata.get("run") == label]
     for ly in viewer.layers:
         ly.visible = ly in live
     viewer.grid.enabled = True
@@ -106,9 +106,8 @@ def main() -> None:
     keys = list(res.params)
     pairs = []
     for key in keys:
-        fit_name = next(
-            (n for n in dock.runs[label].layer_names if n.startswith(f"{label} {key}") and "σ" not in n), None
-        )
+        fit_name = next((n for n in dock.runs[label].layer_names if viewer.layers[n].metadata.get("key") == key
+                         and viewer.layers[n].metadata.get("kind") == "parameter"), None)
         truth = _truth_layer(viewer, key)
         if fit_name is not None and truth is not None:
             pairs.append((truth, viewer.layers[fit_name]))
@@ -169,7 +168,8 @@ def spectrum_screenshot(viewer, dock, label: str, path: Path) -> None:
     fitted = (res.mask if res.mask is not None else np.ones(amp.shape, bool)) & np.isfinite(amp)
     target = np.percentile(amp[fitted], 95)
     y, x = np.unravel_index(np.argmin(np.where(fitted, np.abs(amp - target), np.inf)), amp.shape)
-    kt_name = next(n for n in dock.runs[label].layer_names if " kT" in n and "σ" not in n)
+    kt_name = next(n for n in dock.runs[label].layer_names if viewer.layers[n].metadata.get("key", "").endswith(" kT")
+                   and viewer.layers[n].metadata.get("kind") == "parameter")
     kt = viewer.layers[kt_name]
     for ly in viewer.layers:
         ly.visible = ly is kt or ly.name == "pixel spectrum"

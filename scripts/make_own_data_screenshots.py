@@ -128,12 +128,18 @@ def main() -> None:
     res = fit.runs[label].result
     print(fit.status.text())
     names = fit.runs[label].layer_names
-    show = [next(n for n in names if n.startswith(f"{label} thermal kT") and "σ" not in n),
-            next(n for n in names if n.startswith(f"{label} powerlaw index") and "σ" not in n)]
+    def param(key: str) -> str:
+        return next(n for n in names if viewer.layers[n].metadata.get("key") == key
+                    and viewer.layers[n].metadata.get("kind") == "parameter")
+
+    show = [param("thermal kT"), param("powerlaw index")]
+    overlays = [n for n in names if viewer.layers[n].metadata.get("kind") == "unmeasured"
+                and viewer.layers[n].metadata.get("key") in ("thermal kT", "powerlaw index")]
     for ly in viewer.layers:
-        ly.visible = ly.name in show
+        ly.visible = ly.name in show or ly.name in overlays
     viewer.grid.enabled = True
     viewer.grid.shape = (1, 2)
+    viewer.grid.stride = 2 if len(overlays) == 2 else 1  # each map shares its cell with its overlay
     _, spec = viewer.window.add_plugin_dock_widget("napari-sushi", "Pixel spectrum", tabify=True)
     spec.refresh_runs(select=label)
     # an RCW 89 knot: the brightest thermal pixel among those where the plasma gives most of the counts

@@ -368,7 +368,7 @@ class RunLayers:
         layer = self._set(name, unmeasured.astype(np.float32), key, "unmeasured", "",
                           extra=dict(extra, help="grey: the regulariser's fill-in (too few counts of this "
                                                  "component, or sigma at the box's spread); hide to see all"))
-        layer.colormap = Colormap([[0, 0, 0, 0], [0.12, 0.12, 0.14, 0.78]], name="unmeasured", interpolation="zero")
+        layer.colormap = Colormap([[0, 0, 0, 0], [0.12, 0.12, 0.14, 0.7]], name="unmeasured", interpolation="zero")
         layer.contrast_limits = (0.0, 1.0)
         layer.blending = "translucent"
         layer.metadata["auto_contrast"] = (0.0, 1.0)
