@@ -404,6 +404,17 @@ class SushiFitDock(QWidget):
         )
         self.export_button.setEnabled(False)
         el.addRow(self.export_button)
+        sess = QHBoxLayout()
+        self.save_session_button = QPushButton("Save session…")
+        self.save_session_button.setToolTip(
+            "every finished run (maps, σ, masks, model/residual cubes, settings, model identities) and the cube "
+            "each was fitted on, in one .sushi folder (FITS + JSON)")
+        self.save_session_button.setEnabled(False)
+        self.load_session_button = QPushButton("Load session…")
+        self.load_session_button.setToolTip("re-create a saved session's runs as layers (and their cubes)")
+        sess.addWidget(self.save_session_button)
+        sess.addWidget(self.load_session_button)
+        el.addRow(sess)
         col.addWidget(exp)
         col.addStretch(1)
 
@@ -421,6 +432,8 @@ class SushiFitDock(QWidget):
         self.pixel_button.clicked.connect(lambda: self.start("pixelfit"))
         self.cancel_button.clicked.connect(self.cancel)
         self.export_button.clicked.connect(self._export_dialog)
+        self.save_session_button.clicked.connect(self._save_session_dialog)
+        self.load_session_button.clicked.connect(self._load_session_dialog)
         self.background_combo.activated.connect(self._background_activated)
         self.cube_combo.currentTextChanged.connect(self._cube_selected)
 
@@ -971,11 +984,7 @@ class SushiFitDock(QWidget):
         live.geometry = L.Geometry.from_cube_layer(req.cube_layer, req.settings.binning, offset, result.wcs)
         live.provenance = dict(live.provenance, **(result.provenance or {}))
         names = live.finalize(result)
-        self.runs[job.label] = RunRecord(job.label, job.method, result, names, req.cube_layer.name, req.settings)
-        self.run_combo.addItem(job.label)
-        self.run_combo.setCurrentText(job.label)
-        self.start_combo.addItem(job.label, job.label)
-        self.export_button.setEnabled(True)
+        self._add_run(RunRecord(job.label, job.method, result, names, req.cube_layer.name, req.settings))
         self.progress.setValue(self.progress.maximum())
         gof = np.asarray(result.gof, float)
         title = L.run_title(job.label, job.method, req.settings.kmad if job.method == "sushi" else None)
@@ -1053,6 +1062,107 @@ class SushiFitDock(QWidget):
             return None
         show_info(f"napari-sushi: wrote {out}")
         return out
+
+    def _add_run(self, rec: RunRecord) -> None:
+        self.runs[rec.label] = rec
+        self.run_combo.addItem(rec.label)
+        self.run_combo.setCurrentText(rec.label)
+        self.start_combo.addItem(rec.label, rec.label)
+        self.export_button.setEnabled(True)
+        self.save_session_button.setEnabled(True)
+
+    # ================================================================================ sessions
+    def _save_session_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save session", "session.sushi", "napari-sushi session (*.sushi)")
+        if path:
+            self.save_session(path, overwrite=True)
+
+    def _load_session_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Load session (.sushi folder)")
+        if path:
+            self.load_session(path)
+
+    def save_session(self, path: str, overwrite: bool = False) -> Path | None:
+        """Save every finished run and its cube reference in a session folder (notifies on problems)."""
+        from napari_sushi.core.session import SessionError, SessionRun, save_session
+
+        runs = []
+        for label, rec in self.runs.items():
+            source, events = None, None
+            if rec.cube_name in self.viewer.layers:
+                md = self.viewer.layers[rec.cube_name].metadata
+                events = md.get("events")
+                source = (events or {}).get("path") or md.get("source")
+            kmad = rec.settings.kmad if rec.settings is not None and rec.method == "sushi" else None
+            runs.append(SessionRun(label, rec.result, rec.cube_name, None if source is None else str(source),
+                                   L.run_title(label, rec.method, kmad if isinstance(kmad, (int, float)) else None),
+                                   events=events))
+        try:
+            out = save_session(path, runs, overwrite=overwrite)
+        except (SessionError, ValueError, OSError) as exc:
+            self._report_error(f"napari-sushi: cannot save the session: {exc}")
+            return None
+        self.status.setText(f"saved {len(runs)} run(s) to {out}")
+        show_info(f"napari-sushi: saved {len(runs)} run(s) to {out}")
+        return out
+
+    def load_session(self, path: str) -> list[str]:
+        """Re-create a session's runs: their cubes (re-opened from their files when not in the viewer) and
+        their layers, as finished runs of this dock (export, pixel spectrum and warm start work on them)."""
+        from napari_sushi.core.session import SessionError, load_session
+
+        try:
+            session = load_session(path)
+        except (SessionError, ValueError, OSError) as exc:
+            self._report_error(f"napari-sushi: cannot load the session: {exc}")
+            return []
+        loaded, notes = [], []
+        for run in session.runs:
+            cube_layer = self._session_cube(run, notes)
+            label = run.label
+            if label in self.runs or any(L.run_of(ly.name) == label for ly in self.viewer.layers):
+                label = self._next_label(run.result.method, 0.0)
+            res = run.result
+            binning = int(((res.provenance or {}).get("settings") or {}).get("binning") or 1)
+            if cube_layer is not None:
+                offset = L.band_offset(cube_layer.metadata["energy_edges"], res.energy_edges)
+                geometry = L.Geometry.from_cube_layer(cube_layer, binning, offset, res.wcs)
+            else:
+                geometry = L.Geometry(map_scale=(float(binning),) * 2, map_translate=((binning - 1) / 2.0,) * 2,
+                                      cube_scale=(1.0, float(binning), float(binning)),
+                                      cube_translate=(0.0, (binning - 1) / 2.0, (binning - 1) / 2.0), wcs=res.wcs)
+            prov = dict(res.provenance or {}, run=label)
+            live = L.RunLayers(self.viewer, label, geometry, dict(res.units), prov)
+            names = live.finalize(res)
+            cube_name = cube_layer.name if cube_layer is not None else run.cube_name
+            self._add_run(RunRecord(label, res.method, res, names, cube_name, None))
+            loaded.append(label)
+        msg = f"loaded {len(loaded)} run(s) from {session.path}" + (f"; {'; '.join(notes)}" if notes else "")
+        self.status.setText(msg)
+        show_info(f"napari-sushi: {msg}")
+        return loaded
+
+    def _session_cube(self, run: Any, notes: list[str]) -> Any:
+        """The cube layer a saved run was fitted on: in the viewer by name, else re-opened from its file."""
+        if run.cube_name and run.cube_name in self.viewer.layers:
+            return self.viewer.layers[run.cube_name]
+        src = run.cube_source
+        if not src or not Path(src).exists():
+            notes.append(f"{run.label}: its cube {src or run.cube_name!r} is not available, so the maps are "
+                         "placed on their own pixels")
+            return None
+        from napari_sushi._napari.reader import event_layers, read_layers
+
+        try:
+            ev = run.events
+            layers = (event_layers(src, **{k: v for k, v in ev.items() if k != "path"}) if ev
+                      else read_layers(src))
+        except (ValueError, OSError) as exc:
+            notes.append(f"{run.label}: cannot re-open its cube {src} ({exc})")
+            return None
+        data, kwargs, _ = layers[0]
+        kwargs = dict(kwargs, name=run.cube_name or kwargs.get("name"))
+        return self.viewer.add_image(data, **kwargs)
 
     # ================================================================================ lifetime
     def closeEvent(self, event: Any) -> None:  # noqa: N802 (Qt name)

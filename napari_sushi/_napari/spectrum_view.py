@@ -152,7 +152,10 @@ class PixelSpectrumDock(QWidget):
         runs: dict[str, SpectrumRun] = {}
         for dock in self._fit_docks():
             for label, rec in getattr(dock, "runs", {}).items():
-                binning = int(getattr(rec.settings, "binning", 1) or 1) if rec.settings is not None else 1
+                if rec.settings is not None:
+                    binning = int(getattr(rec.settings, "binning", 1) or 1)
+                else:  # a run loaded from a session: the binning its provenance recorded
+                    binning = int(((rec.result.provenance or {}).get("settings") or {}).get("binning") or 1)
                 runs[label] = SpectrumRun(label, rec.result, rec.cube_name, binning)
         runs.update(self._file_runs(set(runs) | set(self._extra)))
         runs.update(self._extra)

@@ -368,3 +368,44 @@ def test_a_loaded_model_file_on_the_cube_grid_is_not_marked_other_grid(make_napa
     assert e.model_combo.currentText() == "file: mine.safetensors"
     texts = [e.model_combo.itemText(i) for i in range(e.model_combo.count())]
     assert "wide-powerlaw-emulator  (other grid)" in texts  # the wide models are on another grid
+
+
+def test_session_round_trip_recreates_runs_cube_and_warm_start(make_napari_viewer, qtbot, notes, tmp_path):
+    from napari_sushi._napari.spectrum_view import PixelSpectrumDock
+    from napari_sushi.core.io import write_cube_fits
+
+    cube, _ = make_cube(16, 16)
+    cube.wcs = _wcs(16, 16)
+    write_cube_fits(cube, tmp_path / "cube.fits")
+    viewer = make_napari_viewer()
+    viewer.open(str(tmp_path / "cube.fits"), plugin="napari-sushi")
+    dock = analytic_fit_dock(viewer, max_iter=3, binning=2)
+    run_fit(qtbot, dock)
+    run = dock.runs["S1"]
+    out = dock.save_session(str(tmp_path / "work"))
+    assert out is not None and out.name == "work.sushi", notes["error"]
+
+    fresh = make_napari_viewer()  # a new napari: the session brings back the cube and the run
+    other = analytic_fit_dock(fresh, max_iter=3)
+    assert other.load_session(str(out)) == ["S1"], notes["error"]
+    assert "cube" in fresh.layers  # re-opened from its file
+    assert set(other.runs["S1"].layer_names) == set(run.layer_names)
+    for name in run.layer_names:
+        a, b = viewer.layers[name], fresh.layers[name]
+        np.testing.assert_allclose(b.data, a.data, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(b.scale, a.scale)
+        np.testing.assert_allclose(b.translate, a.translate)
+        assert b.metadata["unit"] == a.metadata["unit"] and b.visible == a.visible
+    kt = fresh.layers["thermal kT [keV] · S1"]
+    np.testing.assert_allclose(kt.metadata["wcs"].wcs.crval, viewer.layers["thermal kT [keV] · S1"].metadata["wcs"].wcs.crval)
+    assert other.runs["S1"].result.provenance["settings"] == run.result.provenance["settings"]
+    # the pixel spectrum dock works on the loaded run, and it can warm-start a new fit
+    spec = PixelSpectrumDock(fresh)
+    fresh.window.add_dock_widget(spec, name="Pixel spectrum")
+    spec.refresh_runs(select="S1")
+    got = spec.show_pixel(3, 4)
+    assert got is not None, spec.info.text()
+    other.binning.setValue(2)
+    other.start_combo.setCurrentIndex(other.start_combo.findData("S1"))
+    run_fit(qtbot, other)
+    assert "S2" in other.runs and not notes["error"], notes["error"]

@@ -263,3 +263,44 @@ class FitResult:
             path, self.all_maps(), wcs=self.wcs, units=self.map_units(), header=header, cubes=cubes,
             energy_edges=self.energy_edges if include_cubes else None, overwrite=overwrite,
         )
+
+
+def result_from_mapset(ms) -> FitResult:
+    """A :class:`FitResult` rebuilt from a maps FITS written by :meth:`FitResult.to_fits` with its cubes
+    (a :class:`~napari_sushi.core.io.maps.MapSet`), so a saved run can be shown, inspected pixel by pixel
+    and used as a warm start again. Raises ValueError when the file is not such an export."""
+    from napari_sushi.core.io.maps import fit_export
+
+    exp = fit_export(ms)
+    if exp is None:
+        raise ValueError("this maps file was not written by a fit (no METHOD/NITER); it cannot become a run.")
+    if "model" not in ms.cubes or "residual" not in ms.cubes or ms.energy_edges is None:
+        raise ValueError("this maps file has no model and residual cubes; export the run with its cubes.")
+    fm = split_maps(ms.maps)
+    gof = fm.gof if fm.gof is not None else np.full(ms.cubes["model"].shape[1:], np.nan)
+    history = ms.provenance.get("cost_history") or []
+    units = {k: ms.units.get(k, "") for k in ms.maps}
+    units.update({f"{c} amplitude": ms.units.get(f"{c} amplitude", "counts") for c in fm.amplitudes})
+    return FitResult(
+        method=exp.method,
+        amplitudes={k: np.asarray(v, np.float32) for k, v in fm.amplitudes.items()},
+        params={k: np.asarray(v, np.float32) for k, v in fm.params.items()},
+        sigmas={k: np.asarray(v, np.float32) for k, v in fm.sigmas.items()},
+        units=units,
+        gof=np.asarray(gof, np.float32),
+        gof_name=exp.gof_name or "cstat/dof",
+        model_cubes={k[: -len(" model")]: v for k, v in ms.cubes.items() if k.endswith(" model") and k != "model"},
+        model_total=np.asarray(ms.cubes["model"], np.float32),
+        residual=np.asarray(ms.cubes["residual"], np.float32),
+        energy_edges=np.asarray(ms.energy_edges, float),
+        cost_history=np.asarray(history, float),
+        n_iter=exp.n_iter,
+        stop_reason=exp.stop_reason,
+        wall_time=float(exp.wall_time or 0.0),
+        device=exp.device,
+        provenance=dict(exp.provenance),
+        wcs=ms.wcs,
+        mask=np.isfinite(gof),
+        intervals=dict(fm.intervals),
+        biases=dict(fm.biases),
+    )
