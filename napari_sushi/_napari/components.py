@@ -340,6 +340,9 @@ class ComponentEditor(QGroupBox):
             return
         for i, info in enumerate(model.meta.parameters):
             self.rows.append(ParameterRow(self.grid, i, info, self.changed.emit))
+        from napari_sushi._napari.sizing import keep_text_visible
+
+        keep_text_visible(self)
 
     # -- state -------------------------------------------------------------------------------
     @property

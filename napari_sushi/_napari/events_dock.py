@@ -15,6 +15,7 @@ from typing import Any, Optional
 import napari
 import numpy as np
 from napari.utils.notifications import show_error, show_info, show_warning  # noqa: F401 (tests capture all three)
+from napari_sushi._napari.sizing import keep_text_visible, keep_width
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -114,21 +115,22 @@ class BinEventsDock(QWidget):
         band.insertWidget(1, QLabel("to"))
         band.addWidget(QLabel("keV"))
         f2.addRow("band", band)
-        self.native_check = QCheckBox("native instrument channels (what trained models match)")
+        self.native_check = QCheckBox("native instrument channels")
         self.native_check.setChecked(True)
+        self.native_check.setToolTip("bin on the PI channels of the instrument, which is what trained models match")
         f2.addRow("", self.native_check)
         self.group = QSpinBox()
         self.group.setRange(1, 64)
         self.group.setToolTip("consecutive native channels summed per energy bin")
         f2.addRow("channel group", self.group)
-        self.width = QDoubleSpinBox()
-        self.width.setRange(0.001, 5.0)
-        self.width.setDecimals(3)
-        self.width.setValue(0.1)
-        self.width.setSuffix(" keV")
-        self.width.setEnabled(False)
-        f2.addRow("channel width", self.width)
-        self.native_check.toggled.connect(lambda on: (self.group.setEnabled(on), self.width.setEnabled(not on)))
+        self.channel_width = QDoubleSpinBox()
+        self.channel_width.setRange(0.001, 5.0)
+        self.channel_width.setDecimals(3)
+        self.channel_width.setValue(0.1)
+        self.channel_width.setSuffix(" keV")
+        self.channel_width.setEnabled(False)
+        f2.addRow("channel width", self.channel_width)
+        self.native_check.toggled.connect(lambda on: (self.group.setEnabled(on), self.channel_width.setEnabled(not on)))
         self.binning = QSpinBox()
         self.binning.setRange(1, 4096)
         self.binning.setValue(8)
@@ -138,18 +140,19 @@ class BinEventsDock(QWidget):
         self.cutout_combo.setToolTip("the whole field, a rectangle drawn in a Shapes layer over a cube of this "
                                      "list, or sky-pixel limits typed below")
         f2.addRow("cut-out", self.cutout_combo)
-        limits = QHBoxLayout()
         self.cut = []
-        for label in ("x0", "x1", "y0", "y1"):
-            sb = QDoubleSpinBox()
-            sb.setRange(-1e7, 1e7)
-            sb.setDecimals(1)
-            sb.setMinimumWidth(70)
-            sb.setToolTip(f"{label} in sky pixels")
-            self.cut.append(sb)
-            limits.addWidget(QLabel(label))
-            limits.addWidget(sb)
-        f2.addRow(limits)
+        for pair in (("x0", "x1"), ("y0", "y1")):
+            limits = QHBoxLayout()
+            for label in pair:
+                sb = QDoubleSpinBox()
+                sb.setRange(-1e6, 1e6)
+                sb.setDecimals(1)
+                sb.setToolTip(f"{label} in sky pixels")
+                self.cut.append(sb)
+                limits.addWidget(QLabel(label))
+                limits.addWidget(sb)
+            limits.addStretch(1)
+            f2.addRow("", limits)
         col.addWidget(opts)
 
         self.bin_button = QPushButton("Bin into a new cube layer")
@@ -165,7 +168,8 @@ class BinEventsDock(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
-        self.setMinimumWidth(440)
+        keep_text_visible(inner)
+        keep_width(self, inner, 440)
         self.bin_button.clicked.connect(self.bin)
 
     def _file_row(self, tip: str, pattern: str, on_change: Any = None) -> tuple[QLineEdit, QHBoxLayout]:
@@ -285,7 +289,7 @@ class BinEventsDock(QWidget):
             layers = event_layers(
                 path, band=(float(self.emin.value()), float(self.emax.value())),
                 native=native, group=int(self.group.value()) if native else 1,
-                channel_width=None if native else float(self.width.value()),
+                channel_width=None if native else float(self.channel_width.value()),
                 binning=int(self.binning.value()), cutout=cut,
                 rmf=self.rmf_edit.text().strip() or None, arf=self.arf_edit.text().strip() or None,
             )

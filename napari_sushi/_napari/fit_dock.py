@@ -36,6 +36,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_sushi._napari.sizing import keep_text_visible, keep_width
 from napari_sushi._napari import result_layers as L
 from napari_sushi._napari.components import ComponentEditor, ModelChoice
 from napari_sushi._napari.export import default_export_name, export_run
@@ -246,11 +247,12 @@ class SushiFitDock(QWidget):
             sb.setEnabled(False)
         self.band_check.toggled.connect(self.emin.setEnabled)
         self.band_check.toggled.connect(self.emax.setEnabled)
-        band_row.addWidget(self.band_check)
         band_row.addWidget(self.emin)
         band_row.addWidget(QLabel("–"))
         band_row.addWidget(self.emax)
-        form.addRow("energy band", band_row)
+        band_row.addStretch(1)
+        form.addRow("energy band", self.band_check)
+        form.addRow("", band_row)
         self.binning = QSpinBox()
         self.binning.setRange(1, 16)
         self.binning.setValue(1)
@@ -426,7 +428,8 @@ class SushiFitDock(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
-        self.setMinimumWidth(470)
+        keep_text_visible(inner)
+        keep_width(self, inner, 470)
 
         self.run_button.clicked.connect(lambda: self.start("sushi"))
         self.pixel_button.clicked.connect(lambda: self.start("pixelfit"))

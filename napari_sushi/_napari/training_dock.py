@@ -36,6 +36,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_sushi._napari.sizing import keep_text_visible, keep_width
 from napari_sushi._napari import result_layers as L
 from napari_sushi._napari.loss_plot import LossPlot
 from napari_sushi._napari.model_events import model_events
@@ -137,9 +138,12 @@ class ParameterBox:
         self.fix.setToolTip("hold this parameter at one value (it is then not a map of the fit)")
         self.value.setEnabled(False)
         self.fix.toggled.connect(self._fix_toggled)
-        for col, w in enumerate([self.label, self.low, QLabel("to"), self.high, self.fix, self.value]):
-            grid.addWidget(w, row, col)
-        self.widgets = [grid.itemAtPosition(row, c).widget() for c in range(6)]
+        r = 2 * row  # the box on one line, the fixed value under it: narrow enough for the dock
+        for col, w in enumerate([self.label, self.low, QLabel("to"), self.high]):
+            grid.addWidget(w, r, col)
+        grid.addWidget(self.fix, r + 1, 1)
+        grid.addWidget(self.value, r + 1, 3)
+        self.widgets = [grid.itemAtPosition(r, c).widget() for c in range(4)] + [self.fix, self.value]
 
     def _fix_toggled(self, on: bool) -> None:
         self.value.setEnabled(on)
@@ -216,6 +220,9 @@ class TrainingDock(QWidget):
         self.family_combo = QComboBox()
         for k, text in FAMILIES.items():
             self.family_combo.addItem(text, k)
+        for combo in (self.component_combo, self.family_combo):  # long item texts must not widen the dock
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(24)
         f2.addRow("family", self.family_combo)
         self.nh = QDoubleSpinBox()
         self.nh.setRange(0.0, 100.0)
@@ -236,7 +243,7 @@ class TrainingDock(QWidget):
         boxes = QGroupBox("Parameter boxes")
         self.box_grid = QGridLayout(boxes)
         f2.addRow(boxes)
-        self.quick_check = QCheckBox("quick (a coarse model in seconds, for a first look)")
+        self.quick_check = QCheckBox("quick: a coarse model in seconds")
         self.quick_check.setToolTip("fewer grid nodes / epochs: less accurate spectra, much faster training")
         f2.addRow("", self.quick_check)
         self.name_edit = QLineEdit("")
@@ -277,7 +284,8 @@ class TrainingDock(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
-        self.setMinimumWidth(470)
+        keep_text_visible(inner)
+        keep_width(self, inner, 470)
 
         self.cube_combo.currentTextChanged.connect(self._cube_selected)
         self.component_combo.currentIndexChanged.connect(self._component_changed)
@@ -371,6 +379,7 @@ class TrainingDock(QWidget):
         for b in self.boxes:
             b.remove()
         self.boxes = [ParameterBox(self.box_grid, i, info) for i, info in enumerate(component_parameters(comp))]
+        keep_text_visible(self)
         self.abundance.setEnabled(comp == "thermal")
         self._suggest_name()
 
