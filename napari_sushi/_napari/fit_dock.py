@@ -129,17 +129,24 @@ class CostPlot(QWidget):
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.costs: list[float] = []
+        self.restarts: list[int] = []
         self.setMinimumHeight(70)
         self.setToolTip("cost (negative log-likelihood) per iteration, minus its lowest value, log scale")
 
     def clear(self) -> None:
         self.costs = []
+        self.restarts: list[int] = []
         self.update()
 
     def add(self, cost: float) -> None:
         if math.isfinite(cost):
             self.costs.append(float(cost))
             self.update()
+
+    def mark_restart(self) -> None:
+        """The per-pixel fit starts again from other points: a jump up is a new start, not a divergence."""
+        self.restarts.append(len(self.costs))
+        self.update()
 
     def paintEvent(self, event: Any) -> None:  # noqa: N802 (Qt name)
         p = QPainter(self)
@@ -161,6 +168,13 @@ class CostPlot(QWidget):
             ys = pad + (h - 2 * pad - 12) * (1.0 - (y - lo) / (hi - lo))
             p.setPen(QPen(QColor(255, 170, 60), 1.5))
             p.drawPolyline(QPolygonF([QPointF(float(a), float(b)) for a, b in zip(xs, ys)]))
+            pen = QPen(QColor(120, 170, 255), 1.0)
+            pen.setStyle(Qt.PenStyle.DashLine)
+            p.setPen(pen)
+            for k, i in enumerate(getattr(self, "restarts", [])):
+                x = float(pad + (w - 2 * pad) * i / max(len(c) - 1, 1))
+                p.drawLine(QPointF(x, pad), QPointF(x, h - 14))
+                p.drawText(QPointF(x + 2, pad + 10), f"start {k + 2}")
             p.setPen(QColor(200, 200, 200))
             p.drawText(pad, h - 3, f"it {len(c)}  cost {c[-1]:.6g}")
         finally:
@@ -959,14 +973,18 @@ class SushiFitDock(QWidget):
         it, n = int(p.iteration), int(p.max_iter)
         per_it = elapsed / max(it, 1)
         eta = per_it * max(n - it, 0)
+        starts = f"start {p.start + 1}/{p.n_starts}, " if p.n_starts > 1 else ""
         self.status.setText(
-            f"{self.job.label if self.job else ''}: iteration {it}/{n} · cost {p.cost:.6g} · "
+            f"{self.job.label if self.job else ''}: {starts}iteration {it}/{n} · cost {p.cost:.6g} · "
             f"elapsed {_fmt_time(elapsed)} · left ≤ {_fmt_time(eta)}"
         )
 
     def _on_progress(self, p: Any) -> None:
         if p is None or self.job is None or self._live is None:
             return
+        last = self._last_progress
+        if last is not None and p.start != last.start:
+            self.cost_plot.mark_restart()
         self._last_progress = p
         self.progress.setMaximum(max(int(p.max_iter), 1))
         self.progress.setValue(int(p.iteration))
@@ -985,7 +1003,8 @@ class SushiFitDock(QWidget):
             return
         offset = L.band_offset(req.cube.energy_edges, result.energy_edges)
         live.geometry = L.Geometry.from_cube_layer(req.cube_layer, req.settings.binning, offset, result.wcs)
-        live.provenance = dict(live.provenance, **(result.provenance or {}))
+        result.provenance = dict(result.provenance or {}, run=job.label, cube_layer=req.cube_layer.name)
+        live.provenance = dict(live.provenance, **result.provenance)  # exports re-open under this run label
         names = live.finalize(result)
         self._add_run(RunRecord(job.label, job.method, result, names, req.cube_layer.name, req.settings))
         self.progress.setValue(self.progress.maximum())
@@ -993,7 +1012,10 @@ class SushiFitDock(QWidget):
         title = L.run_title(job.label, job.method, req.settings.kmad if job.method == "sushi" else None)
         shares = result.unconstrained_share()
         free = ", ".join(f"{k.split(' ', 1)[-1]} {100 * v:.0f} %" for k, v in shares.items())
-        summary = (f"{title}: {result.stop_reason} after {result.n_iter} iterations in "
+        n_starts = int((result.provenance or {}).get("n_starts", 1) or 1)
+        iters = (f"{result.n_iter} iterations over {n_starts} starting points (at most {req.settings.max_iter} each)"
+                 if job.method == "pixelfit" and n_starts > 1 else f"{result.n_iter} iterations")
+        summary = (f"{title}: {result.stop_reason} after {iters} in "
                    f"{_fmt_time(result.wall_time)} on {result.device}; median {result.gof_name} "
                    f"{np.nanmedian(gof) if np.isfinite(gof).any() else float('nan'):.3f}"
                    + (f"; unconstrained pixels: {free}" if free else "") + f"; {len(names)} layers.")

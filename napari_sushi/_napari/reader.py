@@ -185,13 +185,21 @@ def run_layers(ms: MapSet, path: str | os.PathLike) -> list[LayerData]:
         unit = unit_of(key, L.AMPLITUDE_UNIT)
         amplitudes.append(layer(L.map_layer_name(run, key, unit), arr, key, "amplitude", unit, True))
     params: list[LayerData] = []
+    shorts = L.short_keys(list(fm.params))
     for key, arr in fm.params.items():
         unit = unit_of(key)
         mask = fm.measured.get(key)
-        params.append(layer(L.map_layer_name(run, key, unit), arr, key, "parameter", unit, True,
-                            extra={"measured": None if mask is None else np.asarray(mask, dtype=bool)}))
+        group = [layer(L.map_layer_name(run, key, unit), arr, key, "parameter", unit, True,
+                       extra={"measured": None if mask is None else np.asarray(mask, dtype=bool)})]
+        if mask is not None and not np.all(mask):  # the live run's grey overlay, just above its map
+            data, kw, kind = layer(L.unmeasured_layer_name(run, key, shorts[key]), ~np.asarray(mask, bool), key,
+                                   "unmeasured", "", True, extra={"help": L.UNMEASURED_HELP})
+            kw.update(colormap=L.unmeasured_colormap(), contrast_limits=(0.0, 1.0), blending="translucent")
+            kw["metadata"]["auto_contrast"] = (0.0, 1.0)
+            group.append((data, kw, kind))
+        params.append(group)
     # napari stacks layers in list order (the last on top); as after a live fit, the first parameter is on top
-    return hidden + amplitudes + params[::-1]
+    return hidden + amplitudes + [ld for group in params[::-1] for ld in group]
 
 
 def maps_file_layers(path: str | os.PathLike) -> list[LayerData]:

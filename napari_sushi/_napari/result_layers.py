@@ -120,7 +120,18 @@ def contrast_for(data: np.ndarray, key: str, unit: str, kind: str) -> tuple[floa
     return (lo, hi)
 
 
-def _short_keys(keys: list[str]) -> dict[str, str]:
+def unmeasured_colormap() -> Any:
+    """Transparent where a map is measured (0), dark grey where it is not (1): the 'unmeasured' overlay."""
+    from napari.utils.colormaps import Colormap
+
+    return Colormap([[0, 0, 0, 0], [0.12, 0.12, 0.14, 0.7]], name="unmeasured", interpolation="zero")
+
+
+UNMEASURED_HELP = ("grey: the regulariser's fill-in (too few counts of this component, or sigma at the box's "
+                   "spread); hide to see all")
+
+
+def short_keys(keys: list[str]) -> dict[str, str]:
     """The parameter name alone where no other component has it (``kT``), else the full key."""
     params = [k.split(" ", 1)[-1] for k in keys]
     return {k: p if params.count(p) == 1 else k for k, p in zip(keys, params)}
@@ -347,7 +358,7 @@ class RunLayers:
             self._set(map_layer_name(self.run, key, unit), arr, key, "amplitude", unit, extra=done)
         measured = result.measured() if hasattr(result, "measured") else {}
         params = list(result.params.items())
-        shorts = _short_keys([k for k, _ in params])
+        shorts = short_keys([k for k, _ in params])
         top: list[Any] = []
         for key, arr in params:
             unit = units.get(key, "")
@@ -363,12 +374,9 @@ class RunLayers:
 
     def _set_overlay(self, name: str, unmeasured: np.ndarray, key: str, extra: dict) -> Any:
         """A mask layer that greys out the pixels of a map that are not measurements (toggle: its eye)."""
-        from napari.utils.colormaps import Colormap
-
         layer = self._set(name, unmeasured.astype(np.float32), key, "unmeasured", "",
-                          extra=dict(extra, help="grey: the regulariser's fill-in (too few counts of this "
-                                                 "component, or sigma at the box's spread); hide to see all"))
-        layer.colormap = Colormap([[0, 0, 0, 0], [0.12, 0.12, 0.14, 0.7]], name="unmeasured", interpolation="zero")
+                          extra=dict(extra, help=UNMEASURED_HELP))
+        layer.colormap = unmeasured_colormap()
         layer.contrast_limits = (0.0, 1.0)
         layer.blending = "translucent"
         layer.metadata["auto_contrast"] = (0.0, 1.0)

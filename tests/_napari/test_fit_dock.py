@@ -136,6 +136,10 @@ def test_second_run_sits_beside_first_and_pixelfit(make_napari_viewer, qtbot, no
     run_fit(qtbot, dock, "pixelfit")
     assert "thermal kT [keV] · P3" in viewer.layers
     assert dock.runs["P3"].result.method == "pixelfit"
+    # the per-pixel fit restarts from 4 points: its count says so and the cost plot marks each restart
+    res = dock.runs["P3"].result
+    assert f"{res.n_iter} iterations over 4 starting points (at most 4 each)" in dock.status.text()
+    assert len(dock.cost_plot.restarts) == 3 and dock.cost_plot.restarts == sorted(dock.cost_plot.restarts)
     assert list(dock.runs) == ["S1", "S2", "P3"]
 
 
@@ -192,6 +196,9 @@ def test_export_reopens_with_same_values_and_wcs(make_napari_viewer, qtbot, note
     out = dock.export(run, str(tmp_path / "maps.fits"), include_cubes=True)
     assert out is not None and out.exists(), notes["error"]
     ms = read_maps_fits(out)
+    assert ms.provenance["provenance"]["run"] == run  # so the file re-opens as run S1
+    reopened = viewer.open(str(out), plugin="napari-sushi")
+    assert reopened and all(ly.metadata.get("run") == run for ly in reopened)
     res = dock.runs[run].result
     key = next(k for k in ms.maps if "kT" in k and "σ" not in k and "sigma" not in k.lower())
     np.testing.assert_allclose(ms.maps[key], res.params["thermal kT"], rtol=1e-6)

@@ -327,7 +327,7 @@ def test_fit_export_reopens_as_the_run(make_napari_viewer, tmp_path):
     names = [ly.name for ly in layers]
     by_name = {ly.name: ly for ly in layers}
     assert len(set(names)) == len(names)
-    expected = {n for n, k in live_kinds.items() if k != "unmeasured"}  # overlays: a display aid of the live run
+    expected = set(live_kinds)  # the 'unmeasured' overlays included
     component_models = {L.cube_layer_name(label, f"{c} model") for c in res.model_cubes}
     assert set(names) == expected | component_models
     for n in expected:
@@ -336,15 +336,23 @@ def test_fit_export_reopens_as_the_run(make_napari_viewer, tmp_path):
         assert (tuple(ly.scale), tuple(ly.translate)) == live_geo[n], n  # on the fitted grid over the cube
         assert ly.metadata["run"] == label and ly.metadata["napari_sushi_result"] is True
         assert ly.metadata["maps_file"] == str(Path(path).resolve())
-        assert ly.visible == (ly.metadata["kind"] in {"parameter", "amplitude"}), n
+        assert ly.visible == (ly.metadata["kind"] in {"parameter", "amplitude", "unmeasured"}), n
     # values and units as fitted; parameter maps on top, the first parameter highest
     kT = by_name[L.map_layer_name(label, "thermal kT", "keV")]
     np.testing.assert_allclose(kT.data, res.params["thermal kT"], rtol=1e-6)
     assert kT.metadata["unit"] == "keV" and kT.colormap.name == L.colormap_for("thermal kT", "keV", "parameter")
-    top = [ly.name for ly in viewer.layers][-len(res.params):]
-    assert top[::-1] == [L.map_layer_name(label, k, res.units.get(k, "")) for k in res.params]
-    # the measured masks ride on their parameter layers, not as layers of their own
-    assert not any("measured" in n for n in names)
+    top = [ly.name for ly in viewer.layers if ly.metadata.get("kind") in ("parameter", "unmeasured")][::-1]
+    assert [n for n in top if by_name[n].metadata["kind"] == "parameter"] == [
+        L.map_layer_name(label, k, res.units.get(k, "")) for k in res.params]
+    order = [ly.name for ly in viewer.layers]
+    for n in top:  # each overlay sits just above its map, and shows where it is not measured
+        if by_name[n].metadata["kind"] == "unmeasured":
+            key = by_name[n].metadata["key"]
+            below = order[order.index(n) - 1]
+            assert by_name[below].metadata["key"] == key and by_name[below].metadata["kind"] == "parameter"
+            np.testing.assert_array_equal(by_name[n].data > 0.5, ~res.measured()[key])
+    # the measured masks ride on their parameter layers, not as map layers of their own
+    assert not any("measured" in n for n in names if by_name[n].metadata["kind"] != "unmeasured")
     for key, mask in res.measured().items():
         got = by_name[L.map_layer_name(label, key, res.units.get(key, ""))].metadata["measured"]
         assert got.dtype == bool

@@ -61,9 +61,10 @@ def pixelfit(
         else:
             U0 = (0.05 + 0.9 * torch.rand(K, 1, generator=gen)).to(problem.device, problem.dtype).expand(K, N)
 
-        def cb(p: Progress, _o=offset) -> None:
+        def cb(p: Progress, _o=offset, _s=s) -> None:
             if callback is not None:
-                callback(Progress(_o + p.iteration, per_start * n_starts, p.cost, time.perf_counter() - t0, p.snapshot))
+                callback(Progress(_o + p.iteration, per_start * n_starts, p.cost, time.perf_counter() - t0, p.snapshot,
+                                  start=_s, n_starts=n_starts))
 
         st = iterate(problem, settings, regularise=False, A=problem.A0, U=U0, callback=cb, cancel=cancel)
         offset += st.n_iter

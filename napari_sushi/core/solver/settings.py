@@ -133,6 +133,8 @@ class Progress:
     elapsed: float
     snapshot: dict[str, np.ndarray] | None = None  # layer key -> (Y, X) map, every snapshot_every
     objective: float | None = None  # SUSHI's second phase: cost + penalty (the minimised objective)
+    start: int = 0  # per-pixel fit: which of its n_starts starting points is running (0-based)
+    n_starts: int = 1  # per-pixel fit: restarts from other points; ``iteration`` counts over all of them
 
 
 ProgressCallback = Callable[[Progress], None]
