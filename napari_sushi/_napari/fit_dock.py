@@ -784,7 +784,7 @@ class SushiFitDock(QWidget):
             if not name:
                 raise ValueError("choose a ds9 region file first (pick 'ds9 region file…' again).")
             wcs = cube_layer.metadata.get("wcs")
-            return ds9_to_mask(name, shape, wcs)
+            return ds9_to_mask(name, shape, wcs, header=cube_layer.metadata.get("header"))
         if name not in self.viewer.layers:
             raise ValueError(f"layer '{name}' no longer exists; pick another one.")
         layer = self.viewer.layers[name]

@@ -19,7 +19,22 @@ class CLIError(Exception):
     """An error the user can fix; printed without a traceback."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+SUMMARIES = {  # the top-level help's one line per command, without importing the command's module
+    "info": "describe a cube, event list or map file",
+    "bin": "bin an event list into a FITS cube",
+    "simulate": "simulate a supernova-remnant cube with ground-truth maps",
+    "models": "list spectral models (shipped and yours)",
+    "train": "train a spectral model (emulator, iae or reference)",
+    "fit": "SUSHI fit: regularised physical parameter maps",
+    "pixelfit": "per-pixel fit (no regularisation), for comparison",
+    "demo": "open napari with the toy supernova remnant and the fit dock",
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser. ``command=None`` builds every subcommand; a name builds only that one and lists
+    the others by their one-line summary (so ``--help`` and ``--version`` import no science: well under a
+    second instead of seconds of torch start-up)."""
     from napari_sushi import __version__
 
     parser = argparse.ArgumentParser(
@@ -29,30 +44,40 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"napari-sushi {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
-        try:
-            mod = importlib.import_module(f"napari_sushi.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"napari_sushi.cli.{name}":
-                continue  # subcommand not built yet
-            raise
+        if command is not None and name != command:
+            sub.add_parser(name, help=SUMMARIES[name])
+            continue
+        mod = importlib.import_module(f"napari_sushi.cli.{name}")
         p = mod.add_parser(sub)
         p.set_defaults(_run=mod.run)
     return parser
 
 
+def _command_of(argv: list[str]) -> str:
+    """The subcommand named on the command line ("" for none): the first argument that is one."""
+    for a in argv:
+        if a in SUBCOMMANDS:
+            return a
+        if not a.startswith("-"):
+            return ""
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "_run", None):
-        parser.print_help()
-        return 2
     try:
+        argv = list(sys.argv[1:] if argv is None else argv)
+        parser = build_parser(_command_of(argv))
+        args = parser.parse_args(argv)
+        if not getattr(args, "_run", None):
+            parser.print_help()
+            return 2
         return int(args._run(args) or 0)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # at any moment, start-up (imports) included
         print("napari-sushi: interrupted; nothing was written.", file=sys.stderr)
         return 130
     except (CLIError, ValueError, OSError) as exc:
-        print(f"napari-sushi {args.command}: error: {exc}", file=sys.stderr)
+        cmd = _command_of(argv or [])
+        print(f"napari-sushi{' ' + cmd if cmd else ''}: error: {exc}", file=sys.stderr)
         return 2
 
 

@@ -57,8 +57,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.group != 1 and not args.native:
         raise CLIError("--group needs --native (it groups instrument channels).")
-    if args.output.exists() and not args.overwrite:
-        raise CLIError(f"{args.output} already exists; add --overwrite to replace it.")
+    from napari_sushi.cli.paths import check_output
+
+    check_output(args.output, args.overwrite, inputs=(args.events, args.rmf, args.arf))
     if not args.events.exists():
         raise CLIError(f"{args.events} does not exist; check the path.")
 

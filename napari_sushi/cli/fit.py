@@ -13,12 +13,16 @@ import sys
 import threading
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from napari_sushi.cli import CLIError
 from napari_sushi.cli.bin import add_response_options, describe_response
 from napari_sushi.core.solver.links import merge_links
-from napari_sushi.core.solver.result import FitMaps, split_maps
+
+if TYPE_CHECKING:  # astropy (via the result module) loads only when a fit runs, not for --help
+    from napari_sushi.core.solver.result import FitMaps
 from napari_sushi.core.solver.settings import FitSettings
 
 _DEFAULTS = FitSettings()
@@ -140,8 +144,10 @@ def build_request(args: argparse.Namespace, regularised: bool):
     from napari_sushi.core.solver.settings import Component, FitSettings
     from napari_sushi.core.spectral.registry import load_model
 
-    if args.output.exists() and not args.overwrite:
-        raise CLIError(f"{args.output} already exists; add --overwrite to replace it.")
+    from napari_sushi.cli.paths import check_output
+
+    check_output(args.output, args.overwrite, inputs=(args.cube, getattr(args, "mask", None),
+                                                      getattr(args, "background", None), getattr(args, "warm_start", None)))
     if not args.cube.exists():
         raise CLIError(f"cube file {args.cube} does not exist; check the path.")
     cube, binning = _read_input(args)
@@ -283,6 +289,8 @@ def _warm_start(path: Path) -> FitMaps:
     if not path.exists():
         raise CLIError(f"--warm-start file {path} does not exist.")
     try:
+        from napari_sushi.core.solver.result import split_maps
+
         return split_maps(read_maps_fits(path).maps)
     except (CubeError, OSError) as exc:
         raise CLIError(f"cannot read --warm-start {path}: {exc}") from None

@@ -31,6 +31,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.seed < 0:
         raise CLIError(f"--seed must be >= 0; got {args.seed}.")
+    from napari_sushi.cli.paths import check_output
+
+    check_output(args.output, args.overwrite)
     t0 = time.perf_counter()
     sim = simulate_remnant(args.preset, args.seed)
     path = write_simulation(sim, args.output, overwrite=args.overwrite)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from napari_sushi.core.spectral.base import SpectralModel
+if TYPE_CHECKING:  # annotations only: the settings (and the CLI's help) need no torch
+    from napari_sushi.core.spectral.base import SpectralModel
 
 
 @dataclass
