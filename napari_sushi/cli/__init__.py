@@ -49,8 +49,21 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             continue
         mod = importlib.import_module(f"napari_sushi.cli.{name}")
         p = mod.add_parser(sub)
+        _plain_text(p)
         p.set_defaults(_run=mod.run)
     return parser
+
+
+def _plain(text: str | None) -> str | None:
+    """Help text as a terminal shows it: the docstrings' reStructuredText ``code`` quotes become '...'."""
+    return None if text is None else text.replace("``", "'").replace("`", "'")
+
+
+def _plain_text(p: argparse.ArgumentParser) -> None:
+    p.description, p.epilog = _plain(p.description), _plain(p.epilog)
+    for action in p._actions:
+        if isinstance(action.help, str):
+            action.help = _plain(action.help)
 
 
 def _command_of(argv: list[str]) -> str:

@@ -54,3 +54,11 @@ def test_ctrl_c_during_start_up_exits_130_without_traceback(tmp_path):
     assert proc.returncode == 130, (proc.returncode, err)
     assert "Traceback" not in err and "interrupted" in err, err
     assert not (tmp_path / "maps.fits").exists()
+
+
+def test_help_texts_have_no_markup_backquotes(capsys):
+    for name in SUBCOMMANDS:
+        with pytest.raises(SystemExit):
+            build_parser(name).parse_args([name, "--help"])
+        out = capsys.readouterr().out
+        assert "`" not in out, (name, [line for line in out.splitlines() if "`" in line][:3])
