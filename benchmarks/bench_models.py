@@ -174,7 +174,7 @@ def _markdown(res: dict) -> str:
     lines += ["Speed-up of the emulator over the reference (spectrum + gradient, 1e4 vectors):", ""]
     for r in res["rows"]:
         lines.append(f"- {r['preset']} {r['component']}: {r['speedup_emulator_vs_reference']:.0f}x")
-    lines += ["", f"Noiseless fits of random draws (Poisson profile likelihood, damped Fisher scoring from 3^P starts): "
+    lines += ["", "Noiseless fits of random draws (Poisson profile likelihood, damped Fisher scoring from 3^P starts): "
               "median / max absolute error (kT relative). Random draws include cool plasmas (kT < 1.2 keV) whose "
               "lines barely reach the toy band, where velocity is not constrained by the data themselves:", "", "| preset | component | model | " + "parameter errors |", "|---|---|---|---|"]
     for r in res["rows"]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from napari_sushi.core.simulate import get_preset, simulate_remnant  # noqa: E402
+from napari_sushi.core.simulate import simulate_remnant  # noqa: E402
 from napari_sushi.core.solver.engine import State, iterate  # noqa: E402
 from napari_sushi.core.solver.objective import minimise  # noqa: E402
 from napari_sushi.core.solver.pixelfit import pixelfit  # noqa: E402

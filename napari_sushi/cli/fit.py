@@ -140,7 +140,6 @@ def _number_or_map(text: str, what: str):
 
 def build_request(args: argparse.Namespace, regularised: bool):
     """(cube, components, settings) from the command line, with clear errors."""
-    from napari_sushi.core.io.read import read_cube
     from napari_sushi.core.solver.settings import Component, FitSettings
     from napari_sushi.core.spectral.registry import load_model
 

@@ -15,7 +15,7 @@ from napari_sushi._napari import result_layers as L
 from napari_sushi._napari.layers import cube_layer
 from napari_sushi._napari.result_layers import DIVERGING
 
-from app_helpers import LineModel, PowerLawModel, analytic_fit_dock, make_cube, run_fit
+from app_helpers import LineModel, analytic_fit_dock, make_cube, run_fit
 
 pytestmark = pytest.mark.gui
 

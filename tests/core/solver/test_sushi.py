@@ -17,7 +17,7 @@ from napari_sushi.core.solver.stopping import converged, relative_change
 from napari_sushi.core.solver.sushi import fit
 from napari_sushi.core.spectral.base import ModelGridError
 
-from .analytic import LineModel, PowerLawModel, edges, make_cube
+from .analytic import LineModel, edges, make_cube
 
 KEYS = ["thermal kT", "thermal velocity", "powerlaw index"]
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import standin
-from napari_sushi.core.spectral.emulator import build_grid_emulator, catmull_rom_weights, grid_nodes
+from napari_sushi.core.spectral.emulator import catmull_rom_weights, grid_nodes
 from napari_sushi.core.spectral.training import random_draws, spectral_errors, train_emulator
 
 
