@@ -197,17 +197,12 @@ def _open_ogip(path: Path, kind: str) -> fits.HDUList:
         raise ResponseError(f"{path} is a folder; give the {kind} file itself.")
     if path.stat().st_size == 0:
         raise ResponseError(f"{path} is empty (0 bytes); give a valid OGIP {kind} file.")
-    try:
-        import warnings
+    from napari_sushi.core.io.fits_cube import open_fits
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            hdul = fits.open(path, memmap=False)
-            hdul.verify("silentfix")
-            _ = [h.header for h in hdul]  # read every header now: a damaged file fails here, not later
-        return hdul
-    except (OSError, ValueError, TypeError, IndexError) as exc:
-        raise ResponseError(f"{path} is not a readable FITS file ({exc}); give a valid OGIP {kind} file.") from None
+    try:
+        return open_fits(path, error=ResponseError)
+    except ResponseError as exc:
+        raise ResponseError(f"{exc} Give a valid OGIP {kind} file.") from None
 
 
 def _find_hdu(hdul: fits.HDUList, names: tuple[str, ...], path: Path) -> fits.BinTableHDU:

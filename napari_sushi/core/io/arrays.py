@@ -21,6 +21,26 @@ class NoEnergyEdgesWarning(UserWarning):
     """The array file has no energy edges: the energy axis is the channel index."""
 
 
+def _read_npz(p: Path, loaded: "np.lib.npyio.NpzFile") -> tuple:
+    edges = exposure = None
+    with loaded:
+        keys = list(loaded.files)
+        if "counts" in keys:
+            counts = loaded["counts"]
+        elif len(keys) == 1:
+            counts = loaded[keys[0]]
+        else:
+            raise FileFormatError(
+                f"{p} holds arrays {keys} but none named 'counts'; save the cube as counts=..., "
+                "with optional energy_edges=... (keV) and exposure=... (s)."
+            )
+        if "energy_edges" in keys:
+            edges = np.asarray(loaded["energy_edges"], dtype=float)
+        if "exposure" in keys:
+            exposure = float(np.asarray(loaded["exposure"]).ravel()[0])
+    return counts, edges, exposure
+
+
 def read_array_cube(path: str | os.PathLike) -> HyperCube:
     """Read a cube from ``.npy`` or ``.npz`` (``counts`` [+ ``energy_edges``, ``exposure``])."""
     p = Path(path)
@@ -33,24 +53,18 @@ def read_array_cube(path: str | os.PathLike) -> HyperCube:
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
         raise FileFormatError(f"{p} is not a readable NumPy .npy/.npz file ({exc}).") from exc
     edges = exposure = None
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        with loaded:
-            keys = list(loaded.files)
-            if "counts" in keys:
-                counts = loaded["counts"]
-            elif len(keys) == 1:
-                counts = loaded[keys[0]]
-            else:
-                raise FileFormatError(
-                    f"{p} holds arrays {keys} but none named 'counts'; save the cube as counts=..., "
-                    "with optional energy_edges=... (keV) and exposure=... (s)."
-                )
-            if "energy_edges" in keys:
-                edges = np.asarray(loaded["energy_edges"], dtype=float)
-            if "exposure" in keys:
-                exposure = float(np.asarray(loaded["exposure"]).ravel()[0])
-    else:
-        counts = loaded
+    try:
+        if isinstance(loaded, np.lib.npyio.NpzFile):
+            counts, edges, exposure = _read_npz(p, loaded)
+        else:
+            counts = loaded
+        counts = np.asarray(counts)
+        if counts.dtype.kind not in "biuf":
+            raise FileFormatError(f"{p} holds {counts.dtype} values; a cube needs numbers (counts). Save it as float or int.")
+    except FileFormatError:
+        raise
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError, KeyError, IndexError, TypeError) as exc:
+        raise FileFormatError(f"{p} is a damaged NumPy .npy/.npz file ({type(exc).__name__}: {exc}); save it again.") from exc
     counts = np.asarray(counts)
     if edges is None and counts.ndim == 3:
         edges = np.arange(counts.shape[0] + 1, dtype=float)
