@@ -332,7 +332,7 @@ def _field(lo: float, hi: float, binning: int, cutout: tuple[float, float] | Non
         n = max(1, math.ceil((b - a) / binning - 1e-9))
         return a, n
     if not (np.isfinite(lo) and np.isfinite(hi)):
-        raise CubeError("no events with finite sky coordinates.")
+        raise CubeError("no events with finite sky coordinates (the x/y columns are all NaN or inf); check the event list.")
     origin = math.floor(lo - 0.5) + 0.5  # sky pixel p covers p-0.5 .. p+0.5: start on a pixel edge
     n = int(math.floor((hi - origin) / binning)) + 1
     return origin, n
@@ -372,6 +372,9 @@ def bin_events(
     emin, emax = (float(v) for v in band)
     if not (np.isfinite(emin) and np.isfinite(emax)) or emin < 0 or emax <= emin:
         raise CubeError(f"energy band {emin}-{emax} keV is invalid: give 0 <= emin < emax (keV).")
+    for what, v in (("spatial binning", binning), ("channel grouping", group)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer, float, np.floating)) or float(v) != int(float(v)):
+            raise CubeError(f"{what} must be a whole number >= 1; got {v!r}.")
     binning, group = int(binning), int(group)
     if binning < 1:
         raise CubeError(f"spatial binning must be a whole number >= 1; got {binning}.")
@@ -430,17 +433,28 @@ def bin_events(
                     x_lo, x_hi = min(x_lo, fx.min()), max(x_hi, fx.max())
                 if fy.size:
                     y_lo, y_hi = min(y_lo, fy.min()), max(y_hi, fy.max())
-            x0, nx = _field(x_lo, x_hi, binning, None, "x")
-            y0, ny = _field(y_lo, y_hi, binning, None, "y")
+            try:
+                x0, nx = _field(x_lo, x_hi, binning, None, "x")
+                y0, ny = _field(y_lo, y_hi, binning, None, "y")
+            except CubeError as exc:
+                raise CubeError(f"{t.path}: {exc}") from None
         else:
             x0, nx = _field(0, 0, binning, (cutout[0], cutout[1]), "x")
             y0, ny = _field(0, 0, binning, (cutout[2], cutout[3]), "y")
+        if nx < 4 or ny < 4:
+            warnings.warn(
+                f"{t.path}: binning by {binning} leaves an image of only {nx} x {ny} pixels; "
+                "use a smaller spatial binning for a spatially resolved cube.",
+                UserWarning,
+                stacklevel=2,
+            )
         n_bins = n_e * ny * nx
         if n_bins > MAX_BINS:
             raise CubeError(
                 f"the cube would have {n_e} x {ny} x {nx} = {n_bins:,} bins (too large for memory); "
                 "use a larger spatial binning, a cut-out, coarser channels or a narrower band."
             )
+        n_finite_e = 0
         counts = np.zeros(n_bins, dtype=np.int32 if n_total < 2**31 else np.int64)
         for start in range(0, n_total, CHUNK):
             stop = min(n_total, start + CHUNK)
@@ -451,6 +465,7 @@ def bin_events(
                 k = k // group
             else:
                 e = _read_energy(t, hdu, start, stop)
+                n_finite_e += int(np.count_nonzero(np.isfinite(e)))
                 k = np.searchsorted(edges, e, side="right") - 1
                 ok = np.isfinite(e) & (k >= 0) & (k < n_e)
             ix = np.floor((x - x0) / binning)
@@ -462,6 +477,11 @@ def bin_events(
             if progress is not None:
                 progress(stop, n_total)
     total = int(counts.sum())
+    if total == 0 and not native and n_finite_e == 0:
+        raise CubeError(
+            f"{t.path}: the energy column holds no finite value (all NaN or inf); the event list is damaged "
+            "or its energies are in another column: check it with `napari-sushi info`."
+        )
     if total == 0:
         raise CubeError(
             f"{t.path}: no events fall in the band {emin}-{emax} keV"

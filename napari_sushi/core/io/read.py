@@ -25,7 +25,7 @@ def _is_fits(path: Path) -> bool:
         try:
             with gzip.open(path, "rb") as gz:
                 head = gz.read(len(_FITS_MAGIC))
-        except OSError:
+        except (OSError, EOFError):
             return False
     return head == _FITS_MAGIC
 
