@@ -50,7 +50,7 @@ def read_array_cube(path: str | os.PathLike) -> HyperCube:
         loaded = np.load(p, allow_pickle=False)
     except ValueError as exc:  # object arrays need pickle: refused on purpose
         raise FileFormatError(f"{p} holds Python objects (pickled data), which are never loaded: {exc}") from exc
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a damaged header can raise SyntaxError, tokenize.TokenError, ...
         raise FileFormatError(f"{p} is not a readable NumPy .npy/.npz file ({exc}).") from exc
     edges = exposure = None
     try:
