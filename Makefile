@@ -46,6 +46,7 @@ demo: venv
 	$(VENV)/bin/napari-sushi demo
 
 test: venv system-deps
+	$(VENV)/bin/ruff check napari_sushi tests scripts benchmarks
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 screenshots: venv system-deps
