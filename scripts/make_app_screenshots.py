@@ -40,20 +40,6 @@ def _save(viewer, path: Path) -> None:
     print(f"wrote {path} {img.shape}")
 
 
-def _truth_layer(viewer, key: str):
-    """The sample's truth map for a fit key like 'thermal kT' (matched by name, marked truth)."""
-    comp, _, param = key.partition(" ")
-    cands = [ly for ly in viewer.layers if ly.metadata.get("truth") and not ly.metadata.get("napari_sushi_result")]
-    for ly in cands:
-        n = ly.name.lower()
-        if comp.lower() in n and param.lower() in n:
-            return ly
-    for ly in cands:  # e.g. "kT (truth)" without the component
-        if param.lower() in ly.name.lower():
-            return ly
-    return None
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--binning", type=int, default=2)
@@ -65,6 +51,7 @@ def main() -> None:
     from qtpy.QtWidgets import QApplication
 
     from napari_sushi._napari.demo import open_demo
+    from napari_sushi._napari.result_layers import truth_layer_for
 
     viewer, dock = open_demo(show=True, binning=args.binning, max_iter=args.max_iter)
     viewer.window._qt_window.resize(1600, 1000)
@@ -108,7 +95,7 @@ def main() -> None:
     for key in keys:
         fit_name = next((n for n in dock.runs[label].layer_names if viewer.layers[n].metadata.get("key") == key
                          and viewer.layers[n].metadata.get("kind") == "parameter"), None)
-        truth = _truth_layer(viewer, key)
+        truth = truth_layer_for(viewer, key)
         if fit_name is not None and truth is not None:
             pairs.append((truth, viewer.layers[fit_name]))
     if not pairs:

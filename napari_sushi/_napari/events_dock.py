@@ -15,17 +15,16 @@ from typing import Any, Optional
 import napari
 import numpy as np
 from napari.utils.notifications import show_error, show_info, show_warning  # noqa: F401 (tests capture all three)
+from napari_sushi._napari.form_rows import band_row, file_row
 from napari_sushi._napari.sizing import keep_text_visible, keep_width
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QPushButton,
     QScrollArea,
     QSpinBox,
@@ -87,13 +86,13 @@ class BinEventsDock(QWidget):
 
         src = QGroupBox("Event list")
         form = QFormLayout(src)
-        self.path_edit, row = self._file_row("the event list (FITS EVENTS table)", "*.fits *.fits.gz *.evt *.evt2",
-                                             self._path_changed)
+        self.path_edit, row = file_row(self, "the event list (FITS EVENTS table)", "*.fits *.fits.gz *.evt *.evt2",
+                                       "Event list", self._path_changed)
         form.addRow("file", row)
-        self.rmf_edit, row = self._file_row("RMF: maps PI channels to energies, and is the model's response",
-                                            "*.rmf *.rsp *.fits")
+        self.rmf_edit, row = file_row(self, "RMF: maps PI channels to energies, and is the model's response",
+                                      "*.rmf *.rsp *.fits", "Response")
         form.addRow("RMF", row)
-        self.arf_edit, row = self._file_row("ARF (effective area)", "*.arf *.fits")
+        self.arf_edit, row = file_row(self, "ARF (effective area)", "*.arf *.fits", "Response")
         form.addRow("ARF", row)
         self.info = QLabel("")
         self.info.setWordWrap(True)
@@ -103,17 +102,7 @@ class BinEventsDock(QWidget):
 
         opts = QGroupBox("Binning")
         f2 = QFormLayout(opts)
-        band = QHBoxLayout()
-        self.emin, self.emax = QDoubleSpinBox(), QDoubleSpinBox()
-        for sb, v in ((self.emin, 0.5), (self.emax, 8.0)):
-            sb.setRange(0.0, 100.0)
-            sb.setDecimals(2)
-            sb.setSingleStep(0.1)
-            sb.setValue(v)
-            sb.setMinimumWidth(80)
-            band.addWidget(sb)
-        band.insertWidget(1, QLabel("to"))
-        band.addWidget(QLabel("keV"))
+        self.emin, self.emax, band = band_row(0.5, 8.0)
         f2.addRow("band", band)
         self.native_check = QCheckBox("native instrument channels")
         self.native_check.setChecked(True)
@@ -171,25 +160,6 @@ class BinEventsDock(QWidget):
         keep_text_visible(inner)
         keep_width(self, inner, 440)
         self.bin_button.clicked.connect(self.bin)
-
-    def _file_row(self, tip: str, pattern: str, on_change: Any = None) -> tuple[QLineEdit, QHBoxLayout]:
-        edit = QLineEdit("")
-        edit.setToolTip(tip)
-        if on_change is not None:
-            edit.editingFinished.connect(on_change)
-        button = QPushButton("Browse…")
-        button.clicked.connect(lambda: self._browse(edit, pattern, on_change))
-        row = QHBoxLayout()
-        row.addWidget(edit, 1)
-        row.addWidget(button)
-        return edit, row
-
-    def _browse(self, edit: QLineEdit, pattern: str, on_change: Any) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open", "", f"({pattern});;All files (*)")
-        if path:
-            edit.setText(path)
-            if on_change is not None:
-                on_change()
 
     # ================================================================================ state
     def event_cube_layers(self) -> list[Any]:

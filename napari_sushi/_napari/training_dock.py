@@ -21,7 +21,6 @@ from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QGridLayout,
     QGroupBox,
@@ -38,6 +37,7 @@ from qtpy.QtWidgets import (
 
 from napari_sushi._napari.sizing import keep_text_visible, keep_width
 from napari_sushi._napari import result_layers as L
+from napari_sushi._napari.form_rows import band_row, file_row
 from napari_sushi._napari.loss_plot import LossPlot
 from napari_sushi._napari.model_events import model_events
 from napari_sushi._napari.worker import FitJob, make_background_job, unwrap
@@ -185,22 +185,12 @@ class TrainingDock(QWidget):
         self.cube_combo = QComboBox()
         self.cube_combo.setToolTip("the model is built on this cube's energy channels, with its response")
         form.addRow("for cube", self.cube_combo)
-        self.rmf_edit, rmf_row = self._file_row("RMF (redistribution matrix, OGIP)", "*.rmf *.rsp *.fits")
+        self.rmf_edit, rmf_row = file_row(self, "RMF (redistribution matrix, OGIP)", "*.rmf *.rsp *.fits", "OGIP response")
         form.addRow("RMF", rmf_row)
-        self.arf_edit, arf_row = self._file_row("ARF (effective area, OGIP); empty for an RSP", "*.arf *.fits")
+        self.arf_edit, arf_row = file_row(self, "ARF (effective area, OGIP); empty for an RSP", "*.arf *.fits", "OGIP response")
         form.addRow("ARF", arf_row)
-        band_row = QHBoxLayout()
-        self.emin, self.emax = QDoubleSpinBox(), QDoubleSpinBox()
-        for sb, v in ((self.emin, 0.5), (self.emax, 8.0)):
-            sb.setRange(0.0, 100.0)
-            sb.setDecimals(2)
-            sb.setSingleStep(0.1)
-            sb.setValue(v)
-            sb.setMinimumWidth(80)
-            band_row.addWidget(sb)
-        band_row.insertWidget(1, QLabel("to"))
-        band_row.addWidget(QLabel("keV"))
-        form.addRow("band", band_row)
+        self.emin, self.emax, band = band_row(0.5, 8.0)
+        form.addRow("band", band)
         self.group = QSpinBox()
         self.group.setRange(1, 64)
         self.group.setToolTip("native channels per energy bin (as the cube was binned)")
@@ -292,21 +282,6 @@ class TrainingDock(QWidget):
         self.family_combo.currentIndexChanged.connect(lambda *_: self._suggest_name())
         self.train_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
-
-    def _file_row(self, tip: str, pattern: str) -> tuple[QLineEdit, QHBoxLayout]:
-        edit = QLineEdit("")
-        edit.setToolTip(tip)
-        button = QPushButton("Browse…")
-        button.clicked.connect(lambda: self._browse(edit, pattern))
-        row = QHBoxLayout()
-        row.addWidget(edit, 1)
-        row.addWidget(button)
-        return edit, row
-
-    def _browse(self, edit: QLineEdit, pattern: str) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Response file", "", f"OGIP response ({pattern});;All files (*)")
-        if path:
-            edit.setText(path)
 
     # ================================================================================ state
     def _connect_viewer(self) -> None:
