@@ -115,19 +115,28 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _read_array(path: Path, what: str) -> np.ndarray:
+    """A 2-D map from .npy or FITS (first image HDU), every failure a CLIError naming the file."""
     if not path.exists():
         raise CLIError(f"{what} file {path} does not exist.")
+    if path.is_dir():
+        raise CLIError(f"{what} file {path} is a folder; give a .npy or FITS file.")
     if path.suffix == ".npy":
-        return np.load(path, allow_pickle=False)
-    from astropy.io import fits
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except ValueError as exc:  # object arrays need pickle, which we never load
+            raise CLIError(f"{what} file {path} cannot be read without pickle ({exc}); save it as a numeric "
+                           "array (np.save(path, mask.astype(bool))).") from None
+        except (OSError, EOFError, SyntaxError) as exc:
+            raise CLIError(f"{what} file {path} is not a readable .npy file ({exc}).") from None
+        if arr.dtype.kind not in "biuf":
+            raise CLIError(f"{what} file {path} holds {arr.dtype} values; give numbers or booleans.")
+        return np.asarray(arr, float)
+    from napari_sushi.core.io.fits_file import open_fits
 
-    try:
-        with fits.open(path) as hdul:
-            for hdu in hdul:
-                if hdu.data is not None and getattr(hdu, "is_image", False):
-                    return np.asarray(hdu.data, float)
-    except OSError as exc:
-        raise CLIError(f"cannot read {what} {path}: {exc}") from None
+    with open_fits(path, error=CLIError) as hdul:
+        for hdu in hdul:
+            if hdu.data is not None and getattr(hdu, "is_image", False):
+                return np.asarray(hdu.data, float)
     raise CLIError(f"{what} file {path} holds no image data.")
 
 

@@ -197,12 +197,18 @@ def _open_ogip(path: Path, kind: str) -> fits.HDUList:
         raise ResponseError(f"{path} is a folder; give the {kind} file itself.")
     if path.stat().st_size == 0:
         raise ResponseError(f"{path} is empty (0 bytes); give a valid OGIP {kind} file.")
-    from napari_sushi.core.io.fits_cube import open_fits
+    from napari_sushi.core.io.fits_file import open_fits
 
     try:
         return open_fits(path, error=ResponseError)
     except ResponseError as exc:
         raise ResponseError(f"{exc} Give a valid OGIP {kind} file.") from None
+
+
+def _column_names(hdu: fits.BinTableHDU) -> list[str]:
+    from napari_sushi.core.io.fits_file import column_names as names
+
+    return names(hdu)
 
 
 def _find_hdu(hdul: fits.HDUList, names: tuple[str, ...], path: Path) -> fits.BinTableHDU:
@@ -214,8 +220,8 @@ def _find_hdu(hdul: fits.HDUList, names: tuple[str, ...], path: Path) -> fits.Bi
 
 
 def _column(hdu: fits.BinTableHDU, name: str, path: Path) -> np.ndarray:
-    if name not in [c.name.upper() for c in hdu.columns]:
-        raise ResponseError(f"{path}[{hdu.name}]: missing column {name} (columns: {hdu.columns.names}).")
+    if name not in [c.upper() for c in _column_names(hdu)]:
+        raise ResponseError(f"{path}[{hdu.name}]: missing column {name} (columns: {_column_names(hdu)}).")
     return hdu.data[name]
 
 
@@ -273,7 +279,7 @@ def read_rmf(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarra
         f_chan = _column(mhdu, "F_CHAN", path)
         n_chan = _column(mhdu, "N_CHAN", path)
         mat = _column(mhdu, "MATRIX", path)
-        fcol = mhdu.columns.names.index(next(c for c in mhdu.columns.names if c.upper() == "F_CHAN")) + 1
+        fcol = _column_names(mhdu).index(next(c for c in _column_names(mhdu) if c.upper() == "F_CHAN")) + 1
         first_chan = int(mhdu.header.get(f"TLMIN{fcol}", 1))
         chan = np.asarray(_column(ehdu, "CHANNEL", path)).astype(np.int64)
         c_lo = _decimal(_column(ehdu, "E_MIN", path))

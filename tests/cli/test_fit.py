@@ -255,3 +255,13 @@ def test_fit_real_event_list_with_bin_events(tmp_path, capsys):
     assert "x 13 x 13 pixels of 64 sky pixels" in err and "(given)" in err
     assert "wide-thermal-emulator, wide-powerlaw-emulator" in err
     assert read_maps_fits(out).maps["thermal kT"].shape == (13, 13)
+
+
+def test_object_array_mask_is_refused_naming_the_file(cube_file, tmp_path, capsys):
+    bad = tmp_path / "objmask.npy"
+    np.save(bad, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    out = tmp_path / "maps.fits"
+    assert main(["fit", str(cube_file), *MODELS, "--max-iter", "2", "--mask", str(bad), "-o", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "objmask.npy" in err and "pickle" in err and "Traceback" not in err
+    assert not out.exists()

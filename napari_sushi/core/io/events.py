@@ -27,7 +27,8 @@ from astropy.wcs import WCS
 from napari_sushi.core.band import band_slice
 from napari_sushi.core.cube import CubeError, HyperCube
 from napari_sushi.core.io.errors import FileFormatError
-from napari_sushi.core.io.fits_cube import _exposure, open_fits, read_ebounds
+from napari_sushi.core.io.fits_cube import _exposure, read_ebounds
+from napari_sushi.core.io.fits_file import column_names, open_fits
 from napari_sushi.core.io.keywords import copy_provenance
 from napari_sushi.core.io.response_files import ResponseFiles, find_response
 
@@ -113,7 +114,7 @@ def open_event_table(path: str | os.PathLike, rmf: str | os.PathLike | None = No
         if index is None:
             tables = [i for i, h in enumerate(hdul) if isinstance(h, fits.BinTableHDU)]
             for i in tables:
-                names = [n.lower() for n in hdul[i].columns.names]
+                names = [n.lower() for n in column_names(hdul[i])]
                 if "x" in names and "y" in names:
                     index = i
                     break
@@ -121,7 +122,7 @@ def open_event_table(path: str | os.PathLike, rmf: str | os.PathLike | None = No
             raise FileFormatError(f"{p} has no EVENTS table (a binary table with sky x and y columns).")
         hdu = hdul[index]
         header = hdu.header.copy()
-        names = list(hdu.columns.names)
+        names = column_names(hdu)
         ebounds = read_ebounds(hdul)
         primary = hdul[0].header.copy()
     x_col, y_col = _column(names, "x"), _column(names, "y")
@@ -251,6 +252,13 @@ def event_summary(
                 if v.size:
                     lo[k], hi[k] = min(lo[k], v.min()), max(hi[k], v.max())
     erange = (float(lo[2]), float(hi[2])) if n and np.isfinite(lo[2]) else None
+    blank = [name for name, k in (("x", 0), ("y", 1)) if n and not np.isfinite(lo[k])]
+    if blank:
+        raise FileFormatError(
+            f"{t.path}: the sky {' and '.join(blank)} column{'s hold' if len(blank) > 1 else ' holds'} no finite "
+            "value (all NaN or inf), so no event has a position; the event list is damaged: reprocess or "
+            "download it again."
+        )
     return EventSummary(
         path=t.path, n_events=n, energy_range=erange,
         x_range=(float(lo[0]), float(hi[0])) if n else (math.nan, math.nan),

@@ -24,6 +24,7 @@ from astropy.wcs import WCS, FITSFixedWarning
 from napari_sushi.core.cube import CubeError, HyperCube
 from napari_sushi.core.io.atomic import atomic_path
 from napari_sushi.core.io.errors import FileFormatError
+from napari_sushi.core.io.fits_file import column_names, open_fits
 from napari_sushi.core.io.keywords import add_keywords, copy_provenance
 from napari_sushi.core.io.response_files import response_from_header, response_keywords
 
@@ -32,70 +33,6 @@ _CHANNEL_TYPES = ("CHANNEL", "CHAN", "PI", "PHA", "PHA_CHAN", "PI_CHAN")
 
 
 # ------------------------------------------------------------------------------------ helpers
-_FOREIGN = (OSError, EOFError, TypeError, KeyError, IndexError, AttributeError, ValueError, fits.VerifyError)
-
-
-def _is_project_error(exc: BaseException) -> bool:
-    return isinstance(exc, FileNotFoundError) or type(exc).__module__.startswith("napari_sushi")
-
-
-class _GuardedHDUList(fits.HDUList):
-    """An HDUList whose ``with`` block turns errors of damaged data (read lazily) into the project's error."""
-
-    _sushi_path: Path = Path()
-    _sushi_error: type[Exception] = FileFormatError
-
-    def __exit__(self, type_, value, traceback):  # type: ignore[no-untyped-def]
-        super().__exit__(type_, value, traceback)
-        if value is not None and isinstance(value, _FOREIGN) and not _is_project_error(value):
-            raise damaged(self._sushi_path, value, self._sushi_error) from value
-        return False
-
-
-def damaged(path: Path, exc: BaseException, error: type[Exception] = FileFormatError) -> Exception:
-    """The project error for a file whose contents fail to read (``exc``): names the file and what to do."""
-    return error(
-        f"{path} is damaged or not in the expected layout ({type(exc).__name__}: {exc}); it may be truncated "
-        "or corrupt: copy or write it again."
-    )
-
-
-def open_fits(path: str | os.PathLike, error: type[Exception] = FileFormatError) -> fits.HDUList:
-    """Open a FITS file read-only (memory-mapped), turning format problems into FileFormatError.
-
-    Every header is read now and a file shorter than its headers promise (truncated) is refused here;
-    used as a context manager, errors from damaged data read later in the block become ``error`` too.
-    """
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"{p} does not exist; check the path.")
-    if p.is_dir():
-        raise error(f"{p} is a folder, not a FITS file.")
-    if p.stat().st_size == 0:
-        raise error(f"{p} is empty (0 bytes); give a FITS file.")
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            hdul = fits.open(p, memmap=True, mode="readonly", lazy_load_hdus=False)
-    except _FOREIGN as exc:
-        raise error(f"{p} is not a readable FITS file ({exc}); it may be truncated or not FITS at all.") from exc
-    try:
-        problems = [str(w.message) for w in caught if "truncated" in str(w.message).lower()]
-        corrupted = [i for i, h in enumerate(hdul) if type(h).__name__ == "_CorruptedHDU"]
-        if problems or corrupted:
-            raise error(
-                f"{p} is truncated or corrupt ({problems[0] if problems else f'HDU {corrupted[0]} is unreadable'}); "
-                "copy or download it again."
-            )
-    except BaseException:
-        hdul.close()
-        raise
-    hdul.__class__ = _GuardedHDUList
-    hdul._sushi_path = p
-    hdul._sushi_error = error
-    return hdul
-
-
 def celestial_wcs(header: fits.Header, axes: tuple[int, int] | None = None) -> WCS | None:
     """The celestial WCS of two image axes (1-based FITS axis numbers, x then y), or None."""
     with warnings.catch_warnings():
@@ -154,7 +91,7 @@ def read_ebounds(hdul: fits.HDUList) -> tuple[np.ndarray, np.ndarray] | None:
     if "EBOUNDS" not in hdul:
         return None
     hdu = hdul["EBOUNDS"]
-    names = [c.upper() for c in hdu.columns.names]
+    names = [c.upper() for c in column_names(hdu)]
     if not {"E_MIN", "E_MAX"} <= set(names):
         raise FileFormatError("the EBOUNDS extension lacks the E_MIN/E_MAX columns.")
     data = hdu.data

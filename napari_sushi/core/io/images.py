@@ -16,7 +16,8 @@ from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
 
 from napari_sushi.core.io.errors import FileFormatError
-from napari_sushi.core.io.fits_cube import celestial_wcs, open_fits
+from napari_sushi.core.io.fits_cube import celestial_wcs
+from napari_sushi.core.io.fits_file import open_fits
 
 
 @dataclass

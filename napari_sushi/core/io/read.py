@@ -53,7 +53,8 @@ def file_kind(path: str | os.PathLike) -> FileKind:
             f"{p} is not a FITS file (it does not start with 'SIMPLE  ='); give a FITS cube, an event "
             "list, or a .npy/.npz array."
         )
-    from napari_sushi.core.io.fits_cube import _find_energy_axis, open_fits, read_ebounds
+    from napari_sushi.core.io.fits_cube import _find_energy_axis, read_ebounds
+    from napari_sushi.core.io.fits_file import column_names, open_fits
 
     with open_fits(p) as hdul:
         if hdul[0].header.get("SUSHITYP") == "MAPS":
@@ -63,7 +64,7 @@ def file_kind(path: str | os.PathLike) -> FileKind:
         for i, hdu in enumerate(hdul):
             if isinstance(hdu, fits.BinTableHDU):
                 tables.append(hdu.name or f"HDU {i}")
-                names = [n.lower() for n in hdu.columns.names]
+                names = [n.lower() for n in column_names(hdu)]
                 if hdu.name.upper() == "EVENTS" or ("x" in names and "y" in names):
                     return "events"
             elif isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)):
@@ -90,7 +91,7 @@ def file_kind(path: str | os.PathLike) -> FileKind:
 
 def _has_cube_extension(path: str | os.PathLike) -> bool:
     """Whether a FITS file has a 3-D image extension (headers only)."""
-    from napari_sushi.core.io.fits_cube import open_fits
+    from napari_sushi.core.io.fits_file import open_fits
 
     with open_fits(Path(path)) as hdul:
         return any(int(h.header.get("ZNAXIS", h.header.get("NAXIS", 0)) or 0) == 3 for h in hdul[1:]

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from astropy.io import fits
 
+from napari_sushi.core.io.fits_file import open_fits
+
 RMF_SUFFIXES = (".rmf", ".rsp", ".rmf.gz", ".rsp.gz")
 ARF_SUFFIXES = (".arf", ".arf.gz")
 _IGNORED = {"", "NONE", "CALDB"}
@@ -75,10 +77,10 @@ def _headers(path: Path) -> list[fits.Header]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with fits.open(path, memmap=True) as hdul:
+            with open_fits(path) as hdul:
                 out = [h.header.copy() for h in hdul if h.name.upper() == "EVENTS"]
                 return out + [hdul[0].header.copy()]
-    except (OSError, ValueError, TypeError):
+    except (OSError, ValueError, TypeError):  # FileFormatError is a ValueError: no keywords to read
         return []
 
 

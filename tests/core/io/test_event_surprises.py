@@ -49,3 +49,25 @@ def test_truncated_event_list_is_a_clear_error(tmp_path, gz):
         with pytest.raises((FileFormatError, CubeError)) as exc:
             call()
         assert bad.name in str(exc.value) and "no EVENTS table" not in str(exc.value)
+
+
+def test_all_nan_sky_columns_are_an_error_not_inf_ranges(tmp_path):
+    from napari_sushi.cli import main
+
+    path = tmp_path / "nansky.fits"
+    cols = [fits.Column("x", "E", array=np.full(50, np.nan)), fits.Column("y", "E", array=np.full(50, np.nan)),
+            fits.Column("energy", "E", unit="eV", array=np.full(50, 2000.0))]
+    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(cols, name="EVENTS")]).writeto(path)
+    with pytest.raises(FileFormatError, match="sky x and y columns hold no finite value") as exc:
+        event_summary(path)
+    assert "nansky.fits" in str(exc.value)
+    assert main(["info", str(path)]) == 2
+
+
+def test_event_list_with_a_nameless_column_is_read(tmp_path):
+    """A column without TTYPE (astropy names it None) must not crash the column lookup."""
+    path = _events(tmp_path / "evt.fits")
+    with fits.open(path, mode="update") as hdul:
+        del hdul[1].header["TTYPE3"]  # energy loses its name; PI is absent too
+    with pytest.raises(FileFormatError, match="evt.fits"):
+        event_summary(path)

@@ -261,7 +261,7 @@ def test_fuzz_fits_cube(data):
     check("cube", "cube.fits", _bytes_mutation(_to_bytes(hdul), data), CUBE_READERS)
 
 
-@pytest.mark.skip(reason="a mutated event list makes astropy's HDU scan in open_fits run for minutes (issue 17, open)")
+
 @SETTINGS
 @given(data=st.data())
 def test_fuzz_event_list(data):
