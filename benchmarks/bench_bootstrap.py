@@ -42,8 +42,10 @@ KEYS = ["thermal kT", "thermal velocity", "powerlaw index"]
 
 
 def components() -> list[Component]:
-    return [Component("thermal", load_model("toy-thermal-emulator")),
-            Component("powerlaw", load_model("toy-powerlaw-emulator"))]
+    return [
+        Component("thermal", load_model("toy-thermal-emulator")),
+        Component("powerlaw", load_model("toy-powerlaw-emulator")),
+    ]
 
 
 def scores(sim, res) -> dict[str, dict]:
@@ -56,10 +58,16 @@ def scores(sim, res) -> dict[str, dict]:
         err = np.abs(res.params[k] - sim.truth[k])
         cap = res.provenance["sigma_caps"][k]
         cov_b = float(np.mean(err[bright] <= res.sigmas[k][bright])) if bright.any() else float("nan")
-        out[k] = {"coverage": sc[k]["coverage"], "coverage_bright": cov_b,
-                  "frac_sigma_at_cap": float(np.mean(res.sigmas[k][sel] >= 0.999 * cap)),
-                  "frac_sigma_at_cap_bright": sc[k].get("frac_sigma_at_cap_bright"), "n_bright": int(bright.sum()),
-                  "median_sigma": float(np.median(res.sigmas[k][sel])), "rmse": sc[k]["rmse"], "bias": sc[k]["bias"]}
+        out[k] = {
+            "coverage": sc[k]["coverage"],
+            "coverage_bright": cov_b,
+            "frac_sigma_at_cap": float(np.mean(res.sigmas[k][sel] >= 0.999 * cap)),
+            "frac_sigma_at_cap_bright": sc[k].get("frac_sigma_at_cap_bright"),
+            "n_bright": int(bright.sum()),
+            "median_sigma": float(np.median(res.sigmas[k][sel])),
+            "rmse": sc[k]["rmse"],
+            "bias": sc[k]["bias"],
+        }
     return out
 
 
@@ -68,8 +76,12 @@ def run_case(preset: str, size: int, seed: int, replicas: int, fixed_anchor: boo
     st = FitSettings(max_iter=300, n_bootstrap=replicas, seed=seed)
     t = time.perf_counter()
     fisher = fit(sim.cube, components(), st)
-    row = {"case": f"{preset} {size}x{size} seed {seed}", "fit_seconds": time.perf_counter() - t,
-           "n_iter": fisher.n_iter, "methods": {"fisher": scores(sim, fisher)}}
+    row = {
+        "case": f"{preset} {size}x{size} seed {seed}",
+        "fit_seconds": time.perf_counter() - t,
+        "n_iter": fisher.n_iter,
+        "methods": {"fisher": scores(sim, fisher)},
+    }
     variants = [("bootstrap", False)] + ([("bootstrap, fixed anchor", True)] if fixed_anchor else [])
     for name, fixed in variants:
         real = boot.coarse_anchor
@@ -86,20 +98,29 @@ def run_case(preset: str, size: int, seed: int, replicas: int, fixed_anchor: boo
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["# SUSHI sigma maps: Fisher vs parametric bootstrap", "",
-             "Coverage = share of selected pixels with |fit - truth| <= sigma (68 % for an honest 1-sigma); "
-             "'bright' = component >= 50 expected counts; 'at cap' = sigma at the box's spread (selected / bright pixels).",
-             "", "| case | method | map | coverage | coverage bright | at cap | at cap bright | median sigma | RMSE |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# SUSHI sigma maps: Fisher vs parametric bootstrap",
+        "",
+        "Coverage = share of selected pixels with |fit - truth| <= sigma (68 % for an honest 1-sigma); "
+        "'bright' = component >= 50 expected counts; 'at cap' = sigma at the box's spread (selected / bright pixels).",
+        "",
+        "| case | method | map | coverage | coverage bright | at cap | at cap bright | median sigma | RMSE |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         for m, per in r["methods"].items():
             for k, v in per.items():
                 cap = v["frac_sigma_at_cap_bright"]
-                lines.append(f"| {r['case']} | {m} | {k} | {v['coverage']:.3f} | {v['coverage_bright']:.3f} | "
-                             f"{v['frac_sigma_at_cap']:.3f} | "
-                             f"{'n/a' if cap is None else f'{cap:.3f}'} | {v['median_sigma']:.4g} | {v['rmse']:.4g} |")
-    lines += ["", "| case | fit (s) | " + " | ".join(k for k in rows[0] if k.endswith("seconds") and k != "fit_seconds")
-              + " |", "|---|---|" + "---|" * sum(k.endswith("seconds") and k != "fit_seconds" for k in rows[0])]
+                lines.append(
+                    f"| {r['case']} | {m} | {k} | {v['coverage']:.3f} | {v['coverage_bright']:.3f} | "
+                    f"{v['frac_sigma_at_cap']:.3f} | "
+                    f"{'n/a' if cap is None else f'{cap:.3f}'} | {v['median_sigma']:.4g} | {v['rmse']:.4g} |"
+                )
+    lines += [
+        "",
+        "| case | fit (s) | " + " | ".join(k for k in rows[0] if k.endswith("seconds") and k != "fit_seconds") + " |",
+        "|---|---|" + "---|" * sum(k.endswith("seconds") and k != "fit_seconds" for k in rows[0]),
+    ]
     for r in rows:
         extra = [f"{r[k]:.1f}" for k in r if k.endswith("seconds") and k != "fit_seconds"]
         lines.append(f"| {r['case']} | {r['fit_seconds']:.1f} | " + " | ".join(extra) + " |")

@@ -54,8 +54,9 @@ def truth_cramer_rao(sim, comps) -> dict[str, np.ndarray]:
     # model's default value there, and it carries no information
     params = {k: sim.truth[k] for k in KEYS}
     amps = {c: sim.truth[f"{c} amplitude"] for c in ("thermal", "powerlaw")}
-    prob = build_problem(sim.cube, comps, FitSettings(dtype="float64",
-                                                      warm_start=SimpleNamespace(params=params, amplitudes=amps)))
+    prob = build_problem(
+        sim.cube, comps, FitSettings(dtype="float64", warm_start=SimpleNamespace(params=params, amplitudes=amps))
+    )
     return fisher_sigmas(prob, prob.A0, prob.U0)
 
 
@@ -67,8 +68,12 @@ def one_scale(scale: float) -> dict:
     t = time.perf_counter()
     res = pixelfit(sim.cube, comps, FitSettings(**PIXEL))
     seconds = time.perf_counter() - t
-    out = {"peak_counts": pre.peak_counts, "total_counts": float(sim.cube.total_counts), "seconds": seconds,
-           "params": {}}
+    out = {
+        "peak_counts": pre.peak_counts,
+        "total_counts": float(sim.cube.total_counts),
+        "seconds": seconds,
+        "params": {},
+    }
     for k in KEYS:
         sel = selected(sim, k)
         e = (res.params[k] - sim.truth[k])[sel]
@@ -89,9 +94,12 @@ def one_scale(scale: float) -> dict:
             "median_cramer_rao": float(np.median(crk)),
             "frac_unidentified": float(np.mean(crk >= 0.999 * BOX_STD[k])),
             "n_identified": int(ident.sum()),
-            "rmse": float(np.sqrt(np.mean(e**2))), "bias": float(np.mean(e)),
-            "sigma_coverage": frac(sigma_in, every), "interval_coverage": frac(int_in, every),
-            "sigma_coverage_identified": frac(sigma_in, ident), "interval_coverage_identified": frac(int_in, ident),
+            "rmse": float(np.sqrt(np.mean(e**2))),
+            "bias": float(np.mean(e)),
+            "sigma_coverage": frac(sigma_in, every),
+            "interval_coverage": frac(int_in, every),
+            "sigma_coverage_identified": frac(sigma_in, ident),
+            "interval_coverage_identified": frac(int_in, ident),
             "rmse_identified": float(np.sqrt(np.mean(e[ident] ** 2))) if ident.any() else None,
         }
         print(f"x{scale:g} {k}: {json.dumps(out['params'][k])}", flush=True)
@@ -105,28 +113,40 @@ def fmt(v, spec: str = ".2f") -> str:
 def write(report: dict) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "coverage.json").write_text(json.dumps(report, indent=2))
-    lines = ["# Per-pixel fit: 1-sigma coverage against identifiability", "",
-             f"Machine: {report['machine']}. Toy remnant (seed 0) at 1x, 25x and 100x its counts; pixels "
-             "where the component holds >= 20 % of the expected counts (the accuracy selection).", "",
-             "- **Cramer-Rao sigma**: at the truth, from the noiseless model's Fisher information over all the pixel's "
-             "variables, capped at the box standard deviation (box width / sqrt 12). **Unidentified**: it reaches that "
-             "cap, i.e. the pixel's data say less about the parameter than its validity box does.",
-             f"- **Identified**: Cramer-Rao sigma <= {IDENTIFIED:.2f} x the box standard deviation.",
-             "- **sigma coverage**: |estimate - truth| <= the reported sigma (the issue's criterion: 0.60-0.76). "
-             "**interval coverage**: truth inside the reported Delta C = 1 interval.", "",
-             "| counts | parameter | selected | median Cramer-Rao sigma | unidentified | sigma coverage | "
-             "interval coverage | identified | sigma coverage (identified) | interval coverage (identified) | "
-             "RMSE | RMSE (identified) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Per-pixel fit: 1-sigma coverage against identifiability",
+        "",
+        f"Machine: {report['machine']}. Toy remnant (seed 0) at 1x, 25x and 100x its counts; pixels "
+        "where the component holds >= 20 % of the expected counts (the accuracy selection).",
+        "",
+        "- **Cramer-Rao sigma**: at the truth, from the noiseless model's Fisher information over all the pixel's "
+        "variables, capped at the box standard deviation (box width / sqrt 12). **Unidentified**: it reaches that "
+        "cap, i.e. the pixel's data say less about the parameter than its validity box does.",
+        f"- **Identified**: Cramer-Rao sigma <= {IDENTIFIED:.2f} x the box standard deviation.",
+        "- **sigma coverage**: |estimate - truth| <= the reported sigma (the issue's criterion: 0.60-0.76). "
+        "**interval coverage**: truth inside the reported Delta C = 1 interval.",
+        "",
+        "| counts | parameter | selected | median Cramer-Rao sigma | unidentified | sigma coverage | "
+        "interval coverage | identified | sigma coverage (identified) | interval coverage (identified) | "
+        "RMSE | RMSE (identified) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for scale, r in report["scales"].items():
         for k, p in r["params"].items():
-            lines.append(f"| x{scale} ({r['total_counts']:.3g}) | {k} | {p['n_selected']} | "
-                         f"{p['median_cramer_rao']:.3g} | {p['frac_unidentified']:.2f} | {fmt(p['sigma_coverage'])} | "
-                         f"{fmt(p['interval_coverage'])} | {p['n_identified']} | {fmt(p['sigma_coverage_identified'])} | "
-                         f"{fmt(p['interval_coverage_identified'])} | {p['rmse']:.3g} | "
-                         f"{fmt(p['rmse_identified'], '.3g')} |")
-    lines += ["", "Per-pixel fit times: " + ", ".join(f"x{s} {r['seconds']:.0f} s" for s, r in report["scales"].items()),
-              "", "Box standard deviations: " + ", ".join(f"{k} {v:.3g}" for k, v in BOX_STD.items()), ""]
+            lines.append(
+                f"| x{scale} ({r['total_counts']:.3g}) | {k} | {p['n_selected']} | "
+                f"{p['median_cramer_rao']:.3g} | {p['frac_unidentified']:.2f} | {fmt(p['sigma_coverage'])} | "
+                f"{fmt(p['interval_coverage'])} | {p['n_identified']} | {fmt(p['sigma_coverage_identified'])} | "
+                f"{fmt(p['interval_coverage_identified'])} | {p['rmse']:.3g} | "
+                f"{fmt(p['rmse_identified'], '.3g')} |"
+            )
+    lines += [
+        "",
+        "Per-pixel fit times: " + ", ".join(f"x{s} {r['seconds']:.0f} s" for s, r in report["scales"].items()),
+        "",
+        "Box standard deviations: " + ", ".join(f"{k} {v:.3g}" for k, v in BOX_STD.items()),
+        "",
+    ]
     (OUT / "coverage.md").write_text("\n".join(lines))
 
 
@@ -134,8 +154,11 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scales", default="1,25,100", help="count multipliers of the toy preset, comma-separated")
     args = ap.parse_args(argv)
-    report = {"machine": f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads",
-              "identified_threshold": IDENTIFIED, "scales": {}}
+    report = {
+        "machine": f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads",
+        "identified_threshold": IDENTIFIED,
+        "scales": {},
+    }
     for s in args.scales.split(","):
         report["scales"][s.strip()] = one_scale(float(s))
     write(report)

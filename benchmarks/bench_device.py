@@ -63,9 +63,16 @@ def time_size(n: int, device: str, repeats: int) -> dict:
         if cuda:
             torch.cuda.synchronize()
         s = time.perf_counter() - t
-        runs.append({"seconds": s, "n_iter": r.n_iter, "per_iter": s / max(r.n_iter, 1), "stop": r.stop_reason,
-                     "device": r.device,
-                     "peak_device_MB": torch.cuda.max_memory_allocated() / 2**20 if cuda else None})
+        runs.append(
+            {
+                "seconds": s,
+                "n_iter": r.n_iter,
+                "per_iter": s / max(r.n_iter, 1),
+                "stop": r.stop_reason,
+                "device": r.device,
+                "peak_device_MB": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
+            }
+        )
     med = {k: float(np.median([x[k] for x in runs])) for k in ("seconds", "n_iter", "per_iter")}
     return {"size": n, "runs": runs, **{f"median_{k}": v for k, v in med.items()}}
 
@@ -81,8 +88,12 @@ def compare_with_cpu(sim, device: str) -> dict:
     for dev in (device, "cpu"):
         t = time.perf_counter()
         r = fit(sim.cube, components(), FitSettings(**SUSHI, device=dev))
-        out[dev] = {"seconds": time.perf_counter() - t, "n_iter": r.n_iter, "stop": r.stop_reason,
-                    "errors": map_errors(sim, r.params)}
+        out[dev] = {
+            "seconds": time.perf_counter() - t,
+            "n_iter": r.n_iter,
+            "stop": r.stop_reason,
+            "errors": map_errors(sim, r.params),
+        }
         maps[dev] = r.params
     out["max_abs_diff"] = {k: float(np.nanmax(np.abs(maps[device][k] - maps["cpu"][k]))) for k in KEYS}
     out["median_abs_diff"] = {k: float(np.nanmedian(np.abs(maps[device][k] - maps["cpu"][k]))) for k in KEYS}
@@ -94,8 +105,12 @@ def time_pixelfit(sim, device: str) -> dict:
     pixelfit(sim.cube, components(), FitSettings(**{**PIXEL, "max_iter": 2}, device=device))
     t = time.perf_counter()
     r = pixelfit(sim.cube, components(), FitSettings(**PIXEL, device=device))
-    return {"seconds": time.perf_counter() - t, "n_iter": r.n_iter,
-            "sigma_seconds": r.provenance.get("sigma_seconds"), "errors": map_errors(sim, r.params)}
+    return {
+        "seconds": time.perf_counter() - t,
+        "n_iter": r.n_iter,
+        "sigma_seconds": r.provenance.get("sigma_seconds"),
+        "errors": map_errors(sim, r.params),
+    }
 
 
 def write(report: dict, path_stem: Path) -> None:
@@ -103,32 +118,50 @@ def write(report: dict, path_stem: Path) -> None:
     tmp = path_stem.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(report, indent=1))
     tmp.replace(path_stem.with_suffix(".json"))
-    lines = [f"# SUSHI on {report['device_name']} (`--device {report['device']}`)", "",
-             f"torch {report['torch']}; defaults kmad {SUSHI['kmad']}, J {SUSHI['n_scales']}, "
-             f"max_iter {SUSHI['max_iter']}; median of {report['repeats']} runs after one warm-up run.", "",
-             "| image | iterations | seconds to convergence | seconds per iteration | peak device memory |",
-             "|---|---|---|---|---|"]
+    lines = [
+        f"# SUSHI on {report['device_name']} (`--device {report['device']}`)",
+        "",
+        f"torch {report['torch']}; defaults kmad {SUSHI['kmad']}, J {SUSHI['n_scales']}, "
+        f"max_iter {SUSHI['max_iter']}; median of {report['repeats']} runs after one warm-up run.",
+        "",
+        "| image | iterations | seconds to convergence | seconds per iteration | peak device memory |",
+        "|---|---|---|---|---|",
+    ]
     for r in report["sizes"]:
         peak = r["runs"][-1]["peak_device_MB"]
-        lines.append(f"| {r['size']}x{r['size']}x375 | {r['median_n_iter']:.0f} | {r['median_seconds']:.2f} | "
-                     f"{r['median_per_iter']:.4f} | {'-' if peak is None else f'{peak:.0f} MB'} |")
+        lines.append(
+            f"| {r['size']}x{r['size']}x375 | {r['median_n_iter']:.0f} | {r['median_seconds']:.2f} | "
+            f"{r['median_per_iter']:.4f} | {'-' if peak is None else f'{peak:.0f} MB'} |"
+        )
     if "compare" in report:
         c, dev = report["compare"], report["device"]
-        lines += ["", f"Toy fit on `{dev}` and on the CPU of the same machine, against truth "
-                  "(RMSE / bias over the accuracy selection of bench_solver):", "",
-                  f"| parameter | {dev} RMSE | {dev} bias | CPU RMSE | CPU bias | max abs map difference | median |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"Toy fit on `{dev}` and on the CPU of the same machine, against truth "
+            "(RMSE / bias over the accuracy selection of bench_solver):",
+            "",
+            f"| parameter | {dev} RMSE | {dev} bias | CPU RMSE | CPU bias | max abs map difference | median |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for k in KEYS:
             a, b = c[dev]["errors"][k], c["cpu"]["errors"][k]
-            lines.append(f"| {k} | {a['rmse']:.4g} | {a['bias']:.3g} | {b['rmse']:.4g} | {b['bias']:.3g} | "
-                         f"{c['max_abs_diff'][k]:.3g} | {c['median_abs_diff'][k]:.3g} |")
-        lines += ["", f"Iterations: {dev} {c[dev]['n_iter']} ({c[dev]['stop']}, {c[dev]['seconds']:.1f} s); "
-                  f"CPU {c['cpu']['n_iter']} ({c['cpu']['stop']}, {c['cpu']['seconds']:.1f} s, "
-                  f"{report['cpu_threads']} threads)."]
+            lines.append(
+                f"| {k} | {a['rmse']:.4g} | {a['bias']:.3g} | {b['rmse']:.4g} | {b['bias']:.3g} | "
+                f"{c['max_abs_diff'][k]:.3g} | {c['median_abs_diff'][k]:.3g} |"
+            )
+        lines += [
+            "",
+            f"Iterations: {dev} {c[dev]['n_iter']} ({c[dev]['stop']}, {c[dev]['seconds']:.1f} s); "
+            f"CPU {c['cpu']['n_iter']} ({c['cpu']['stop']}, {c['cpu']['seconds']:.1f} s, "
+            f"{report['cpu_threads']} threads).",
+        ]
     if "pixelfit" in report:
         p = report["pixelfit"]
-        lines += ["", f"Per-pixel fit of the toy on `{report['device']}`: {p['seconds']:.1f} s "
-                  f"({p['n_iter']} iterations; of which intervals {p['sigma_seconds'] or 0:.1f} s)."]
+        lines += [
+            "",
+            f"Per-pixel fit of the toy on `{report['device']}`: {p['seconds']:.1f} s "
+            f"({p['n_iter']} iterations; of which intervals {p['sigma_seconds'] or 0:.1f} s).",
+        ]
     tmp = path_stem.with_suffix(".md.tmp")
     tmp.write_text("\n".join(lines) + "\n")
     tmp.replace(path_stem.with_suffix(".md"))
@@ -153,15 +186,26 @@ def main(argv: list[str] | None = None) -> dict:
             return {}
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit("no CUDA device here; run on a GPU machine or pass --device cpu.")
-    report = {"device": args.device, "device_name": device_name(args.device), "torch": torch.__version__,
-              "repeats": args.repeats, "cpu_threads": torch.get_num_threads(), "sizes": []}
+    report = {
+        "device": args.device,
+        "device_name": device_name(args.device),
+        "torch": torch.__version__,
+        "repeats": args.repeats,
+        "cpu_threads": torch.get_num_threads(),
+        "sizes": [],
+    }
     if args.compare and args.device == "cpu":
         raise SystemExit("--compare compares a GPU with the CPU; with --device cpu there is nothing to compare.")
     stem = args.out or OUT / f"device_{args.device.replace(':', '')}"
     for n in (int(x) for x in args.sizes.split(",") if x):
         report["sizes"].append(time_size(n, args.device, args.repeats))
-        print(json.dumps({k: v for k, v in report["sizes"][-1].items() if k != "runs"}
-                         | {"peak_device_MB": report["sizes"][-1]["runs"][-1]["peak_device_MB"]}), flush=True)
+        print(
+            json.dumps(
+                {k: v for k, v in report["sizes"][-1].items() if k != "runs"}
+                | {"peak_device_MB": report["sizes"][-1]["runs"][-1]["peak_device_MB"]}
+            ),
+            flush=True,
+        )
         write(report, stem)  # after each part, so a run stopped at a time limit keeps what it measured
     toy = simulate_remnant("toy", 0) if args.compare or args.pixelfit else None
     if args.compare:

@@ -51,23 +51,35 @@ def main() -> list[dict]:
         row = {"binning": b, "thermal_counts_median": float(np.median(a[ok])), "n_superpixels": int(ok.sum())}
         for k in TRUE:
             v = r.params[k][ok]
-            row[k] = {"median": float(np.median(v)), "scatter": float(np.std(v)),
-                      "fisher_sigma_median": float(np.median(r.sigmas[k][ok]))}
+            row[k] = {
+                "median": float(np.median(v)),
+                "scatter": float(np.std(v)),
+                "fisher_sigma_median": float(np.median(r.sigmas[k][ok])),
+            }
         rows.append(row)
         print(json.dumps(row), flush=True)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.with_suffix(".json").write_text(json.dumps(rows, indent=1))
-    lines = ["# What the toy instrument measures, by counts", "",
-             "Constant truth (kT 2.5 keV, velocity +3000 km/s, index 2.5) on zoo seed 0's brightness, fitted per "
-             "superpixel (per-pixel fit); brighter half of the superpixels. Scatter = std of the estimates between "
-             "superpixels; sigma = median profile-likelihood 1-sigma. Box spreads: kT 1.30 keV, velocity 3464 km/s, "
-             "index 0.72.", "",
-             "| superpixel | thermal counts (median) | kT median / scatter / sigma | velocity median / scatter / sigma "
-             "| index median / scatter / sigma |", "|---|---|---|---|---|"]
+    lines = [
+        "# What the toy instrument measures, by counts",
+        "",
+        "Constant truth (kT 2.5 keV, velocity +3000 km/s, index 2.5) on zoo seed 0's brightness, fitted per "
+        "superpixel (per-pixel fit); brighter half of the superpixels. Scatter = std of the estimates between "
+        "superpixels; sigma = median profile-likelihood 1-sigma. Box spreads: kT 1.30 keV, velocity 3464 km/s, "
+        "index 0.72.",
+        "",
+        "| superpixel | thermal counts (median) | kT median / scatter / sigma | velocity median / scatter / sigma "
+        "| index median / scatter / sigma |",
+        "|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['binning']}x{r['binning']} | {r['thermal_counts_median']:.0f} | "
-                     + " | ".join(f"{r[k]['median']:.3g} / {r[k]['scatter']:.3g} / {r[k]['fisher_sigma_median']:.3g}"
-                                  for k in TRUE) + " |")
+        lines.append(
+            f"| {r['binning']}x{r['binning']} | {r['thermal_counts_median']:.0f} | "
+            + " | ".join(
+                f"{r[k]['median']:.3g} / {r[k]['scatter']:.3g} / {r[k]['fisher_sigma_median']:.3g}" for k in TRUE
+            )
+            + " |"
+        )
     OUT.with_suffix(".md").write_text("\n".join(lines) + "\n")
     return rows
 

@@ -68,31 +68,57 @@ def main(argv: list[str] | None = None) -> list[dict]:
         comps = train(args.models)
     cube = bin_events(EVENTS, band=(0.5, 8.0), native=True, binning=16)
     sel = knots(cube)
-    runs = [("default", "the models' defaults", None), ("default", "0.2 of every box", 0.2),
-            ("default", "0.8 of every box", 0.8), ("scan", "global scan", None)]
+    runs = [
+        ("default", "the models' defaults", None),
+        ("default", "0.2 of every box", 0.2),
+        ("default", "0.8 of every box", 0.8),
+        ("scan", "global scan", None),
+    ]
     rows = []
     for start, label, q in runs:
         start_comps = [Component(c.name, c.model, init={} if q is None else at(c.model, q)) for c in comps]
         t = time.perf_counter()
         res = fit(cube, start_comps, FitSettings(start=start))
         kt = res.params["thermal kT"][sel]
-        rows.append({"start": start, "label": label, "objective": res.provenance.get("objective"),
-                     "cstat_dof": float(np.nanmean(res.gof)), "knot_kT_median": float(np.nanmedian(kt)),
-                     "knot_thermal_share": float(np.nanmedian((res.amplitudes["thermal"] / np.maximum(
-                         res.amplitudes["thermal"] + res.amplitudes["powerlaw"], 1e-9))[sel])),
-                     "n_knot_pixels": int(sel.sum()), "n_iter": res.n_iter, "seconds": time.perf_counter() - t})
+        rows.append(
+            {
+                "start": start,
+                "label": label,
+                "objective": res.provenance.get("objective"),
+                "cstat_dof": float(np.nanmean(res.gof)),
+                "knot_kT_median": float(np.nanmedian(kt)),
+                "knot_thermal_share": float(
+                    np.nanmedian(
+                        (
+                            res.amplitudes["thermal"]
+                            / np.maximum(res.amplitudes["thermal"] + res.amplitudes["powerlaw"], 1e-9)
+                        )[sel]
+                    )
+                ),
+                "n_knot_pixels": int(sel.sum()),
+                "n_iter": res.n_iter,
+                "seconds": time.perf_counter() - t,
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
         OUT.parent.mkdir(parents=True, exist_ok=True)
         OUT.with_suffix(".json").write_text(json.dumps(rows, indent=1))
     best = min(r["objective"] for r in rows)
-    lines = ["# MSH 15-52: three starts and the global scan", "",
-             f"RCW 89's knots: {rows[0]['n_knot_pixels']} pixels with >= 100 counts and hardness ratio < -0.5.", "",
-             "| start | from | objective | above the lowest | mean C-stat/dof | knot kT median (keV) | knot thermal share "
-             "| iterations | seconds |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# MSH 15-52: three starts and the global scan",
+        "",
+        f"RCW 89's knots: {rows[0]['n_knot_pixels']} pixels with >= 100 counts and hardness ratio < -0.5.",
+        "",
+        "| start | from | objective | above the lowest | mean C-stat/dof | knot kT median (keV) | knot thermal share "
+        "| iterations | seconds |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['start']} | {r['label']} | {r['objective']:.1f} | {100 * (r['objective'] - best) / abs(best):.3f} % "
-                     f"| {r['cstat_dof']:.5f} | {r['knot_kT_median']:.2f} | {r['knot_thermal_share']:.2f} | {r['n_iter']} "
-                     f"| {r['seconds']:.0f} |")
+        lines.append(
+            f"| {r['start']} | {r['label']} | {r['objective']:.1f} | {100 * (r['objective'] - best) / abs(best):.3f} % "
+            f"| {r['cstat_dof']:.5f} | {r['knot_kT_median']:.2f} | {r['knot_thermal_share']:.2f} | {r['n_iter']} "
+            f"| {r['seconds']:.0f} |"
+        )
     OUT.with_suffix(".md").write_text("\n".join(lines) + "\n")
     return rows
 

@@ -69,25 +69,41 @@ def write(rows: list[dict], stem: Path) -> None:
     tmp = stem.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(rows, indent=1))
     tmp.replace(stem.with_suffix(".json"))
-    lines = ["# SUSHI over noise realisations", "",
-             "RMSE against truth (accuracy selection of bench_solver) and single-pixel spikes (kT > 0.5 keV, "
-             "velocity > 1500 km/s, index > 0.3 off the 3x3 median), per fit and as means over the seeds.", "",
-             "| preset | setting | seed | iterations | kT RMSE | velocity RMSE | index RMSE | spikes kT / v / index |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# SUSHI over noise realisations",
+        "",
+        "RMSE against truth (accuracy selection of bench_solver) and single-pixel spikes (kT > 0.5 keV, "
+        "velocity > 1500 km/s, index > 0.3 off the 3x3 median), per fit and as means over the seeds.",
+        "",
+        "| preset | setting | seed | iterations | kT RMSE | velocity RMSE | index RMSE | spikes kT / v / index |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['preset']} | {r['setting']} | {r['seed']} | {r['n_iter']} | "
-                     + " | ".join(f"{r['rmse'][k]:.4g}" for k in KEYS)
-                     + " | " + " / ".join(str(r["spikes"][k]) for k in KEYS) + " |")
-    lines += ["", "Means over the seeds:", "",
-              "| preset | setting | seeds | iterations | kT RMSE | velocity RMSE | index RMSE | spikes kT / v / index |",
-              "|---|---|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {r['preset']} | {r['setting']} | {r['seed']} | {r['n_iter']} | "
+            + " | ".join(f"{r['rmse'][k]:.4g}" for k in KEYS)
+            + " | "
+            + " / ".join(str(r["spikes"][k]) for k in KEYS)
+            + " |"
+        )
+    lines += [
+        "",
+        "Means over the seeds:",
+        "",
+        "| preset | setting | seeds | iterations | kT RMSE | velocity RMSE | index RMSE | spikes kT / v / index |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in rows:
         groups.setdefault((r["preset"], r["setting"]), []).append(r)
     for (preset, setting), g in groups.items():
-        lines.append(f"| {preset} | {setting} | {len(g)} | {np.mean([r['n_iter'] for r in g]):.0f} | "
-                     + " | ".join(f"{np.mean([r['rmse'][k] for r in g]):.4g}" for k in KEYS)
-                     + " | " + " / ".join(f"{np.mean([r['spikes'][k] for r in g]):.1f}" for k in KEYS) + " |")
+        lines.append(
+            f"| {preset} | {setting} | {len(g)} | {np.mean([r['n_iter'] for r in g]):.0f} | "
+            + " | ".join(f"{np.mean([r['rmse'][k] for r in g]):.4g}" for k in KEYS)
+            + " | "
+            + " / ".join(f"{np.mean([r['spikes'][k] for r in g]):.1f}" for k in KEYS)
+            + " |"
+        )
     tmp = stem.with_suffix(".md.tmp")
     tmp.write_text("\n".join(lines) + "\n")
     tmp.replace(stem.with_suffix(".md"))
@@ -115,10 +131,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         t = time.perf_counter()
                         r = fit(sim.cube, components(), FitSettings(**{**SUSHI, "kmad": kmad}))
                         err = map_errors(sim, r.params)
-                        rows.append({"preset": name, "seed": seed, "setting": f"kmad {kmad:g}{label}",
-                                     "n_iter": r.n_iter, "seconds": time.perf_counter() - t,
-                                     "rmse": {k: err[k]["rmse"] for k in KEYS},
-                                     "bias": {k: err[k]["bias"] for k in KEYS}, "spikes": spikes(r.params)})
+                        rows.append(
+                            {
+                                "preset": name,
+                                "seed": seed,
+                                "setting": f"kmad {kmad:g}{label}",
+                                "n_iter": r.n_iter,
+                                "seconds": time.perf_counter() - t,
+                                "rmse": {k: err[k]["rmse"] for k in KEYS},
+                                "bias": {k: err[k]["bias"] for k in KEYS},
+                                "spikes": spikes(r.params),
+                            }
+                        )
                         print(json.dumps(rows[-1]), flush=True)
                         write(rows, args.out)
     finally:

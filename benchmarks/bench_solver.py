@@ -41,8 +41,10 @@ OUT = ROOT / "benchmarks" / "results"
 
 
 def components(preset: str = "toy") -> list[Component]:
-    return [Component("thermal", load_model(f"{preset}-thermal-emulator")),
-            Component("powerlaw", load_model(f"{preset}-powerlaw-emulator"))]
+    return [
+        Component("thermal", load_model(f"{preset}-thermal-emulator")),
+        Component("powerlaw", load_model(f"{preset}-powerlaw-emulator")),
+    ]
 
 
 BOX_STD = {"thermal kT": 4.5 / 12**0.5, "thermal velocity": 12000.0 / 12**0.5, "powerlaw index": 2.5 / 12**0.5}
@@ -74,9 +76,14 @@ def accuracy(sim, res) -> dict:
         sig = res.sigmas[k][sel]
         inside = np.abs(e) <= sig
         lit = tot[sel] >= 1.0
-        r = {**out[k], "coverage": float(np.mean(inside)), "n_pixels": int(sel.sum()), "selection": SELECTION,
-             "frac_sigma_at_cap": float(np.mean(sig >= 0.999 * BOX_STD[k])),
-             "coverage_ge1count": float(np.mean(inside[lit])) if lit.any() else float("nan")}
+        r = {
+            **out[k],
+            "coverage": float(np.mean(inside)),
+            "n_pixels": int(sel.sum()),
+            "selection": SELECTION,
+            "frac_sigma_at_cap": float(np.mean(sig >= 0.999 * BOX_STD[k])),
+            "coverage_ge1count": float(np.mean(inside[lit])) if lit.any() else float("nan"),
+        }
         if k in getattr(res, "intervals", {}):
             lo, hi = (b[sel] for b in res.intervals[k])
             t = sim.truth[k][sel]
@@ -107,8 +114,13 @@ def part_accuracy(report: dict, presets: list[str], sushi: bool = True, pixel: b
             t = time.perf_counter()
             p = pixelfit(sim.cube, comps, FitSettings(**PIXEL))
             tp = time.perf_counter() - t
-            rp = {"metrics": accuracy(sim, p), "n_iter": p.n_iter, "stop": p.stop_reason, "seconds": tp,
-                  "sigma_seconds": p.provenance.get("sigma_seconds")}
+            rp = {
+                "metrics": accuracy(sim, p),
+                "n_iter": p.n_iter,
+                "stop": p.stop_reason,
+                "seconds": tp,
+                "sigma_seconds": p.provenance.get("sigma_seconds"),
+            }
         else:
             rp = old["pixelfit"]
         acc_s, acc_p = rs["metrics"], rp["metrics"]
@@ -143,20 +155,35 @@ def part_curves(report: dict, iters_fixed: int, iters_newton: int) -> None:
     problem = build_problem(sim.cube, coarse_start(sim.cube, components(), settings), settings)
     start = iterate(problem, settings, regularise=True)
     t_start = time.perf_counter() - t
-    curves = {"start": {"seconds": t_start, "n_iter": start.n_iter,
-                        "accuracy": map_errors(sim, problem.unpack(start.A, start.U))}}
+    curves = {
+        "start": {
+            "seconds": t_start,
+            "n_iter": start.n_iter,
+            "accuracy": map_errors(sim, problem.unpack(start.A, start.U)),
+        }
+    }
     maps = {}
     for rule, n in (("newton", iters_newton), ("fixed", iters_fixed)):
         st = State(A=start.A.clone(), U=start.U.clone())
         trace = []
         run = replace(settings, max_iter=n, tol=0.0, snapshot_every=0)
         t = time.perf_counter()
-        minimise(problem, run, st, step_rule=rule,
-                 callback=lambda p: trace.append((p.iteration, p.elapsed, p.objective, p.cost)))
+        minimise(
+            problem,
+            run,
+            st,
+            step_rule=rule,
+            callback=lambda p: trace.append((p.iteration, p.elapsed, p.objective, p.cost)),
+        )
         maps[rule] = problem.unpack(st.A, st.U)
-        curves[rule] = {"iteration": [x[0] for x in trace], "elapsed": [x[1] for x in trace],
-                        "objective": [x[2] for x in trace], "cost": [x[3] for x in trace],
-                        "seconds": time.perf_counter() - t, "accuracy": map_errors(sim, maps[rule])}
+        curves[rule] = {
+            "iteration": [x[0] for x in trace],
+            "elapsed": [x[1] for x in trace],
+            "objective": [x[2] for x in trace],
+            "cost": [x[3] for x in trace],
+            "seconds": time.perf_counter() - t,
+            "accuracy": map_errors(sim, maps[rule]),
+        }
         print(rule, n, curves[rule]["objective"][-1], json.dumps(curves[rule]["accuracy"]), flush=True)
     curves["map_difference"] = {}
     for k in KEYS:
@@ -165,8 +192,11 @@ def part_curves(report: dict, iters_fixed: int, iters_newton: int) -> None:
     # where fit()'s stopping rule (tol, window of the defaults) would have stopped the newton rule
     obj_n = curves["newton"]["objective"]
     stop = next((i for i in range(1, len(obj_n) + 1) if converged(obj_n[:i], settings.tol, settings.window)), None)
-    curves["newton"]["default_stop"] = None if stop is None else {"iteration": stop, "objective": obj_n[stop - 1],
-                                                                  "seconds": curves["newton"]["elapsed"][stop - 1]}
+    curves["newton"]["default_stop"] = (
+        None
+        if stop is None
+        else {"iteration": stop, "objective": obj_n[stop - 1], "seconds": curves["newton"]["elapsed"][stop - 1]}
+    )
     # the iteration at which each rule first comes within 1e-5 (relative) of the lower final objective
     best = min(curves[r]["objective"][-1] for r in ("newton", "fixed"))
     for r in ("newton", "fixed"):
@@ -188,8 +218,10 @@ def plot_curves(curves: dict) -> None:
     fig, ax = plt.subplots(1, 2, figsize=(10, 4))
     for rule in ("newton", "fixed"):
         c = curves[rule]
-        label = {"newton": "proximal Newton (new)",
-                 "fixed": "fixed step: 0.1/max(counts) capped at 1/max curvature (reference)"}[rule]
+        label = {
+            "newton": "proximal Newton (new)",
+            "fixed": "fixed step: 0.1/max(counts) capped at 1/max curvature (reference)",
+        }[rule]
         y = np.asarray(c["objective"]) - best + 1.0
         ax[0].loglog(c["iteration"], y, label=label)
         ax[1].loglog(c["elapsed"], y, label=label)
@@ -211,11 +243,20 @@ def part_speed(report: dict, repeats: int) -> None:
     runs = []
     for _ in range(repeats):
         r = fit(sim.cube, comps, FitSettings(**SUSHI))
-        runs.append({"seconds": r.wall_time, "n_iter": r.n_iter, "per_iter": r.wall_time / max(r.n_iter, 1),
-                     "stop": r.stop_reason})
-    report["speed_toy"] = {"runs": runs, "median_seconds": float(np.median([x["seconds"] for x in runs])),
-                           "median_iterations": float(np.median([x["n_iter"] for x in runs])),
-                           "median_per_iter": float(np.median([x["per_iter"] for x in runs]))}
+        runs.append(
+            {
+                "seconds": r.wall_time,
+                "n_iter": r.n_iter,
+                "per_iter": r.wall_time / max(r.n_iter, 1),
+                "stop": r.stop_reason,
+            }
+        )
+    report["speed_toy"] = {
+        "runs": runs,
+        "median_seconds": float(np.median([x["seconds"] for x in runs])),
+        "median_iterations": float(np.median([x["n_iter"] for x in runs])),
+        "median_per_iter": float(np.median([x["per_iter"] for x in runs])),
+    }
     print("speed", report["speed_toy"], flush=True)
 
 
@@ -249,63 +290,105 @@ def part_big(report: dict, n: int) -> None:
 def write_markdown(report: dict) -> None:
     lines = ["# Solver benchmark", "", f"Machine: {report['machine']}", ""]
     for preset, a in report.get("accuracy", {}).items():
-        lines += [f"## Accuracy, `{preset}` preset (seed 0), pixels where the component has >= 20 % of the counts", "",
-                  f"Selection: {SELECTION}."
-                  + ("" if a["sushi"]["metrics"][KEYS[0]].get("selection") == SELECTION else
-                     " **The SUSHI columns were measured with the older selection (pixels with no expected counts "
-                     "included); re-run `--parts sushi`.**"), "",
-                  "| parameter | SUSHI RMSE | SUSHI bias | per-pixel RMSE | per-pixel bias | ratio | per-pixel 1-sigma coverage |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            f"## Accuracy, `{preset}` preset (seed 0), pixels where the component has >= 20 % of the counts",
+            "",
+            f"Selection: {SELECTION}."
+            + (
+                ""
+                if a["sushi"]["metrics"][KEYS[0]].get("selection") == SELECTION
+                else " **The SUSHI columns were measured with the older selection (pixels with no expected counts "
+                "included); re-run `--parts sushi`.**"
+            ),
+            "",
+            "| parameter | SUSHI RMSE | SUSHI bias | per-pixel RMSE | per-pixel bias | ratio | per-pixel 1-sigma coverage |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for k in KEYS:
             s, p = a["sushi"]["metrics"][k], a["pixelfit"]["metrics"][k]
-            lines.append(f"| {k} | {s['rmse']:.3g} | {s['bias']:+.3g} | {p['rmse']:.3g} | {p['bias']:+.3g} | "
-                         f"{a['rmse_ratio'][k]:.2f} | {p['coverage']:.2f} |")
+            lines.append(
+                f"| {k} | {s['rmse']:.3g} | {s['bias']:+.3g} | {p['rmse']:.3g} | {p['bias']:+.3g} | "
+                f"{a['rmse_ratio'][k]:.2f} | {p['coverage']:.2f} |"
+            )
         p0 = a["pixelfit"]["metrics"][KEYS[0]]
         if "interval_coverage" in p0:
-            lines += ["", "Per-pixel 1-sigma diagnostics (sigma = half-width of the profile-likelihood Delta C = 1 "
-                      "interval; box std for unidentified parameters): coverage of the interval itself (truth in "
-                      "[lower, upper]); pixels whose interval spans the whole box (the pixel's data do not constrain "
-                      "the parameter); coverage over selected pixels with >= 1 expected count.", "",
-                      "| parameter | selected | sigma coverage | interval coverage | box-wide interval | "
-                      "sigma coverage (>= 1 count) |", "|---|---|---|---|---|---|"]
+            lines += [
+                "",
+                "Per-pixel 1-sigma diagnostics (sigma = half-width of the profile-likelihood Delta C = 1 "
+                "interval; box std for unidentified parameters): coverage of the interval itself (truth in "
+                "[lower, upper]); pixels whose interval spans the whole box (the pixel's data do not constrain "
+                "the parameter); coverage over selected pixels with >= 1 expected count.",
+                "",
+                "| parameter | selected | sigma coverage | interval coverage | box-wide interval | "
+                "sigma coverage (>= 1 count) |",
+                "|---|---|---|---|---|---|",
+            ]
             for k in KEYS:
                 p = a["pixelfit"]["metrics"][k]
-                lines.append(f"| {k} | {p['n_pixels']} | {p['coverage']:.2f} | {p['interval_coverage']:.2f} | "
-                             f"{p['frac_box_wide']:.2f} | {p['coverage_ge1count']:.2f} |")
+                lines.append(
+                    f"| {k} | {p['n_pixels']} | {p['coverage']:.2f} | {p['interval_coverage']:.2f} | "
+                    f"{p['frac_box_wide']:.2f} | {p['coverage_ge1count']:.2f} |"
+                )
         sig_s = a["pixelfit"].get("sigma_seconds")
-        lines += ["", f"SUSHI: {a['sushi']['n_iter']} iterations ({a['sushi']['stop']}), {a['sushi']['seconds']:.1f} s; "
-                  f"per-pixel fit: {a['pixelfit']['n_iter']} iterations over {PIXEL['n_starts']} starts, "
-                  f"{a['pixelfit']['seconds']:.1f} s"
-                  + (f" (of which {sig_s:.1f} s for the profile-likelihood uncertainties)" if sig_s is not None else "")
-                  + ".", ""]
+        lines += [
+            "",
+            f"SUSHI: {a['sushi']['n_iter']} iterations ({a['sushi']['stop']}), {a['sushi']['seconds']:.1f} s; "
+            f"per-pixel fit: {a['pixelfit']['n_iter']} iterations over {PIXEL['n_starts']} starts, "
+            f"{a['pixelfit']['seconds']:.1f} s"
+            + (f" (of which {sig_s:.1f} s for the profile-likelihood uncertainties)" if sig_s is not None else "")
+            + ".",
+            "",
+        ]
     if "speed_toy" in report:
         s = report["speed_toy"]
-        lines += ["## Speed, toy cube 94x94x375", "", f"median {s['median_seconds']:.1f} s to convergence, "
-                  f"{s['median_iterations']:.0f} iterations, {s['median_per_iter']:.2f} s per iteration "
-                  f"({len(s['runs'])} runs).", ""]
+        lines += [
+            "## Speed, toy cube 94x94x375",
+            "",
+            f"median {s['median_seconds']:.1f} s to convergence, "
+            f"{s['median_iterations']:.0f} iterations, {s['median_per_iter']:.2f} s per iteration "
+            f"({len(s['runs'])} runs).",
+            "",
+        ]
     for key in [k for k in report if k.startswith("big_")]:
         b = report[key]
-        lines += [f"## {key.split('_')[1]}x{key.split('_')[1]}x375", "", f"{b['seconds']:.1f} s, {b['n_iter']} iterations "
-                  f"({b['per_iter']:.2f} s/iteration), peak RSS {b['maxrss_MB']:.0f} MB.", ""]
+        lines += [
+            f"## {key.split('_')[1]}x{key.split('_')[1]}x375",
+            "",
+            f"{b['seconds']:.1f} s, {b['n_iter']} iterations "
+            f"({b['per_iter']:.2f} s/iteration), peak RSS {b['maxrss_MB']:.0f} MB.",
+            "",
+        ]
     if "curves" in report:
         c = report["curves"]
         best_obj = min(c[r]["objective"][-1] for r in ("newton", "fixed"))
-        lines += ["## Step rules on the toy cube: the same objective from the same start", "",
-                  f"Start: the thresholding phase ({c['start']['n_iter']} iterations, {c['start']['seconds']:.1f} s).", "",
-                  "| rule | iterations | seconds | final objective | iterations to within 1e-5 of the best | kT RMSE | velocity RMSE | index RMSE |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "## Step rules on the toy cube: the same objective from the same start",
+            "",
+            f"Start: the thresholding phase ({c['start']['n_iter']} iterations, {c['start']['seconds']:.1f} s).",
+            "",
+            "| rule | iterations | seconds | final objective | iterations to within 1e-5 of the best | kT RMSE | velocity RMSE | index RMSE |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for rule in ("newton", "fixed"):
             v = c[rule]
             acc = v["accuracy"]
-            lines.append(f"| {rule} | {v['iteration'][-1]} | {v['seconds']:.1f} | {v['objective'][-1]:.1f} | "
-                         f"{v['iterations_to_1e-5']} | " + " | ".join(f"{acc[k]['rmse']:.3g}" for k in KEYS) + " |")
+            lines.append(
+                f"| {rule} | {v['iteration'][-1]} | {v['seconds']:.1f} | {v['objective'][-1]:.1f} | "
+                f"{v['iterations_to_1e-5']} | " + " | ".join(f"{acc[k]['rmse']:.3g}" for k in KEYS) + " |"
+            )
         ds = c["newton"].get("default_stop")
         if ds:
-            lines += ["", f"fit()'s stopping rule (tol {SUSHI.get('tol', 1e-5)}, default) stops the newton rule at iteration "
-                      f"{ds['iteration']} ({ds['seconds']:.1f} s), objective {ds['objective']:.1f}: "
-                      f"{ds['objective'] - best_obj:.1f} above the lowest value found ({best_obj:.1f})."]
-        lines += ["", "RMS difference between the two rules' final maps (same selection): "
-                  + ", ".join(f"{k} {v:.3g}" for k, v in c["map_difference"].items())]
+            lines += [
+                "",
+                f"fit()'s stopping rule (tol {SUSHI.get('tol', 1e-5)}, default) stops the newton rule at iteration "
+                f"{ds['iteration']} ({ds['seconds']:.1f} s), objective {ds['objective']:.1f}: "
+                f"{ds['objective'] - best_obj:.1f} above the lowest value found ({best_obj:.1f}).",
+            ]
+        lines += [
+            "",
+            "RMS difference between the two rules' final maps (same selection): "
+            + ", ".join(f"{k} {v:.3g}" for k, v in c["map_difference"].items()),
+        ]
         lines += ["", "![cost curves](../../docs/images/cost_curves.png)", ""]
     (OUT / "solver.md").write_text("\n".join(lines))
 
@@ -322,14 +405,18 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / "solver.json"
     report = json.loads(path.read_text()) if path.exists() else {}
-    report["machine"] = f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    report["machine"] = (
+        f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
     report["settings"] = {"sushi": SUSHI, "pixelfit": PIXEL}
-    jobs = {"accuracy": lambda: part_accuracy(report, args.presets.split(",")),
-            "pixel": lambda: part_accuracy(report, args.presets.split(","), sushi=False),
-            "sushi": lambda: part_accuracy(report, args.presets.split(","), pixel=False),
-            "curves": lambda: part_curves(report, args.fixed_iters, args.newton_iters),
-            "speed": lambda: part_speed(report, args.repeats),
-            "big": lambda: part_big(report, args.big)}
+    jobs = {
+        "accuracy": lambda: part_accuracy(report, args.presets.split(",")),
+        "pixel": lambda: part_accuracy(report, args.presets.split(","), sushi=False),
+        "sushi": lambda: part_accuracy(report, args.presets.split(","), pixel=False),
+        "curves": lambda: part_curves(report, args.fixed_iters, args.newton_iters),
+        "speed": lambda: part_speed(report, args.repeats),
+        "big": lambda: part_big(report, args.big),
+    }
     for part in args.parts.split(","):
         jobs[part]()
         path.write_text(json.dumps(report, indent=1))  # after each part, so partial runs keep results

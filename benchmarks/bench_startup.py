@@ -30,8 +30,12 @@ def main() -> None:
             t0 = time.perf_counter()
             subprocess.run([EXE, *c], capture_output=True, check=False)
             times[" ".join(c)].append(time.perf_counter() - t0)
-    lines = ["# CLI start-up (median of %d fresh processes, interleaved)" % args.repeat, "",
-             "| command | median s | min s | max s |", "|---|---|---|---|"]
+    lines = [
+        "# CLI start-up (median of %d fresh processes, interleaved)" % args.repeat,
+        "",
+        "| command | median s | min s | max s |",
+        "|---|---|---|---|",
+    ]
     for k, v in times.items():
         lines.append(f"| `napari-sushi {k}` | {statistics.median(v):.3f} | {min(v):.3f} | {max(v):.3f} |")
     out = ROOT / "benchmarks" / "results" / "startup.md"

@@ -66,8 +66,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
             full = fit(sim.cube, components(), FitSettings(max_iter=300, **kw))
             sc = score_result(sim, full)
             part = fit(half, components(), FitSettings(max_iter=300, **kw))
-            rows.append({"case": case.name, "kmad": km, "held_out_deviance": held_out_deviance(part.model_total, x2),
-                         "skill": {k: sc[k]["skill"] for k in KEYS}, "slope": {k: sc[k]["slope"] for k in KEYS}})
+            rows.append(
+                {
+                    "case": case.name,
+                    "kmad": km,
+                    "held_out_deviance": held_out_deviance(part.model_total, x2),
+                    "skill": {k: sc[k]["skill"] for k in KEYS},
+                    "slope": {k: sc[k]["slope"] for k in KEYS},
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
     write(rows, base)
     return rows
@@ -76,17 +83,24 @@ def main(argv: list[str] | None = None) -> list[dict]:
 def write(rows: list[dict], base: dict) -> None:
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.with_suffix(".json").write_text(json.dumps({"settings": base, "rows": rows}, indent=1))
-    lines = ["# Poisson thinning: does the held-out deviance pick the best strength?", "",
-             f"Other settings: `{json.dumps(base)}`. The picked kmad (least held-out deviance) is in bold.", "",
-             "| case | kmad | held-out deviance | " + " | ".join(f"{k} skill" for k in KEYS) + " |",
-             "|---" * (3 + len(KEYS)) + "|"]
+    lines = [
+        "# Poisson thinning: does the held-out deviance pick the best strength?",
+        "",
+        f"Other settings: `{json.dumps(base)}`. The picked kmad (least held-out deviance) is in bold.",
+        "",
+        "| case | kmad | held-out deviance | " + " | ".join(f"{k} skill" for k in KEYS) + " |",
+        "|---" * (3 + len(KEYS)) + "|",
+    ]
     for case in dict.fromkeys(r["case"] for r in rows):
         sel = [r for r in rows if r["case"] == case]
         best = min(sel, key=lambda r: r["held_out_deviance"])
         for r in sel:
             km = f"**{r['kmad']:g}**" if r is best else f"{r['kmad']:g}"
-            lines.append(f"| {case} | {km} | {r['held_out_deviance']:.1f} | "
-                         + " | ".join(f"{r['skill'][k]:.2f}" for k in KEYS) + " |")
+            lines.append(
+                f"| {case} | {km} | {r['held_out_deviance']:.1f} | "
+                + " | ".join(f"{r['skill'][k]:.2f}" for k in KEYS)
+                + " |"
+            )
     OUT.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 

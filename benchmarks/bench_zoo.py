@@ -47,8 +47,10 @@ PIXEL = dict(max_iter=40, n_starts=4)
 
 
 def components(family: str = "emulator") -> list[Component]:
-    return [Component("thermal", load_model(f"toy-thermal-{family}")),
-            Component("powerlaw", load_model(f"toy-powerlaw-{family}"))]
+    return [
+        Component("thermal", load_model(f"toy-thermal-{family}")),
+        Component("powerlaw", load_model(f"toy-powerlaw-{family}")),
+    ]
 
 
 IDENTIFIED = 1.0 / 3.0  # identified: Cramer-Rao sigma at the truth <= this x the box's spread (bench_coverage)
@@ -70,11 +72,17 @@ def identifiability(sim, comps, binning: int = 1) -> dict[str, float]:
 
     params = {k: sim.truth[k] for k in PARAMS}
     amps = {c: sim.truth[f"{c} amplitude"] for c in ("thermal", "powerlaw")}
-    prob = build_problem(sim.cube, comps, FitSettings(dtype="float64", binning=binning,
-                                                      warm_start=SimpleNamespace(params=params, amplitudes=amps)))
+    prob = build_problem(
+        sim.cube,
+        comps,
+        FitSettings(dtype="float64", binning=binning, warm_start=SimpleNamespace(params=params, amplitudes=amps)),
+    )
     cr = fisher_sigmas(prob, prob.A0, prob.U0)
-    truth = sim.truth if binning == 1 else {
-        k: _bin_map(v, binning, "sum" if k.endswith(" amplitude") else "mean") for k, v in sim.truth.items()}
+    truth = (
+        sim.truth
+        if binning == 1
+        else {k: _bin_map(v, binning, "sum" if k.endswith(" amplitude") else "mean") for k, v in sim.truth.items()}
+    )
     out = {}
     for k in PARAMS:
         fp = next(f for f in prob.free if f.keys[0] == k.replace(" ", ".", 1))
@@ -95,11 +103,21 @@ def run_case(case: ZooCase, method: str, settings: dict, family: str = "emulator
     else:
         res = fit(sim.cube, comps, FitSettings(**settings))
     seconds = time.perf_counter() - t
-    return {"case": case.name, "seed": case.seed, "counts_scale": case.counts_scale, "kinds": kinds,
-            "method": method, "family": family, "settings": settings, "n_iter": res.n_iter,
-            "stop": res.stop_reason, "seconds": seconds, "scores": score_result(sim, res),
-            "sigma_method": res.provenance.get("sigma_method"),
-            "identified": {f"binning {b}": identifiability(sim, comps, b) for b in (1, 4)}}
+    return {
+        "case": case.name,
+        "seed": case.seed,
+        "counts_scale": case.counts_scale,
+        "kinds": kinds,
+        "method": method,
+        "family": family,
+        "settings": settings,
+        "n_iter": res.n_iter,
+        "stop": res.stop_reason,
+        "seconds": seconds,
+        "scores": score_result(sim, res),
+        "sigma_method": res.provenance.get("sigma_method"),
+        "identified": {f"binning {b}": identifiability(sim, comps, b) for b in (1, 4)},
+    }
 
 
 def load_rows(path: Path) -> list[dict]:
@@ -122,11 +140,14 @@ def summarise(rows: list[dict], label: str, scale: float) -> dict[str, dict[str,
         sl = [r["scores"][k]["slope"] for r in sel if np.isfinite(r["scores"][k]["slope"])]
         cov = [r["scores"][k].get("coverage", np.nan) for r in sel]
         cap = [r["scores"][k].get("frac_sigma_at_cap_bright", np.nan) for r in sel]
-        out[k] = {"n": len(sk), "skill_median": float(np.median(sk)) if sk else np.nan,
-                  "skill_worst": float(np.max(sk)) if sk else np.nan,
-                  "slope_median": float(np.median(sl)) if sl else np.nan,
-                  "coverage_median": float(np.nanmedian(cov)) if np.isfinite(cov).any() else np.nan,
-                  "cap_median": float(np.nanmedian(cap)) if np.isfinite(cap).any() else np.nan}
+        out[k] = {
+            "n": len(sk),
+            "skill_median": float(np.median(sk)) if sk else np.nan,
+            "skill_worst": float(np.max(sk)) if sk else np.nan,
+            "slope_median": float(np.median(sl)) if sl else np.nan,
+            "coverage_median": float(np.nanmedian(cov)) if np.isfinite(cov).any() else np.nan,
+            "cap_median": float(np.nanmedian(cap)) if np.isfinite(cap).any() else np.nan,
+        }
     return out
 
 
@@ -135,8 +156,11 @@ def ratio_to_pixelfit(rows: list[dict], label: str) -> dict[str, float]:
     pix = {r["case"]: r for r in rows if r["label"] == "pixelfit"}
     out = {}
     for k in PARAMS:
-        q = [r["scores"][k]["rmse"] / pix[r["case"]]["scores"][k]["rmse"] for r in rows
-             if r["label"] == label and r["case"] in pix]
+        q = [
+            r["scores"][k]["rmse"] / pix[r["case"]]["scores"][k]["rmse"]
+            for r in rows
+            if r["label"] == label and r["case"] in pix
+        ]
         out[k] = float(np.median(q)) if q else np.nan
     return out
 
@@ -149,10 +173,16 @@ def _comparison(rows: list[dict], before: str, after: str, f) -> list[str]:
     by = {(r["label"], r["case"]): r for r in rows}
     cases = [r["case"] for r in rows if r["label"] == after and (before, r["case"]) in by]
     keys = PARAMS + SHARES[:1]
-    out = ["", f"## Every case: '{after}' against '{before}'", "",
-           "Skill before -> after (in brackets: RMSE / per-pixel fit's RMSE after); 'better' counts the keys "
-           "whose skill fell.", "",
-           "| case | " + " | ".join(keys) + " | better |", "|---" * (len(keys) + 2) + "|"]
+    out = [
+        "",
+        f"## Every case: '{after}' against '{before}'",
+        "",
+        "Skill before -> after (in brackets: RMSE / per-pixel fit's RMSE after); 'better' counts the keys "
+        "whose skill fell.",
+        "",
+        "| case | " + " | ".join(keys) + " | better |",
+        "|---" * (len(keys) + 2) + "|",
+    ]
     for c in cases:
         b, a, p = by[(before, c)], by[(after, c)], by.get(("pixelfit", c))
         cells, better = [], 0
@@ -169,32 +199,48 @@ def write_markdown(rows: list[dict], path: Path) -> None:
     labels = list(dict.fromkeys(r["label"] for r in rows))
     scales = sorted({r["counts_scale"] for r in rows}, reverse=True)
     f = lambda v, p=2: "-" if v is None or not np.isfinite(v) else f"{v:.{p}f}"  # noqa: E731
-    lines = ["# Morphology zoo", "",
-             "Scored with `napari_sushi.core.scoring`: skill = RMSE / RMSE of a constant map at the truth's median "
-             "(parameters over pixels where the component holds >= 20 % of the counts; shares of the counts over "
-             "pixels with counts); slope = least-squares slope of fitted on true; coverage = share of scored pixels "
-             "with |error| <= sigma; 'at cap' = share of sigmas at the box spread where the component holds >= 50 "
-             "expected counts. 64x64 pixels, toy instrument (ACIS-I 3-8.5 keV).", "",
-             "Run: `.venv/bin/python benchmarks/bench_zoo.py --label NAME --settings JSON`", ""]
+    lines = [
+        "# Morphology zoo",
+        "",
+        "Scored with `napari_sushi.core.scoring`: skill = RMSE / RMSE of a constant map at the truth's median "
+        "(parameters over pixels where the component holds >= 20 % of the counts; shares of the counts over "
+        "pixels with counts); slope = least-squares slope of fitted on true; coverage = share of scored pixels "
+        "with |error| <= sigma; 'at cap' = share of sigmas at the box spread where the component holds >= 50 "
+        "expected counts. 64x64 pixels, toy instrument (ACIS-I 3-8.5 keV).",
+        "",
+        "Run: `.venv/bin/python benchmarks/bench_zoo.py --label NAME --settings JSON`",
+        "",
+    ]
     for scale in scales:
-        lines += [f"## {scale:g}x the toy's counts: medians over cases (worst case in brackets)", "",
-                  "| label | cases | " + " | ".join(f"{k} skill" for k in PARAMS + SHARES)
-                  + " | velocity slope | coverage kT / v / index | at cap kT / v / index | seconds |",
-                  "|---" * (len(PARAMS + SHARES) + 6) + "|"]
+        lines += [
+            f"## {scale:g}x the toy's counts: medians over cases (worst case in brackets)",
+            "",
+            "| label | cases | "
+            + " | ".join(f"{k} skill" for k in PARAMS + SHARES)
+            + " | velocity slope | coverage kT / v / index | at cap kT / v / index | seconds |",
+            "|---" * (len(PARAMS + SHARES) + 6) + "|",
+        ]
         for label in labels:
             s = summarise(rows, label, scale)
             sel = [r for r in rows if r["label"] == label and abs(r["counts_scale"] - scale) < 1e-9]
             if not sel:
                 continue
-            lines.append(f"| {label} | {len(sel)} | "
-                         + " | ".join(f"{f(s[k]['skill_median'])} ({f(s[k]['skill_worst'])})" for k in PARAMS + SHARES)
-                         + f" | {f(s['thermal velocity']['slope_median'])} | "
-                         + " / ".join(f(s[k]["coverage_median"]) for k in PARAMS) + " | "
-                         + " / ".join(f(s[k]["cap_median"]) for k in PARAMS)
-                         + f" | {np.median([r['seconds'] for r in sel]):.1f} |")
+            lines.append(
+                f"| {label} | {len(sel)} | "
+                + " | ".join(f"{f(s[k]['skill_median'])} ({f(s[k]['skill_worst'])})" for k in PARAMS + SHARES)
+                + f" | {f(s['thermal velocity']['slope_median'])} | "
+                + " / ".join(f(s[k]["coverage_median"]) for k in PARAMS)
+                + " | "
+                + " / ".join(f(s[k]["cap_median"]) for k in PARAMS)
+                + f" | {np.median([r['seconds'] for r in sel]):.1f} |"
+            )
         lines.append("")
-    lines += ["## Ratio of RMSE to the per-pixel fit (median over all cases)", "",
-              "| label | " + " | ".join(PARAMS) + " |", "|---" * (len(PARAMS) + 1) + "|"]
+    lines += [
+        "## Ratio of RMSE to the per-pixel fit (median over all cases)",
+        "",
+        "| label | " + " | ".join(PARAMS) + " |",
+        "|---" * (len(PARAMS) + 1) + "|",
+    ]
     for label in labels:
         if label == "pixelfit":
             continue
@@ -202,29 +248,48 @@ def write_markdown(rows: list[dict], path: Path) -> None:
         lines.append(f"| {label} | " + " | ".join(f(q[k]) for k in PARAMS) + " |")
     if all(any(r["label"] == lab for r in rows) for lab in COMPARE):
         lines += _comparison(rows, *COMPARE, f)
-    lines += ["", "## What the data identify at all (Cramer-Rao sigma at the truth <= 1/3 of the box spread)", "",
-              "Share of scored pixels, per pixel and in 4x4 bins (in brackets: the median Cramer-Rao sigma at the "
-              "truth over the box spread; Fisher sigmas are capped at 1): where it is small, no estimate can follow "
-              "the truth pixel by pixel, only what neighbours share.", "",
-              "| case | kT 1x1 | velocity 1x1 | index 1x1 | kT 4x4 | velocity 4x4 | index 4x4 |", "|---" * 7 + "|"]
+    lines += [
+        "",
+        "## What the data identify at all (Cramer-Rao sigma at the truth <= 1/3 of the box spread)",
+        "",
+        "Share of scored pixels, per pixel and in 4x4 bins (in brackets: the median Cramer-Rao sigma at the "
+        "truth over the box spread; Fisher sigmas are capped at 1): where it is small, no estimate can follow "
+        "the truth pixel by pixel, only what neighbours share.",
+        "",
+        "| case | kT 1x1 | velocity 1x1 | index 1x1 | kT 4x4 | velocity 4x4 | index 4x4 |",
+        "|---" * 7 + "|",
+    ]
     seen = set()
     for r in rows:
         if r["case"] in seen or "identified" not in r:
             continue
         seen.add(r["case"])
         idf = r["identified"]
-        lines.append(f"| {r['case']} | " + " | ".join(
-            f"{f(idf[b][k])} ({f(idf[b].get(k + ' median ratio'))})" for b in ("binning 1", "binning 4") for k in PARAMS)
-                     + " |")
-    lines += ["", "## Every case", "",
-              "| label | case | kinds (thermal / synchrotron / kT / velocity / index) | iterations | "
-              + " | ".join(f"{k} skill" for k in PARAMS + SHARES) + " | velocity slope | seconds |",
-              "|---" * (len(PARAMS + SHARES) + 6) + "|"]
+        lines.append(
+            f"| {r['case']} | "
+            + " | ".join(
+                f"{f(idf[b][k])} ({f(idf[b].get(k + ' median ratio'))})"
+                for b in ("binning 1", "binning 4")
+                for k in PARAMS
+            )
+            + " |"
+        )
+    lines += [
+        "",
+        "## Every case",
+        "",
+        "| label | case | kinds (thermal / synchrotron / kT / velocity / index) | iterations | "
+        + " | ".join(f"{k} skill" for k in PARAMS + SHARES)
+        + " | velocity slope | seconds |",
+        "|---" * (len(PARAMS + SHARES) + 6) + "|",
+    ]
     for r in rows:
         kd = " / ".join(r["kinds"].values())
-        lines.append(f"| {r['label']} | {r['case']} | {kd} | {r['n_iter']} | "
-                     + " | ".join(f(r["scores"][k]["skill"]) for k in PARAMS + SHARES)
-                     + f" | {f(r['scores']['thermal velocity']['slope'])} | {r['seconds']:.1f} |")
+        lines.append(
+            f"| {r['label']} | {r['case']} | {kd} | {r['n_iter']} | "
+            + " | ".join(f(r["scores"][k]["skill"]) for k in PARAMS + SHARES)
+            + f" | {f(r['scores']['thermal velocity']['slope'])} | {r['seconds']:.1f} |"
+        )
     tmp = path.with_suffix(".md.tmp")
     tmp.write_text("\n".join(lines) + "\n")
     tmp.replace(path)
@@ -249,8 +314,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--pixelfit", action="store_true", help="(re-)run the per-pixel fit rows")
     ap.add_argument("--no-sushi", action="store_true", help="skip the SUSHI rows (e.g. with --pixelfit)")
     ap.add_argument("--shape", type=int, default=64, help="image size n (n x n) of every case")
-    ap.add_argument("--identify", action="store_true",
-                    help="only add the identifiability figures to stored rows that lack them")
+    ap.add_argument(
+        "--identify", action="store_true", help="only add the identifiability figures to stored rows that lack them"
+    )
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
@@ -281,8 +347,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
             row = {"label": label, **run_case(case, method, st, family)}
             rows = load_rows(json_path)  # re-read: several runs (other labels) may share the file
             rows = [r for r in rows if not (r["label"] == label and r["case"] == case.name)] + [row]
-            print(json.dumps({k: row[k] for k in ("label", "case", "n_iter", "seconds")}
-                             | {k: round(row["scores"][k]["skill"], 3) for k in PARAMS + SHARES}), flush=True)
+            print(
+                json.dumps(
+                    {k: row[k] for k in ("label", "case", "n_iter", "seconds")}
+                    | {k: round(row["scores"][k]["skill"], 3) for k in PARAMS + SHARES}
+                ),
+                flush=True,
+            )
             write_json(rows, json_path)
             write_markdown(rows, md_path)
     return rows

@@ -58,20 +58,29 @@ def run_one(sim, kmad, J: int, coarse: int) -> dict:
 
 
 def write_markdown(rows: list[dict], pix: dict) -> None:
-    lines = ["# SUSHI regularisation sweep (kmad x J)", "",
-             "RMSE against truth over pixels where the component holds >= 20 % of the counts (seed 0, shipped "
-             "toy emulators); `ratio` = SUSHI RMSE / per-pixel fit RMSE (from benchmarks/results/solver.json); "
-             "issue 5 asks ratio <= 0.7 for every map on both presets. `coarse_init` = binning of the coarse fit the parameter maps start from (1 = the models' default values). `worst` is the largest ratio of a row.", "",
-             "Per-pixel RMSE used: " + "; ".join(
-                 f"{p}: " + ", ".join(f"{k} {pix[p][k]:.3g}" for k in KEYS) for p in pix), "",
-             "| preset | kmad | J | coarse_init | iters | s | " + " | ".join(f"{k} RMSE (bias) ratio" for k in KEYS) + " | worst |",
-             "|---|---|---|---|---|---|" + "---|" * len(KEYS) + "---|"]
+    lines = [
+        "# SUSHI regularisation sweep (kmad x J)",
+        "",
+        "RMSE against truth over pixels where the component holds >= 20 % of the counts (seed 0, shipped "
+        "toy emulators); `ratio` = SUSHI RMSE / per-pixel fit RMSE (from benchmarks/results/solver.json); "
+        "issue 5 asks ratio <= 0.7 for every map on both presets. `coarse_init` = binning of the coarse fit the parameter maps start from (1 = the models' default values). `worst` is the largest ratio of a row.",
+        "",
+        "Per-pixel RMSE used: " + "; ".join(f"{p}: " + ", ".join(f"{k} {pix[p][k]:.3g}" for k in KEYS) for p in pix),
+        "",
+        "| preset | kmad | J | coarse_init | iters | s | "
+        + " | ".join(f"{k} RMSE (bias) ratio" for k in KEYS)
+        + " | worst |",
+        "|---|---|---|---|---|---|" + "---|" * len(KEYS) + "---|",
+    ]
     for r in rows:
         m = r["metrics"]
         ratios = [m[k]["rmse"] / pix[r["preset"]][k] for k in KEYS]
         cells = [f"{m[k]['rmse']:.3g} ({m[k]['bias']:+.2g}) {q:.2f}" for k, q in zip(KEYS, ratios)]
-        lines.append(f"| {r['preset']} | {r['kmad']} | {r['J']} | {r.get('coarse_init', 1)} | {r['n_iter']} | {r['seconds']:.0f} | "
-                     + " | ".join(cells) + f" | {max(ratios):.2f} |")
+        lines.append(
+            f"| {r['preset']} | {r['kmad']} | {r['J']} | {r.get('coarse_init', 1)} | {r['n_iter']} | {r['seconds']:.0f} | "
+            + " | ".join(cells)
+            + f" | {max(ratios):.2f} |"
+        )
     (OUT / "kmad_sweep.md").write_text("\n".join(lines) + "\n")
 
 
@@ -80,8 +89,12 @@ def main() -> None:
     ap.add_argument("--kmad", default="1,3,5", help="comma-separated kmad values")
     ap.add_argument("--scales", default="2,3,4", help="comma-separated J values")
     ap.add_argument("--presets", default="faint,toy")
-    ap.add_argument("--extra", action="append", default=[],
-                    help="a per-parameter kmad setting 'comp.param=K;*=DEFAULT', run with every J; repeatable")
+    ap.add_argument(
+        "--extra",
+        action="append",
+        default=[],
+        help="a per-parameter kmad setting 'comp.param=K;*=DEFAULT', run with every J; repeatable",
+    )
     ap.add_argument("--coarse", default="4", help="comma-separated coarse_init factors (1 = start from defaults)")
     ap.add_argument("--append", action="store_true", help="keep the rows already in kmad_sweep.json")
     args = ap.parse_args()
@@ -96,8 +109,16 @@ def main() -> None:
             for J, c in [(int(j), int(c)) for j in args.scales.split(",") for c in args.coarse.split(",")]:
                 r = {"preset": preset, "kmad": label(kmad), "J": J, "coarse_init": c, **run_one(sim, kmad, J, c)}
                 rows.append(r)
-                print(preset, r["kmad"], J, c, r["n_iter"], f"{r['seconds']:.0f}s",
-                      {k: round(r["metrics"][k]["rmse"] / pix[preset][k], 3) for k in KEYS}, flush=True)
+                print(
+                    preset,
+                    r["kmad"],
+                    J,
+                    c,
+                    r["n_iter"],
+                    f"{r['seconds']:.0f}s",
+                    {k: round(r["metrics"][k]["rmse"] / pix[preset][k], 3) for k in KEYS},
+                    flush=True,
+                )
                 path.write_text(json.dumps({"pixelfit_rmse": pix, "rows": rows}, indent=1))
                 write_markdown(rows, pix)
 

@@ -93,8 +93,14 @@ def main() -> None:
     keys = list(res.params)
     pairs = []
     for key in keys:
-        fit_name = next((n for n in dock.runs[label].layer_names if viewer.layers[n].metadata.get("key") == key
-                         and viewer.layers[n].metadata.get("kind") == "parameter"), None)
+        fit_name = next(
+            (
+                n
+                for n in dock.runs[label].layer_names
+                if viewer.layers[n].metadata.get("key") == key and viewer.layers[n].metadata.get("kind") == "parameter"
+            ),
+            None,
+        )
         truth = truth_layer_for(viewer, key)
         if fit_name is not None and truth is not None:
             pairs.append((truth, viewer.layers[fit_name]))
@@ -155,8 +161,12 @@ def spectrum_screenshot(viewer, dock, label: str, path: Path) -> None:
     fitted = (res.mask if res.mask is not None else np.ones(amp.shape, bool)) & np.isfinite(amp)
     target = np.percentile(amp[fitted], 95)
     y, x = np.unravel_index(np.argmin(np.where(fitted, np.abs(amp - target), np.inf)), amp.shape)
-    kt_name = next(n for n in dock.runs[label].layer_names if viewer.layers[n].metadata.get("key", "").endswith(" kT")
-                   and viewer.layers[n].metadata.get("kind") == "parameter")
+    kt_name = next(
+        n
+        for n in dock.runs[label].layer_names
+        if viewer.layers[n].metadata.get("key", "").endswith(" kT")
+        and viewer.layers[n].metadata.get("kind") == "parameter"
+    )
     kt = viewer.layers[kt_name]
     for ly in viewer.layers:
         ly.visible = ly is kt or ly.name == "pixel spectrum"

@@ -107,8 +107,15 @@ def main() -> None:
         _wait(app, lambda: trainer.job is None, 1800, f"training the {comp} model")
         print(f"{comp}: {trainer.result_label.text()}")
     counts = np.asarray(cube.data).sum(axis=0)
-    image = viewer.add_image(counts, name="counts 0.5-8 keV", scale=cube.scale[1:], translate=cube.translate[1:],
-                             colormap="magma", contrast_limits=(0, float(np.percentile(counts, 99.5))), gamma=0.6)
+    image = viewer.add_image(
+        counts,
+        name="counts 0.5-8 keV",
+        scale=cube.scale[1:],
+        translate=cube.translate[1:],
+        colormap="magma",
+        contrast_limits=(0, float(np.percentile(counts, 99.5))),
+        gamma=0.6,
+    )
     cube.visible = False
     viewer.layers.selection.active = image
     viewer.reset_view()
@@ -128,13 +135,21 @@ def main() -> None:
     res = fit.runs[label].result
     print(fit.status.text())
     names = fit.runs[label].layer_names
+
     def param(key: str) -> str:
-        return next(n for n in names if viewer.layers[n].metadata.get("key") == key
-                    and viewer.layers[n].metadata.get("kind") == "parameter")
+        return next(
+            n
+            for n in names
+            if viewer.layers[n].metadata.get("key") == key and viewer.layers[n].metadata.get("kind") == "parameter"
+        )
 
     show = [param("thermal kT"), param("powerlaw index")]
-    overlays = [n for n in names if viewer.layers[n].metadata.get("kind") == "unmeasured"
-                and viewer.layers[n].metadata.get("key") in ("thermal kT", "powerlaw index")]
+    overlays = [
+        n
+        for n in names
+        if viewer.layers[n].metadata.get("kind") == "unmeasured"
+        and viewer.layers[n].metadata.get("key") in ("thermal kT", "powerlaw index")
+    ]
     for ly in viewer.layers:
         ly.visible = ly.name in show or ly.name in overlays
     viewer.grid.enabled = True

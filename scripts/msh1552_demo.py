@@ -80,34 +80,47 @@ def draw(cube, res, png: Path, pixel=None) -> None:
     share = np.where(th + pl > 0, pl / np.maximum(th + pl, 1e-9), np.nan)
     at = f">= {MIN_COUNTS:.0f} counts"
     kt_lim, ix_lim = (0.2, 3.0), (1.2, 2.2)
-    panels = [(np.log10(np.maximum(counts, 0.5)), "counts per 7.9\" pixel (log10)", "magma", None),
-              (np.where(counts >= MIN_COUNTS, share, np.nan), f"SUSHI: power-law share (pixels {at})",
-               "coolwarm", (0, 1)),
-              (_masked(res, "thermal kT"), f"SUSHI: thermal kT [keV] (thermal {at})", "inferno", kt_lim),
-              (_masked(res, "powerlaw index"), f"SUSHI: photon index (power law {at})", "viridis", ix_lim)]
+    panels = [
+        (np.log10(np.maximum(counts, 0.5)), 'counts per 7.9" pixel (log10)', "magma", None),
+        (np.where(counts >= MIN_COUNTS, share, np.nan), f"SUSHI: power-law share (pixels {at})", "coolwarm", (0, 1)),
+        (_masked(res, "thermal kT"), f"SUSHI: thermal kT [keV] (thermal {at})", "inferno", kt_lim),
+        (_masked(res, "powerlaw index"), f"SUSHI: photon index (power law {at})", "viridis", ix_lim),
+    ]
     for key, unit in (("thermal kT", " [keV]"), ("powerlaw index", "")):
         sig = np.where(res.amplitudes[key.split()[0]] >= MIN_COUNTS, res.sigmas[key], np.nan)
-        panels.append((sig, f"SUSHI: {key.split()[1]} 1-sigma{unit} ({res.provenance.get('sigma_method', '?').split()[0]})",
-                       "cividis", None))
+        panels.append(
+            (
+                sig,
+                f"SUSHI: {key.split()[1]} 1-sigma{unit} ({res.provenance.get('sigma_method', '?').split()[0]})",
+                "cividis",
+                None,
+            )
+        )
     if pixel is not None:
-        panels += [(_masked(pixel, "thermal kT"), f"per-pixel fit: thermal kT [keV] (thermal {at})", "inferno", kt_lim),
-                   (_masked(pixel, "powerlaw index"), f"per-pixel fit: photon index (power law {at})", "viridis",
-                    ix_lim)]
+        panels += [
+            (_masked(pixel, "thermal kT"), f"per-pixel fit: thermal kT [keV] (thermal {at})", "inferno", kt_lim),
+            (_masked(pixel, "powerlaw index"), f"per-pixel fit: photon index (power law {at})", "viridis", ix_lim),
+        ]
     ncol = 4
     nrow = (len(panels) + ncol - 1) // ncol
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.3 * ncol, 4.4 * nrow),
-                             subplot_kw={"projection": res.wcs} if res.wcs else {})
+    fig, axes = plt.subplots(
+        nrow, ncol, figsize=(4.3 * ncol, 4.4 * nrow), subplot_kw={"projection": res.wcs} if res.wcs else {}
+    )
     for ax, (img, title, cmap, lim) in zip(np.ravel(axes), panels):
-        im = ax.imshow(img, origin="lower", cmap=cmap, vmin=None if lim is None else lim[0],
-                       vmax=None if lim is None else lim[1])
+        im = ax.imshow(
+            img, origin="lower", cmap=cmap, vmin=None if lim is None else lim[0], vmax=None if lim is None else lim[1]
+        )
         ax.set_title(title, fontsize=9)
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
         if res.wcs:
             ax.coords[0].set_axislabel("RA")
             ax.coords[0].set_ticks(number=3)
             ax.coords[1].set_axislabel("Dec")
-    fig.suptitle("MSH 15-52, Chandra ACIS-I ObsID 754, 0.5-8 keV: SUSHI (kmad 5, J 3)"
-                 + (" and the per-pixel fit" if pixel is not None else ""), fontsize=11)
+    fig.suptitle(
+        "MSH 15-52, Chandra ACIS-I ObsID 754, 0.5-8 keV: SUSHI (kmad 5, J 3)"
+        + (" and the per-pixel fit" if pixel is not None else ""),
+        fontsize=11,
+    )
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
     tmp = png.with_suffix(".tmp.png")
@@ -135,8 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     # starting values; benchmarks/bench_msh_starts.py compares it with three plain starts
     t = time.perf_counter()
     res = fit(cube, comps, FitSettings())
-    print(f"SUSHI: {res.stop_reason} after {res.n_iter} iterations, {time.perf_counter() - t:.0f} s; "
-          f"C-stat/dof {np.nanmean(res.gof):.5f} (mean over pixels)")
+    print(
+        f"SUSHI: {res.stop_reason} after {res.n_iter} iterations, {time.perf_counter() - t:.0f} s; "
+        f"C-stat/dof {np.nanmean(res.gof):.5f} (mean over pixels)"
+    )
     res.to_fits(args.out / "msh1552_maps.fits", overwrite=True)
     t2 = time.perf_counter()
     print(f"models {t1 - t0:.0f} s; cube {cube.shape}, {cube.total_counts:,.0f} counts; {t2 - t1:.0f} s for the fit")
@@ -152,8 +167,10 @@ def main(argv: list[str] | None = None) -> int:
         for key in ("thermal kT", "powerlaw index"):
             v = _masked(r, key)
             v = v[np.isfinite(v)]
-            print(f"{name} {key}: {v.size} pixels with >= {MIN_COUNTS:.0f} {key.split()[0]} counts; median "
-                  f"{np.median(v):.2f}, 5-95 % {np.percentile(v, 5):.2f}-{np.percentile(v, 95):.2f}")
+            print(
+                f"{name} {key}: {v.size} pixels with >= {MIN_COUNTS:.0f} {key.split()[0]} counts; median "
+                f"{np.median(v):.2f}, 5-95 % {np.percentile(v, 5):.2f}-{np.percentile(v, 95):.2f}"
+            )
     return 0
 
 

@@ -21,7 +21,9 @@ from napari_sushi.core.simulate import PRESETS, unit_spectra
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("-o", "--output", default=str(Path(__file__).resolve().parents[1] / "docs/images/model_spectra.png"))
+    ap.add_argument(
+        "-o", "--output", default=str(Path(__file__).resolve().parents[1] / "docs/images/model_spectra.png")
+    )
     out = Path(ap.parse_args().output)
     out.parent.mkdir(parents=True, exist_ok=True)
 
@@ -33,7 +35,9 @@ def main() -> None:
     ax = axes[0, 0]
     for kt, col in [(0.5, "tab:blue"), (1.0, "tab:green"), (2.0, "tab:orange"), (4.0, "tab:red")]:
         ax.loglog(e, e * thermal(edges, kt)[0] / w, color=col, lw=0.8, label=f"kT = {kt:g} keV")
-    ax.set(xlabel="energy (keV)", ylabel="E dN/dE (arbitrary)", title="Thermal plasma (continuum + lines)", ylim=(1e-4, 3))
+    ax.set(
+        xlabel="energy (keV)", ylabel="E dN/dE (arbitrary)", title="Thermal plasma (continuum + lines)", ylim=(1e-4, 3)
+    )
     ax.legend(fontsize=8)
 
     ax = axes[0, 1]
@@ -51,20 +55,45 @@ def main() -> None:
     for g, col in [(2.0, "tab:purple"), (3.0, "tab:brown")]:
         ax.loglog(e, powerlaw(edges, g)[0] / w, color=col, lw=1.2, label=f"power law, index {g:g}")
         for nh, ls in [(0.5, "--"), (2.0, ":")]:
-            ax.loglog(e, powerlaw(edges, g)[0] * transmission(edges, nh)[0] / w, color=col, ls=ls, lw=1.2,
-                      label=f"index {g:g}, N_H = {nh:g}e22 cm$^{{-2}}$ (wilm)")
-    ax.set(xlabel="energy (keV)", ylabel="dN/dE (photons/cm$^2$/s/keV)", title="Power law and absorption", ylim=(1e-3, 20))
+            ax.loglog(
+                e,
+                powerlaw(edges, g)[0] * transmission(edges, nh)[0] / w,
+                color=col,
+                ls=ls,
+                lw=1.2,
+                label=f"index {g:g}, N_H = {nh:g}e22 cm$^{{-2}}$ (wilm)",
+            )
+    ax.set(
+        xlabel="energy (keV)", ylabel="dN/dE (photons/cm$^2$/s/keV)", title="Power law and absorption", ylim=(1e-3, 20)
+    )
     ax.legend(fontsize=7)
 
     ax = axes[1, 1]
     for kt, col in [(1.0, "tab:green"), (2.0, "tab:orange"), (4.0, "tab:red")]:
-        ax.semilogy(ca, unit_spectra(acis, "thermal", {"kT": kt, "velocity": 0.0})[0], color=col, lw=0.9, label=f"thermal kT = {kt:g} keV")
-    ax.semilogy(ca, unit_spectra(acis, "thermal", {"kT": 4.0, "velocity": 5000.0})[0], color="tab:red", ls="--",
-                lw=0.9, label="thermal kT = 4 keV, v = +5000 km/s")
+        ax.semilogy(
+            ca,
+            unit_spectra(acis, "thermal", {"kT": kt, "velocity": 0.0})[0],
+            color=col,
+            lw=0.9,
+            label=f"thermal kT = {kt:g} keV",
+        )
+    ax.semilogy(
+        ca,
+        unit_spectra(acis, "thermal", {"kT": 4.0, "velocity": 5000.0})[0],
+        color="tab:red",
+        ls="--",
+        lw=0.9,
+        label="thermal kT = 4 keV, v = +5000 km/s",
+    )
     for g, col in [(2.0, "tab:purple"), (3.5, "tab:brown")]:
-        ax.semilogy(ca, unit_spectra(acis, "powerlaw", {"index": g})[0], color=col, lw=0.9, label=f"power law index {g:g}")
-    ax.set(xlabel="channel energy (keV)", ylabel="fraction of counts per channel",
-           title="Folded through Chandra ACIS-I, toy band (375 channels)")
+        ax.semilogy(
+            ca, unit_spectra(acis, "powerlaw", {"index": g})[0], color=col, lw=0.9, label=f"power law index {g:g}"
+        )
+    ax.set(
+        xlabel="channel energy (keV)",
+        ylabel="fraction of counts per channel",
+        title="Folded through Chandra ACIS-I, toy band (375 channels)",
+    )
     ax.legend(fontsize=8)
     fig.suptitle("napari-sushi approximate emission models (scripts/plot_model_spectra.py)", fontsize=11)
     fig.tight_layout()

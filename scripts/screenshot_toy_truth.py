@@ -58,9 +58,12 @@ def main() -> int:
     grid.enabled = True
     grid.shape = (2, 4)
     grid.stride = 1
-    caption(viewer, f"row 1: counts cube at {energy} keV | counts summed 3-8.48 keV | thermal amplitude | kT 1-4 keV\n"
-                    "row 2: velocity -5000 (blue) .. +5000 km/s (red) | power-law amplitude | photon index 2-3.5",
-            font_size=10)
+    caption(
+        viewer,
+        f"row 1: counts cube at {energy} keV | counts summed 3-8.48 keV | thermal amplitude | kT 1-4 keV\n"
+        "row 2: velocity -5000 (blue) .. +5000 km/s (red) | power-law amplitude | photon index 2-3.5",
+        font_size=10,
+    )
     viewer.dims.set_point(0, energy)
     _process_events()
     viewer.reset_view()

@@ -35,8 +35,7 @@ PCA_TOL = {"wide-thermal-emulator": 3.5e-3}
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", nargs="*", default=None, help=f"subset of {MODELS}")
-    ap.add_argument("--iae-minutes", type=float, default=6.5,
-                    help="Adam time limit of each thermal IAE (minutes)")
+    ap.add_argument("--iae-minutes", type=float, default=6.5, help="Adam time limit of each thermal IAE (minutes)")
     ap.add_argument("--polish-minutes", type=float, default=2.0, help="L-BFGS polish of each thermal IAE (minutes)")
     ap.add_argument("--iae-powerlaw-minutes", type=float, default=1.5, help="time limit of each power-law IAE")
     ap.add_argument("--out", default=str(pretrained_dir()))
@@ -48,17 +47,28 @@ def main() -> None:
         preset, comp, fam = name.split("-")
         t0 = time.perf_counter()
         limit = 60 * (args.iae_powerlaw_minutes if comp == "powerlaw" else args.iae_minutes)
-        model = train_model(fam, preset=preset, component=comp, seed=0, time_limit=limit, progress=False,
-                            patience=80, pca_tol=PCA_TOL.get(name, 1e-3),
-                            schedule="cosine" if (fam, comp) == ("iae", "thermal") else "plateau",
-                            polish_seconds=60 * args.polish_minutes if (fam, comp) == ("iae", "thermal") else 0.0)
+        model = train_model(
+            fam,
+            preset=preset,
+            component=comp,
+            seed=0,
+            time_limit=limit,
+            progress=False,
+            patience=80,
+            pca_tol=PCA_TOL.get(name, 1e-3),
+            schedule="cosine" if (fam, comp) == ("iae", "thermal") else "plateau",
+            polish_seconds=60 * args.polish_minutes if (fam, comp) == ("iae", "thermal") else 0.0,
+        )
         model.meta.description = f"{name}: {model.meta.description}"
         save_model(model, out / f"{name}.safetensors", overwrite=True)
         dt = time.perf_counter() - t0
         tr = model.meta.extra.get("training", {})
         last = (model.meta.extra.get("loss_curve") or [{}])[-1]
-        print(f"{name}: {dt:.1f} s total ({tr.get('seconds')} s training, stop={tr.get('stop', '-')}); "
-              f"last curve point {last}; identity {model.identity()}", flush=True)
+        print(
+            f"{name}: {dt:.1f} s total ({tr.get('seconds')} s training, stop={tr.get('stop', '-')}); "
+            f"last curve point {last}; identity {model.identity()}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -14,12 +14,20 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_wheel_contains_the_manifest(tmp_path):
     src = tmp_path / "src"
     # build from a copy so no build/ or egg-info folders land in the working tree
-    shutil.copytree(ROOT, src, symlinks=True, ignore=shutil.ignore_patterns(
-        ".venv", ".git", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", "docs", "benchmarks"))
+    shutil.copytree(
+        ROOT,
+        src,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(
+            ".venv", ".git", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", "docs", "benchmarks"
+        ),
+    )
     out = tmp_path / "dist"
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(src)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     wheels = list(out.glob("napari_sushi-*.whl"))

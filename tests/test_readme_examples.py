@@ -61,8 +61,9 @@ def test_block_parsing_and_skip_mark():
 
 def _run(code: str, cwd: Path, env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess]:
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=BUDGET_S * 2)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=BUDGET_S * 2
+    )
     return time.perf_counter() - t0, proc
 
 
@@ -76,19 +77,29 @@ def test_readme_example_runs_twice(line, code, tmp_path):
         pytest.skip(f"README.md line {line} reads {SHARED_DATA}, which is absent")
     work = tmp_path / "work"
     work.mkdir()
-    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", MPLBACKEND="Agg", PYTHONHASHSEED="0",
-               NAPARI_SUSHI_MODEL_DIR=str(tmp_path / "models"))
+    env = dict(
+        os.environ,
+        OMP_WAIT_POLICY="PASSIVE",
+        MPLBACKEND="Agg",
+        PYTHONHASHSEED="0",
+        NAPARI_SUSHI_MODEL_DIR=str(tmp_path / "models"),
+    )
     env.pop("PYTHONPATH", None)  # the installed package, as a reader has it
     for attempt in ("first", "second"):
         try:
             seconds, proc = _run(code, work, env)
         except subprocess.TimeoutExpired:
-            pytest.fail(f"README.md line {line}: the {attempt} run took over {2 * BUDGET_S:.0f} s; make it smaller "
-                        "or mark it '# not run by tests: <reason>'")
+            pytest.fail(
+                f"README.md line {line}: the {attempt} run took over {2 * BUDGET_S:.0f} s; make it smaller "
+                "or mark it '# not run by tests: <reason>'"
+            )
         assert proc.returncode == 0, (
-            f"README.md line {line}: the {attempt} run failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
-        assert seconds < BUDGET_S, (f"README.md line {line}: the {attempt} run took {seconds:.0f} s (budget "
-                                    f"{BUDGET_S:.0f} s); make it smaller or mark it '# not run by tests: <reason>'")
+            f"README.md line {line}: the {attempt} run failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
+        )
+        assert seconds < BUDGET_S, (
+            f"README.md line {line}: the {attempt} run took {seconds:.0f} s (budget "
+            f"{BUDGET_S:.0f} s); make it smaller or mark it '# not run by tests: <reason>'"
+        )
 
 
 def test_core_writers_tell_python_users_how_to_overwrite(tmp_path):

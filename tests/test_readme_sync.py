@@ -19,12 +19,15 @@ def test_readme_solver_section_matches_its_source():
     fragment = (ROOT / "docs" / "readme_solver.md").read_text()
     assert sync.synced(readme, fragment) == readme, (
         "README.md's solver section differs from docs/readme_solver.md: edit the latter, then run "
-        "`python scripts/sync_readme.py`")
+        "`python scripts/sync_readme.py`"
+    )
 
 
 def test_links_are_rewritten_for_the_readme():
     sync = _sync_module()
-    out = sync.synced(f"a\n{sync.START}\nold\n{sync.END}\nb",
-                      "see ![x](images/a.png), [r](solver_measurements.md#s), [w](https://e.org) and [h](#top)")
+    out = sync.synced(
+        f"a\n{sync.START}\nold\n{sync.END}\nb",
+        "see ![x](images/a.png), [r](solver_measurements.md#s), [w](https://e.org) and [h](#top)",
+    )
     assert "](docs/images/a.png)" in out and "](docs/solver_measurements.md#s)" in out
     assert "](https://e.org)" in out and "](#top)" in out and "old" not in out

@@ -90,8 +90,9 @@ def model_summary(model: Any) -> str:
     units = {"nH": "×10²² cm⁻²", "abundance": "× solar", "velocity": "km/s", "sigma_v": "km/s"}
     parts = [model.describe()]
     if fixed:
-        parts.append("fixed: " + ", ".join(f"{k} = {v:g}" + (f" {units[k]}" if k in units else "")
-                                           for k, v in fixed.items()))
+        parts.append(
+            "fixed: " + ", ".join(f"{k} = {v:g}" + (f" {units[k]}" if k in units else "") for k, v in fixed.items())
+        )
     return "; ".join(parts)
 
 
@@ -223,8 +224,10 @@ class ComponentEditor(QGroupBox):
     def order_choices(self, matching: set[str]) -> None:
         """List the models whose grid matches the cube first; the others say "(other grid)"."""
         current = self.choice
-        keyed = sorted(range(len(self._choices)),
-                       key=lambda i: (self._choices[i].source not in matching and self._choices[i].source != "", i))
+        keyed = sorted(
+            range(len(self._choices)),
+            key=lambda i: (self._choices[i].source not in matching and self._choices[i].source != "", i),
+        )
         self._choices = [self._choices[i] for i in keyed]
         self.model_combo.blockSignals(True)
         self.model_combo.clear()

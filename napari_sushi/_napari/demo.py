@@ -17,7 +17,9 @@ def _sample_id() -> str:
     manifest = PluginManager.instance().get_manifest(PLUGIN)
     samples = list(manifest.contributions.sample_data or [])
     if not samples:
-        raise RuntimeError("napari-sushi ships no sample data in its manifest; reinstall the plugin (pip install -e .).")
+        raise RuntimeError(
+            "napari-sushi ships no sample data in its manifest; reinstall the plugin (pip install -e .)."
+        )
     for s in samples:
         if "remnant" in (s.display_name or "").lower() or "remnant" in s.key:
             return s.key

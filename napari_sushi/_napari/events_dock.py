@@ -54,11 +54,15 @@ def rectangle_cutout(shapes: Any, cube_layer: Any) -> tuple[float, float, float,
     header = cube_layer.metadata.get("header")
     keys = ("FIELDX0", "FIELDY0", "SPBIN")
     if header is None or not all(k in header for k in keys):
-        raise ValueError(f"cube '{cube_layer.name}' has no record of how it was binned (FIELDX0/FIELDY0/SPBIN); "
-                         "open the event list again with napari-sushi.")
+        raise ValueError(
+            f"cube '{cube_layer.name}' has no record of how it was binned (FIELDX0/FIELDY0/SPBIN); "
+            "open the event list again with napari-sushi."
+        )
     pts = np.asarray(shapes.data[-1], float)
     world = np.asarray([shapes.data_to_world(p) for p in pts], float)
-    data = np.asarray([cube_layer.world_to_data(np.r_[0.0, w[-2:]] if cube_layer.ndim == 3 else w) for w in world], float)
+    data = np.asarray(
+        [cube_layer.world_to_data(np.r_[0.0, w[-2:]] if cube_layer.ndim == 3 else w) for w in world], float
+    )
     iy, ix = data[:, -2], data[:, -1]
     b, x0, y0 = float(header["SPBIN"]), float(header["FIELDX0"]), float(header["FIELDY0"])
     xs = x0 + (np.array([ix.min(), ix.max()]) + np.array([-0.5, 0.5]) + 0.5) * b
@@ -86,11 +90,17 @@ class BinEventsDock(QWidget):
 
         src = QGroupBox("Event list")
         form = QFormLayout(src)
-        self.path_edit, row = file_row(self, "the event list (FITS EVENTS table)", "*.fits *.fits.gz *.evt *.evt2",
-                                       "Event list", self._path_changed)
+        self.path_edit, row = file_row(
+            self,
+            "the event list (FITS EVENTS table)",
+            "*.fits *.fits.gz *.evt *.evt2",
+            "Event list",
+            self._path_changed,
+        )
         form.addRow("file", row)
-        self.rmf_edit, row = file_row(self, "RMF: maps PI channels to energies, and is the model's response",
-                                      "*.rmf *.rsp *.fits", "Response")
+        self.rmf_edit, row = file_row(
+            self, "RMF: maps PI channels to energies, and is the model's response", "*.rmf *.rsp *.fits", "Response"
+        )
         form.addRow("RMF", row)
         self.arf_edit, row = file_row(self, "ARF (effective area)", "*.arf *.fits", "Response")
         form.addRow("ARF", row)
@@ -126,8 +136,10 @@ class BinEventsDock(QWidget):
         self.binning.setToolTip("sky pixels per image pixel, per axis (Chandra: 0.492 arcsec per sky pixel)")
         f2.addRow("spatial binning", self.binning)
         self.cutout_combo = QComboBox()
-        self.cutout_combo.setToolTip("the whole field, a rectangle drawn in a Shapes layer over a cube of this "
-                                     "list, or sky-pixel limits typed below")
+        self.cutout_combo.setToolTip(
+            "the whole field, a rectangle drawn in a Shapes layer over a cube of this "
+            "list, or sky-pixel limits typed below"
+        )
         f2.addRow("cut-out", self.cutout_combo)
         self.cut = []
         for pair in (("x0", "x1"), ("y0", "y1")):
@@ -213,11 +225,19 @@ class BinEventsDock(QWidget):
             self.info.setText(f"cannot read this event list: {exc}")
             return
         er = "-" if s.energy_range is None else f"{s.energy_range[0]:.2f}-{s.energy_range[1]:.2f} keV"
-        resp = "no response found: give the RMF/ARF" if s.response is None else (
-            f"response {Path(s.response.rmf).name}" + (f" + {Path(s.response.arf).name}" if s.response.arf else "")
-            + f" ({s.response.how})")
-        self.info.setText(f"{s.n_events:,} events, energies {er}, sky x {s.x_range[0]:.0f}-{s.x_range[1]:.0f}, "
-                          f"y {s.y_range[0]:.0f}-{s.y_range[1]:.0f}; {resp}.")
+        resp = (
+            "no response found: give the RMF/ARF"
+            if s.response is None
+            else (
+                f"response {Path(s.response.rmf).name}"
+                + (f" + {Path(s.response.arf).name}" if s.response.arf else "")
+                + f" ({s.response.how})"
+            )
+        )
+        self.info.setText(
+            f"{s.n_events:,} events, energies {er}, sky x {s.x_range[0]:.0f}-{s.x_range[1]:.0f}, "
+            f"y {s.y_range[0]:.0f}-{s.y_range[1]:.0f}; {resp}."
+        )
         if s.response is not None and not self.rmf_edit.text().strip():
             self.rmf_edit.setText(str(s.response.rmf))
             self.arf_edit.setText("" if s.response.arf is None else str(s.response.arf))
@@ -241,8 +261,10 @@ class BinEventsDock(QWidget):
         path = self.path_edit.text().strip()
         cubes = [ly for ly in self.event_cube_layers() if Path(events_meta(ly)["path"]) == Path(path)]
         if not cubes:
-            raise ValueError("a drawn cut-out needs a cube of this event list in the viewer to draw it on; "
-                             "bin the whole field first, or type the limits.")
+            raise ValueError(
+                "a drawn cut-out needs a cube of this event list in the viewer to draw it on; "
+                "bin the whole field first, or type the limits."
+            )
         return rectangle_cutout(self.viewer.layers[choice], cubes[-1])
 
     # ================================================================================ run
@@ -257,11 +279,15 @@ class BinEventsDock(QWidget):
             cut = self.cutout()
             native = self.native_check.isChecked()
             layers = event_layers(
-                path, band=(float(self.emin.value()), float(self.emax.value())),
-                native=native, group=int(self.group.value()) if native else 1,
+                path,
+                band=(float(self.emin.value()), float(self.emax.value())),
+                native=native,
+                group=int(self.group.value()) if native else 1,
                 channel_width=None if native else float(self.channel_width.value()),
-                binning=int(self.binning.value()), cutout=cut,
-                rmf=self.rmf_edit.text().strip() or None, arf=self.arf_edit.text().strip() or None,
+                binning=int(self.binning.value()),
+                cutout=cut,
+                rmf=self.rmf_edit.text().strip() or None,
+                arf=self.arf_edit.text().strip() or None,
             )
         except (ValueError, OSError) as exc:
             msg = f"napari-sushi: cannot bin {Path(path).name or 'the event list'}: {exc}"
@@ -276,9 +302,11 @@ class BinEventsDock(QWidget):
         if added:
             cube = added[0]
             e = cube.metadata.get("energy_edges")
-            self.status.setText(f"added '{cube.name}': {cube.data.shape[0]} energy bins "
-                                f"{float(e[0]):.3f}-{float(e[-1]):.3f} keV, {cube.data.shape[1]} x {cube.data.shape[2]} "
-                                f"pixels, {int(np.asarray(cube.data).sum()):,} counts.")
+            self.status.setText(
+                f"added '{cube.name}': {cube.data.shape[0]} energy bins "
+                f"{float(e[0]):.3f}-{float(e[-1]):.3f} keV, {cube.data.shape[1]} x {cube.data.shape[2]} "
+                f"pixels, {int(np.asarray(cube.data).sum()):,} counts."
+            )
             show_info(f"napari-sushi: {self.status.text()}")
         return added
 

@@ -363,13 +363,15 @@ class SushiFitDock(QWidget):
         self.scan_check.setToolTip(
             "SUSHI's automatic start begins, per binned pixel, from the best point of a grid over every "
             "parameter's box, so the answer does not depend on starting values (values typed above are then "
-            "not used). Off: start from the models' defaults or the values typed above")
+            "not used). Off: start from the models' defaults or the values typed above"
+        )
         f2.addRow("", self.scan_check)
         self.shares_check = QCheckBox("regularise the components' shares")
         self.shares_check.setChecked(bool(defaults.regularise_shares))
         self.shares_check.setToolTip(
             "each pixel's split of the counts between components becomes a regularised map (amplitudes = "
-            "total x shares); off: free per-pixel amplitudes. See the README's morphology-zoo figures")
+            "total x shares); off: free per-pixel amplitudes. See the README's morphology-zoo figures"
+        )
         f2.addRow("", self.shares_check)
         self.sigma_combo = QComboBox()
         self.sigma_combo.addItem("Fisher (per pixel)", "fisher")
@@ -377,7 +379,8 @@ class SushiFitDock(QWidget):
         self.sigma_combo.setCurrentIndex(max(0, self.sigma_combo.findData(defaults.uncertainty)))
         self.sigma_combo.setToolTip(
             "SUSHI's sigma maps: per-pixel Cramer-Rao bounds (ignore the regulariser, often at the box's spread) "
-            "or a parametric bootstrap of the regularised fit (8 refits; also gives bias maps)")
+            "or a parametric bootstrap of the regularised fit (8 refits; also gives bias maps)"
+        )
         f2.addRow("uncertainties", self.sigma_combo)
         col.addWidget(reg)
 
@@ -424,7 +427,8 @@ class SushiFitDock(QWidget):
         self.save_session_button = QPushButton("Save session…")
         self.save_session_button.setToolTip(
             "every finished run (maps, σ, masks, model/residual cubes, settings, model identities) and the cube "
-            "each was fitted on, in one .sushi folder (FITS + JSON)")
+            "each was fitted on, in one .sushi folder (FITS + JSON)"
+        )
         self.save_session_button.setEnabled(False)
         self.load_session_button = QPushButton("Load session…")
         self.load_session_button.setToolTip("re-create a saved session's runs as layers (and their cubes)")
@@ -510,7 +514,9 @@ class SushiFitDock(QWidget):
         bg += [
             (f"cube: {ly.name}", ("cube", ly.name))
             for ly in layers
-            if isinstance(ly, Image) and getattr(ly.data, "ndim", 0) == 3 and ly.name != self.cube_combo.currentText()
+            if isinstance(ly, Image)
+            and getattr(ly.data, "ndim", 0) == 3
+            and ly.name != self.cube_combo.currentText()
             and not ly.metadata.get("napari_sushi_result")
         ]
         bg += [(DS9 if not self._ds9_path else f"ds9: {Path(self._ds9_path).name}", ("ds9", self._ds9_path))]
@@ -542,8 +548,10 @@ class SushiFitDock(QWidget):
         except (ImportError, ValueError, OSError) as exc:
             show_warning(f"napari-sushi: shipped models are not available ({exc}); load a model file instead.")
             return []
-        return [ModelChoice(label=e.name, source=e.name, description=_entry_description(e), component=e.component)
-                for e in entries]
+        return [
+            ModelChoice(label=e.name, source=e.name, description=_entry_description(e), component=e.component)
+            for e in entries
+        ]
 
     def refresh_models(self, saved: str = "", *_: Any) -> None:
         """Re-read the model registry (shipped and user-trained) and offer new models in every component;
@@ -599,8 +607,9 @@ class SushiFitDock(QWidget):
 
     def _add_default_components(self) -> None:
         """One component per kind of shipped model (thermal, power law, ...), matching the cube."""
-        kinds = sorted({c.component for c in self._choices if c.component},
-                       key=lambda k: (k != "thermal", k != "powerlaw", k))
+        kinds = sorted(
+            {c.component for c in self._choices if c.component}, key=lambda k: (k != "thermal", k != "powerlaw", k)
+        )
         cube = self._current_cube_or_none()
         for kind in kinds:
             choice = self._model_for(kind, cube)
@@ -651,15 +660,20 @@ class SushiFitDock(QWidget):
             self.train_button.setVisible(False)
             return
         e = cube.energy_edges
-        grid = (f"{cube.n_energy} bins {e[0]:.3f}-{e[-1]:.3f} keV"
-                + ("" if cube.channels is None else f", channels {int(cube.channels[0])}-{int(cube.channels[-1])}"))
+        grid = f"{cube.n_energy} bins {e[0]:.3f}-{e[-1]:.3f} keV" + (
+            "" if cube.channels is None else f", channels {int(cube.channels[0])}-{int(cube.channels[-1])}"
+        )
         if missing and cube.channels is None:
-            text = (f"No {' or '.join(missing)} model is built for this cube's grid ({grid}). The cube is not on the "
-                    "instrument's native channels, so no model can be trained for it: re-bin the event list with "
-                    "native channels (Bin event list dock), then train models for that cube.")
+            text = (
+                f"No {' or '.join(missing)} model is built for this cube's grid ({grid}). The cube is not on the "
+                "instrument's native channels, so no model can be trained for it: re-bin the event list with "
+                "native channels (Bin event list dock), then train models for that cube."
+            )
         elif missing:
-            text = (f"No {' or '.join(missing)} model is built for this cube's grid ({grid}). Train one for it in "
-                    "the Train models dock (it takes the cube's channels and response), or load a model file.")
+            text = (
+                f"No {' or '.join(missing)} model is built for this cube's grid ({grid}). Train one for it in "
+                "the Train models dock (it takes the cube's channels and response), or load a model file."
+            )
         else:
             text = note
         self.match_info.setText(text)
@@ -687,15 +701,19 @@ class SushiFitDock(QWidget):
         if mine is None and simulated_with and simulated_with in theirs:  # simulated through the models' response
             return ""
         if mine is None:
-            return (f"The models on this cube's channels were built for the response {', '.join(sorted(theirs))}; "
-                    "this cube's own response is unknown (no RESPFILE/ANCRFILE, none beside the event list). If the "
-                    "observation has another response, or another absorption than the models' N_H, give its RMF/ARF "
-                    "in the Bin event list dock and train models for it.")
+            return (
+                f"The models on this cube's channels were built for the response {', '.join(sorted(theirs))}; "
+                "this cube's own response is unknown (no RESPFILE/ANCRFILE, none beside the event list). If the "
+                "observation has another response, or another absorption than the models' N_H, give its RMF/ARF "
+                "in the Bin event list dock and train models for it."
+            )
         names = {_P(str(mine.rmf)).name, *([] if mine.arf is None else [_P(str(mine.arf)).name])}
         if any(all(n in t for n in names) for t in theirs):
             return ""
-        return (f"This cube was recorded with {' + '.join(sorted(names))}, but the models on its channels were built "
-                f"for {', '.join(sorted(theirs))}: train models for this cube's response.")
+        return (
+            f"This cube was recorded with {' + '.join(sorted(names))}, but the models on its channels were built "
+            f"for {', '.join(sorted(theirs))}: train models for this cube's response."
+        )
 
     def open_training_dock(self) -> Any:
         """Open (or show) the Train models dock, set to the current cube."""
@@ -880,8 +898,10 @@ class SushiFitDock(QWidget):
         if rec is None:
             raise ValueError(f"run '{label}' to start from no longer exists; pick another start.")
         if rec.cube_name != cube_name:
-            raise ValueError(f"run '{label}' was fitted on '{rec.cube_name}', not '{cube_name}'; "
-                             "start from a run on this cube, or 'automatic'.")
+            raise ValueError(
+                f"run '{label}' was fitted on '{rec.cube_name}', not '{cube_name}'; "
+                "start from a run on this cube, or 'automatic'."
+            )
         # its maps may be at another binning: the fit bins or resamples them to this one; whether it
         # has these components' maps is checked by the fit too (FitSetupError)
         return rec.result
@@ -1013,15 +1033,23 @@ class SushiFitDock(QWidget):
         shares = result.unconstrained_share()
         free = ", ".join(f"{k.split(' ', 1)[-1]} {100 * v:.0f} %" for k, v in shares.items())
         n_starts = int((result.provenance or {}).get("n_starts", 1) or 1)
-        iters = (f"{result.n_iter} iterations over {n_starts} starting points (at most {req.settings.max_iter} each)"
-                 if job.method == "pixelfit" and n_starts > 1 else f"{result.n_iter} iterations")
-        summary = (f"{title}: {result.stop_reason} after {iters} in "
-                   f"{_fmt_time(result.wall_time)} on {result.device}; median {result.gof_name} "
-                   f"{np.nanmedian(gof) if np.isfinite(gof).any() else float('nan'):.3f}"
-                   + (f"; unconstrained pixels: {free}" if free else "") + f"; {len(names)} layers.")
+        iters = (
+            f"{result.n_iter} iterations over {n_starts} starting points (at most {req.settings.max_iter} each)"
+            if job.method == "pixelfit" and n_starts > 1
+            else f"{result.n_iter} iterations"
+        )
+        summary = (
+            f"{title}: {result.stop_reason} after {iters} in "
+            f"{_fmt_time(result.wall_time)} on {result.device}; median {result.gof_name} "
+            f"{np.nanmedian(gof) if np.isfinite(gof).any() else float('nan'):.3f}"
+            + (f"; unconstrained pixels: {free}" if free else "")
+            + f"; {len(names)} layers."
+        )
         if job.method == "sushi" and req.settings.start != "scan" and req.settings.warm_start is None:
-            summary += (" Started from the models' defaults or your values, not the global scan: another start "
-                        "can give other maps (tick 'global scan' to remove that dependence).")
+            summary += (
+                " Started from the models' defaults or your values, not the global scan: another start "
+                "can give other maps (tick 'global scan' to remove that dependence)."
+            )
         edges = result.edge_summary()
         if edges:
             summary += f" Warning: {edges}."
@@ -1119,9 +1147,16 @@ class SushiFitDock(QWidget):
                 events = md.get("events")
                 source = (events or {}).get("path") or md.get("source")
             kmad = rec.settings.kmad if rec.settings is not None and rec.method == "sushi" else None
-            runs.append(SessionRun(label, rec.result, rec.cube_name, None if source is None else str(source),
-                                   L.run_title(label, rec.method, kmad if isinstance(kmad, (int, float)) else None),
-                                   events=events))
+            runs.append(
+                SessionRun(
+                    label,
+                    rec.result,
+                    rec.cube_name,
+                    None if source is None else str(source),
+                    L.run_title(label, rec.method, kmad if isinstance(kmad, (int, float)) else None),
+                    events=events,
+                )
+            )
         try:
             out = save_session(path, runs, overwrite=overwrite)
         except (SessionError, ValueError, OSError) as exc:
@@ -1153,9 +1188,13 @@ class SushiFitDock(QWidget):
                 offset = L.band_offset(cube_layer.metadata["energy_edges"], res.energy_edges)
                 geometry = L.Geometry.from_cube_layer(cube_layer, binning, offset, res.wcs)
             else:
-                geometry = L.Geometry(map_scale=(float(binning),) * 2, map_translate=((binning - 1) / 2.0,) * 2,
-                                      cube_scale=(1.0, float(binning), float(binning)),
-                                      cube_translate=(0.0, (binning - 1) / 2.0, (binning - 1) / 2.0), wcs=res.wcs)
+                geometry = L.Geometry(
+                    map_scale=(float(binning),) * 2,
+                    map_translate=((binning - 1) / 2.0,) * 2,
+                    cube_scale=(1.0, float(binning), float(binning)),
+                    cube_translate=(0.0, (binning - 1) / 2.0, (binning - 1) / 2.0),
+                    wcs=res.wcs,
+                )
             prov = dict(res.provenance or {}, run=label)
             live = L.RunLayers(self.viewer, label, geometry, dict(res.units), prov)
             names = live.finalize(res)
@@ -1173,15 +1212,16 @@ class SushiFitDock(QWidget):
             return self.viewer.layers[run.cube_name]
         src = run.cube_source
         if not src or not Path(src).exists():
-            notes.append(f"{run.label}: its cube {src or run.cube_name!r} is not available, so the maps are "
-                         "placed on their own pixels")
+            notes.append(
+                f"{run.label}: its cube {src or run.cube_name!r} is not available, so the maps are "
+                "placed on their own pixels"
+            )
             return None
         from napari_sushi._napari.reader import event_layers, read_layers
 
         try:
             ev = run.events
-            layers = (event_layers(src, **{k: v for k, v in ev.items() if k != "path"}) if ev
-                      else read_layers(src))
+            layers = event_layers(src, **{k: v for k, v in ev.items() if k != "path"}) if ev else read_layers(src)
         except (ValueError, OSError) as exc:
             notes.append(f"{run.label}: cannot re-open its cube {src} ({exc})")
             return None

@@ -7,8 +7,9 @@ from typing import Any, Callable
 from qtpy.QtWidgets import QDoubleSpinBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QWidget
 
 
-def file_row(parent: QWidget, tip: str, pattern: str, title: str = "Open",
-             on_change: Callable[[], Any] | None = None) -> tuple[QLineEdit, QHBoxLayout]:
+def file_row(
+    parent: QWidget, tip: str, pattern: str, title: str = "Open", on_change: Callable[[], Any] | None = None
+) -> tuple[QLineEdit, QHBoxLayout]:
     """A path field with a Browse… button (``pattern``: the file dialog's filter); ``on_change`` runs when
     the path is typed or picked."""
     edit = QLineEdit("")

@@ -69,7 +69,8 @@ class LossPlot(QWidget):
             p.setPen(QColor(200, 200, 200))
             last = {k: s[-1][1] for k, s in self.series.items() if s}
             text = f"{self.x_label} {int(x1) if len(pts) > 1 else int(x0)}  " + "  ".join(
-                f"{k} {v:.3g}" for k, v in last.items())
+                f"{k} {v:.3g}" for k, v in last.items()
+            )
             p.drawText(pad, h - 3, text)
         finally:
             p.end()

@@ -44,5 +44,9 @@ def activate(context: Any = None) -> None:
     except Exception as exc:  # settings unreadable or napari absent: opening still works via the dialog
         import warnings
 
-        warnings.warn(f"napari-sushi could not set itself as the FITS reader ({exc}); choose it in the "
-                      "reader dialog or in Preferences > Plugins.", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"napari-sushi could not set itself as the FITS reader ({exc}); choose it in the "
+            "reader dialog or in Preferences > Plugins.",
+            RuntimeWarning,
+            stacklevel=2,
+        )

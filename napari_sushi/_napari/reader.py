@@ -73,8 +73,18 @@ def event_layers(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # bin_events says the same again below
         summary = event_summary(p, rmf=rmf, arf=arf)
-    opts = default_event_options(p, band=band, native=native, channel_width=channel_width, group=group,
-                                 binning=binning, cutout=cutout, rmf=rmf, arf=arf, summary=summary)
+    opts = default_event_options(
+        p,
+        band=band,
+        native=native,
+        channel_width=channel_width,
+        group=group,
+        binning=binning,
+        cutout=cutout,
+        rmf=rmf,
+        arf=arf,
+        summary=summary,
+    )
     try:
         cube = bin_events(p, progress=progress, **opts)
     except CubeError:
@@ -133,21 +143,46 @@ def run_layers(ms: MapSet, path: str | os.PathLike) -> list[LayerData]:
     def unit_of(name: str, fallback: str = "") -> str:
         return ms.units.get(name) or fallback
 
-    def layer(name: str, data: Any, key: str, kind: str, unit: str, visible: bool,
-              extra: dict | None = None, cube: bool = False) -> LayerData:
-        md = {"kind": kind, "run": run, "key": key, "unit": unit, "wcs": wcs, "wcs_header": wcs_header,
-              "provenance": provenance, "napari_sushi_result": True, **done, **(extra or {})}
+    def layer(
+        name: str,
+        data: Any,
+        key: str,
+        kind: str,
+        unit: str,
+        visible: bool,
+        extra: dict | None = None,
+        cube: bool = False,
+    ) -> LayerData:
+        md = {
+            "kind": kind,
+            "run": run,
+            "key": key,
+            "unit": unit,
+            "wcs": wcs,
+            "wcs_header": wcs_header,
+            "provenance": provenance,
+            "napari_sushi_result": True,
+            **done,
+            **(extra or {}),
+        }
         arr = np.asarray(data, dtype=np.float32)
         kw: dict[str, Any] = {
-            "name": name, "visible": visible, "metadata": md,
-            "colormap": L.colormap_for(key, unit, kind), "contrast_limits": L.contrast_for(arr, key, unit, kind),
+            "name": name,
+            "visible": visible,
+            "metadata": md,
+            "colormap": L.colormap_for(key, unit, kind),
+            "contrast_limits": L.contrast_for(arr, key, unit, kind),
         }
         if cube:
             se, te, ue, description = energy_axis_geometry(ms.energy_edges)
             md["energy_edges"] = np.asarray(ms.energy_edges, dtype=float)
             md["energy_axis"] = description
-            kw.update(scale=(se, float(b), float(b)), translate=(te, t, t), axis_labels=CUBE_AXIS_LABELS,
-                      units=(ue, "pixel", "pixel"))
+            kw.update(
+                scale=(se, float(b), float(b)),
+                translate=(te, t, t),
+                axis_labels=CUBE_AXIS_LABELS,
+                units=(ue, "pixel", "pixel"),
+            )
         else:
             kw.update(scale=(float(b), float(b)), translate=(t, t), axis_labels=("y", "x"), units=("pixel", "pixel"))
         md["auto_contrast"] = tuple(kw["contrast_limits"])
@@ -157,12 +192,30 @@ def run_layers(ms: MapSet, path: str | os.PathLike) -> list[LayerData]:
     if ms.energy_edges is not None:
         for what, kind in (("model", "model"), ("residual", "residual")):
             if what in ms.cubes:
-                hidden.append(layer(L.cube_layer_name(run, what), ms.cubes[what], what, kind,
-                                    unit_of(what, L.AMPLITUDE_UNIT), False, cube=True))
+                hidden.append(
+                    layer(
+                        L.cube_layer_name(run, what),
+                        ms.cubes[what],
+                        what,
+                        kind,
+                        unit_of(what, L.AMPLITUDE_UNIT),
+                        False,
+                        cube=True,
+                    )
+                )
         for what, cube in ms.cubes.items():
             if what.endswith(" model") and what != "model":
-                hidden.append(layer(L.cube_layer_name(run, what), cube, what, "model",
-                                    unit_of(what, L.AMPLITUDE_UNIT), False, cube=True))
+                hidden.append(
+                    layer(
+                        L.cube_layer_name(run, what),
+                        cube,
+                        what,
+                        "model",
+                        unit_of(what, L.AMPLITUDE_UNIT),
+                        False,
+                        cube=True,
+                    )
+                )
     if fm.gof is not None:
         gof_name = info.gof_name or "cstat/dof"
         hidden.append(layer(L.gof_layer_name(run, gof_name), fm.gof, "gof", "gof", gof_name, False))
@@ -177,8 +230,17 @@ def run_layers(ms: MapSet, path: str | os.PathLike) -> list[LayerData]:
     for key, (lo, hi) in fm.intervals.items():
         for side, arr in (("lower", lo), ("upper", hi)):
             unit = unit_of(f"{key} {side}")
-            hidden.append(layer(L.map_layer_name(run, f"{key} {side}", unit), arr, key, "interval", unit, False,
-                                extra={"bound": side}))
+            hidden.append(
+                layer(
+                    L.map_layer_name(run, f"{key} {side}", unit),
+                    arr,
+                    key,
+                    "interval",
+                    unit,
+                    False,
+                    extra={"bound": side},
+                )
+            )
     amplitudes: list[LayerData] = []
     for comp, arr in fm.amplitudes.items():
         key = f"{comp} amplitude"
@@ -189,11 +251,27 @@ def run_layers(ms: MapSet, path: str | os.PathLike) -> list[LayerData]:
     for key, arr in fm.params.items():
         unit = unit_of(key)
         mask = fm.measured.get(key)
-        group = [layer(L.map_layer_name(run, key, unit), arr, key, "parameter", unit, True,
-                       extra={"measured": None if mask is None else np.asarray(mask, dtype=bool)})]
+        group = [
+            layer(
+                L.map_layer_name(run, key, unit),
+                arr,
+                key,
+                "parameter",
+                unit,
+                True,
+                extra={"measured": None if mask is None else np.asarray(mask, dtype=bool)},
+            )
+        ]
         if mask is not None and not np.all(mask):  # the live run's grey overlay, just above its map
-            data, kw, kind = layer(L.unmeasured_layer_name(run, key, shorts[key]), ~np.asarray(mask, bool), key,
-                                   "unmeasured", "", True, extra={"help": L.UNMEASURED_HELP})
+            data, kw, kind = layer(
+                L.unmeasured_layer_name(run, key, shorts[key]),
+                ~np.asarray(mask, bool),
+                key,
+                "unmeasured",
+                "",
+                True,
+                extra={"help": L.UNMEASURED_HELP},
+            )
             kw.update(colormap=L.unmeasured_colormap(), contrast_limits=(0.0, 1.0), blending="translucent")
             kw["metadata"]["auto_contrast"] = (0.0, 1.0)
             group.append((data, kw, kind))

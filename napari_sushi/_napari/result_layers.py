@@ -127,8 +127,9 @@ def unmeasured_colormap() -> Any:
     return Colormap([[0, 0, 0, 0], [0.12, 0.12, 0.14, 0.7]], name="unmeasured", interpolation="zero")
 
 
-UNMEASURED_HELP = ("grey: the regulariser's fill-in (too few counts of this component, or sigma at the box's "
-                   "spread); hide to see all")
+UNMEASURED_HELP = (
+    "grey: the regulariser's fill-in (too few counts of this component, or sigma at the box's spread); hide to see all"
+)
 
 
 def short_keys(keys: list[str]) -> dict[str, str]:
@@ -140,8 +141,11 @@ def short_keys(keys: list[str]) -> dict[str, str]:
 def truth_layer_for(viewer: Any, key: str) -> Any:
     """A truth map (metadata ``truth``) of the same quantity as result map ``key``, or None."""
     comp, _, param = key.partition(" ")
-    cands = [ly for ly in viewer.layers if ly.metadata.get("truth") and not ly.metadata.get("napari_sushi_result")
-             and getattr(ly.data, "ndim", 0) == 2]
+    cands = [
+        ly
+        for ly in viewer.layers
+        if ly.metadata.get("truth") and not ly.metadata.get("napari_sushi_result") and getattr(ly.data, "ndim", 0) == 2
+    ]
     for ly in cands:
         n = ly.name.lower()
         if comp.lower() in n and param.lower() in n:
@@ -283,8 +287,17 @@ class RunLayers:
     def layer(self, name: str) -> Any:
         return self.viewer.layers[name] if name in self.names and name in self.viewer.layers else None
 
-    def _set(self, name: str, data: np.ndarray, key: str, kind: str, unit: str, visible: bool = True,
-             is_cube: bool = False, extra: dict | None = None) -> Any:
+    def _set(
+        self,
+        name: str,
+        data: np.ndarray,
+        key: str,
+        kind: str,
+        unit: str,
+        visible: bool = True,
+        is_cube: bool = False,
+        extra: dict | None = None,
+    ) -> Any:
         """Create the layer or replace its data in place."""
         data = np.asarray(data, dtype=np.float32)
         layer = self.layer(name)
@@ -326,8 +339,14 @@ class RunLayers:
                 continue
             amp = key.endswith(" amplitude")
             unit = self.units.get(key, AMPLITUDE_UNIT if amp else "")
-            self._set(map_layer_name(self.run, key, unit), arr, key, "amplitude" if amp else "parameter",
-                      unit, extra={"live": True})
+            self._set(
+                map_layer_name(self.run, key, unit),
+                arr,
+                key,
+                "amplitude" if amp else "parameter",
+                unit,
+                extra={"live": True},
+            )
 
     def finalize(self, result: Any) -> list[str]:
         """The complete set from a FitResult, arranged to be read: the parameter maps visible and on top
@@ -340,18 +359,34 @@ class RunLayers:
         cube_extra = dict(done, energy_edges=np.asarray(result.energy_edges, dtype=float))
         for what, cube, kind in (("model", result.model_total, "model"), ("residual", result.residual, "residual")):
             if cube is not None:
-                self._set(cube_layer_name(self.run, what), cube, what, kind, AMPLITUDE_UNIT, visible=False,
-                          is_cube=True, extra=cube_extra)
+                self._set(
+                    cube_layer_name(self.run, what),
+                    cube,
+                    what,
+                    kind,
+                    AMPLITUDE_UNIT,
+                    visible=False,
+                    is_cube=True,
+                    extra=cube_extra,
+                )
         if result.gof is not None:
-            self._set(gof_layer_name(self.run, result.gof_name), result.gof, "gof", "gof", result.gof_name,
-                      visible=False, extra=done)
+            self._set(
+                gof_layer_name(self.run, result.gof_name),
+                result.gof,
+                "gof",
+                "gof",
+                result.gof_name,
+                visible=False,
+                extra=done,
+            )
         for key, arr in result.sigmas.items():
             amp = key.endswith(" amplitude") or key in result.amplitudes
             if key in result.amplitudes:
                 key = f"{key} amplitude"
             unit = units.get(key, AMPLITUDE_UNIT if amp else "")
-            self._set(map_layer_name(self.run, key, unit, sigma=True), arr, key, "sigma", unit,
-                      visible=False, extra=done)
+            self._set(
+                map_layer_name(self.run, key, unit, sigma=True), arr, key, "sigma", unit, visible=False, extra=done
+            )
         for comp, arr in result.amplitudes.items():
             key = f"{comp} amplitude"
             unit = units.get(key, units.get(comp, AMPLITUDE_UNIT))
@@ -363,8 +398,9 @@ class RunLayers:
         for key, arr in params:
             unit = units.get(key, "")
             mask = measured.get(key)
-            layer = self._set(map_layer_name(self.run, key, unit), arr, key, "parameter", unit,
-                              extra=dict(done, measured=mask))
+            layer = self._set(
+                map_layer_name(self.run, key, unit), arr, key, "parameter", unit, extra=dict(done, measured=mask)
+            )
             match_truth(self.viewer, layer, key, unit)
             if mask is not None and not mask.all():  # the overlay just above its map
                 top.append(self._set_overlay(unmeasured_layer_name(self.run, key, shorts[key]), ~mask, key, done))
@@ -374,8 +410,9 @@ class RunLayers:
 
     def _set_overlay(self, name: str, unmeasured: np.ndarray, key: str, extra: dict) -> Any:
         """A mask layer that greys out the pixels of a map that are not measurements (toggle: its eye)."""
-        layer = self._set(name, unmeasured.astype(np.float32), key, "unmeasured", "",
-                          extra=dict(extra, help=UNMEASURED_HELP))
+        layer = self._set(
+            name, unmeasured.astype(np.float32), key, "unmeasured", "", extra=dict(extra, help=UNMEASURED_HELP)
+        )
         layer.colormap = unmeasured_colormap()
         layer.contrast_limits = (0.0, 1.0)
         layer.blending = "translucent"

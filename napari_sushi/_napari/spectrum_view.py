@@ -170,8 +170,10 @@ class PixelSpectrumDock(QWidget):
             path = md.get("maps_file")
             if not path or not md.get("napari_sushi_result"):
                 continue
-            rec = found.setdefault(str(path), {"label": md.get("run") or Path(path).stem, "cubes": set(),
-                                               "provenance": md.get("provenance") or {}})
+            rec = found.setdefault(
+                str(path),
+                {"label": md.get("run") or Path(path).stem, "cubes": set(), "provenance": md.get("provenance") or {}},
+            )
             if md.get("kind") in ("model", "residual") and getattr(ly.data, "ndim", 0) == 3:
                 rec["cubes"].add(md.get("key"))
         runs: dict[str, SpectrumRun] = {}
@@ -263,8 +265,10 @@ class PixelSpectrumDock(QWidget):
             ours = md.get("maps_file") == run.maps_file if run.maps_file else md.get("run") == run.label
             if ours and md.get("napari_sushi_result") and getattr(ly.data, "ndim", 0) == 2:
                 return L.Geometry.from_map_layer(ly), None, 0
-        raise ValueError(f"run '{run.label}': neither its cube layer '{run.cube_name}' nor its maps are in the "
-                         "viewer, so a click cannot be placed on its grid.")
+        raise ValueError(
+            f"run '{run.label}': neither its cube layer '{run.cube_name}' nor its maps are in the "
+            "viewer, so a click cannot be placed on its grid."
+        )
 
     # ================================================================================ events
     def closeEvent(self, event: Any) -> None:  # noqa: N802 (Qt name)
@@ -322,8 +326,14 @@ class PixelSpectrumDock(QWidget):
             g, layer, offset = self.geometry(run)
             counts = None if layer is None else np.asarray(layer.data)
             sp = pixel_spectrum(
-                run.result, y, x, cube_counts=counts, binning=run.binning, band_offset=offset,
-                residual_kind=str(self.residual_combo.currentData()), min_counts=float(self.min_counts.value()),
+                run.result,
+                y,
+                x,
+                cube_counts=counts,
+                binning=run.binning,
+                band_offset=offset,
+                residual_kind=str(self.residual_combo.currentData()),
+                min_counts=float(self.min_counts.value()),
             )
         except (PixelError, ValueError) as exc:
             self.info.setText(str(exc))  # in full here; the notification may be cut
@@ -369,8 +379,14 @@ class PixelSpectrumDock(QWidget):
             marker.size = size
         else:
             marker = self.viewer.add_points(
-                pos, name=MARKER_NAME, symbol="square", size=size, face_color="transparent",
-                border_color="cyan", border_width=0.12, border_width_is_relative=True,
+                pos,
+                name=MARKER_NAME,
+                symbol="square",
+                size=size,
+                face_color="transparent",
+                border_color="cyan",
+                border_width=0.12,
+                border_width_is_relative=True,
                 metadata={"kind": "marker"},
             )
             if active is not None:  # keep the user's layer active so clicks keep doing what they did
@@ -407,19 +423,45 @@ class PixelSpectrumDock(QWidget):
         xc, half = sp.energy_centres, 0.5 * sp.energy_widths
         art: dict[str, Any] = {"top": top, "bottom": bottom, "components": {}}
         art["data"] = top.errorbar(
-            xc, sp.density(sp.counts), xerr=half, yerr=sp.density(sp.counts_error), fmt="o", ms=2.5,
-            color=_DARK["data"] if dark else "black", elinewidth=0.8, label="data", zorder=3,
+            xc,
+            sp.density(sp.counts),
+            xerr=half,
+            yerr=sp.density(sp.counts_error),
+            fmt="o",
+            ms=2.5,
+            color=_DARK["data"] if dark else "black",
+            elinewidth=0.8,
+            label="data",
+            zorder=3,
         )
         for i, (name, comp) in enumerate(sp.components.items()):
             art["components"][name] = top.stairs(
-                sp.density(comp), sp.energy_edges, color=_COMPONENT_COLORS[i % len(_COMPONENT_COLORS)],
-                lw=1.2, ls="--", label=name, baseline=None,
+                sp.density(comp),
+                sp.energy_edges,
+                color=_COMPONENT_COLORS[i % len(_COMPONENT_COLORS)],
+                lw=1.2,
+                ls="--",
+                label=name,
+                baseline=None,
             )
         if sp.background is not None:
-            art["background"] = top.stairs(sp.density(sp.background), sp.energy_edges, color="0.6", lw=1.0,
-                                           ls=":", label="background", baseline=None)
-        art["total"] = top.stairs(sp.density(sp.model), sp.energy_edges, color=_DARK["total"] if dark else "C3",
-                                  lw=1.6, label="total model", baseline=None)
+            art["background"] = top.stairs(
+                sp.density(sp.background),
+                sp.energy_edges,
+                color="0.6",
+                lw=1.0,
+                ls=":",
+                label="background",
+                baseline=None,
+            )
+        art["total"] = top.stairs(
+            sp.density(sp.model),
+            sp.energy_edges,
+            color=_DARK["total"] if dark else "C3",
+            lw=1.6,
+            label="total model",
+            baseline=None,
+        )
         top.set_yscale("log")
         positive = sp.density(sp.model)[sp.model > 0]
         if positive.size:
@@ -433,8 +475,16 @@ class PixelSpectrumDock(QWidget):
             t.set_color(fg)
         r = sp.residuals
         # both residual kinds have unit variance when the model is right: unit error bars
-        art["residual"] = bottom.errorbar(xc, r, xerr=half, yerr=np.ones_like(r), fmt="o", ms=2.5,
-                                          color=_DARK["data"] if dark else "black", elinewidth=0.8)
+        art["residual"] = bottom.errorbar(
+            xc,
+            r,
+            xerr=half,
+            yerr=np.ones_like(r),
+            fmt="o",
+            ms=2.5,
+            color=_DARK["data"] if dark else "black",
+            elinewidth=0.8,
+        )
         bottom.axhline(0.0, color=_DARK["total"] if dark else "C3", lw=1.0)
         bottom.set_ylabel("deviance" if sp.residual_kind == "deviance" else "(d−m)/√m")
         self.artists = art
@@ -458,7 +508,7 @@ def _fits_grid(layer: Any, run: SpectrumRun) -> bool:
     full = np.asarray(layer.metadata.get("energy_edges"), dtype=float)
     sub = np.asarray(run.result.energy_edges, dtype=float)
     i = L.band_offset(full, sub)
-    return i + E <= full.size - 1 and np.allclose(full[i:i + E + 1], sub, rtol=1e-6, atol=1e-9)
+    return i + E <= full.size - 1 and np.allclose(full[i : i + E + 1], sub, rtol=1e-6, atol=1e-9)
 
 
 def run_edge_summary(result: Any) -> str:

@@ -89,9 +89,13 @@ class TrainingRequest:
         """The simulator preset: the response and grid, this component's boxes, absorption and fixed values."""
         from napari_sushi.core.simulate import preset_for_cube, response_preset
 
-        kw = dict(nH=self.nH, abundance=self.abundance if self.component == "thermal" else None,
-                  ranges={k: v for k, v in self.ranges.items() if k not in self.fixed} or None,
-                  fixed=dict(self.fixed) or None, components=(self.component,))
+        kw = dict(
+            nH=self.nH,
+            abundance=self.abundance if self.component == "thermal" else None,
+            ranges={k: v for k, v in self.ranges.items() if k not in self.fixed} or None,
+            fixed=dict(self.fixed) or None,
+            components=(self.component,),
+        )
         if self.cube is not None:
             return preset_for_cube(self.cube, self.rmf, self.arf, **kw)
         return response_preset(self.rmf, self.arf, band=self.band, group=self.group, **kw)
@@ -108,8 +112,9 @@ def run_training(req: TrainingRequest, callback: Any, cancel: Any) -> tuple[Any,
         callback(dict(info))
         return cancel.is_set()
 
-    model = train_model(req.family, preset=preset, component=req.component, progress=False, callback=report,
-                        quick=req.quick)
+    model = train_model(
+        req.family, preset=preset, component=req.component, progress=False, callback=report, quick=req.quick
+    )
     path = save_user_model(model, req.name, overwrite=req.overwrite)
     return model, path
 
@@ -185,9 +190,13 @@ class TrainingDock(QWidget):
         self.cube_combo = QComboBox()
         self.cube_combo.setToolTip("the model is built on this cube's energy channels, with its response")
         form.addRow("for cube", self.cube_combo)
-        self.rmf_edit, rmf_row = file_row(self, "RMF (redistribution matrix, OGIP)", "*.rmf *.rsp *.fits", "OGIP response")
+        self.rmf_edit, rmf_row = file_row(
+            self, "RMF (redistribution matrix, OGIP)", "*.rmf *.rsp *.fits", "OGIP response"
+        )
         form.addRow("RMF", rmf_row)
-        self.arf_edit, arf_row = file_row(self, "ARF (effective area, OGIP); empty for an RSP", "*.arf *.fits", "OGIP response")
+        self.arf_edit, arf_row = file_row(
+            self, "ARF (effective area, OGIP); empty for an RSP", "*.arf *.fits", "OGIP response"
+        )
         form.addRow("ARF", arf_row)
         self.emin, self.emax, band = band_row(0.5, 8.0)
         form.addRow("band", band)
@@ -340,12 +349,15 @@ class TrainingDock(QWidget):
         self.emin.setValue(float(e[0]))
         self.emax.setValue(float(e[-1]))
         ch = cube.channels
-        grid = (f"{cube.n_energy} bins {e[0]:.3f}-{e[-1]:.3f} keV"
-                + ("" if ch is None else f", native channels {int(ch[0])}-{int(ch[-1])}"))
+        grid = f"{cube.n_energy} bins {e[0]:.3f}-{e[-1]:.3f} keV" + (
+            "" if ch is None else f", native channels {int(ch[0])}-{int(ch[-1])}"
+        )
         where = f"response {resp.how}" if resp is not None else "no response known for this cube: give its RMF/ARF"
         if ch is None:
-            where += ("; the cube is not on native channels, so no response can be matched to it: re-bin the "
-                      "event list on native channels (Bin event list dock)")
+            where += (
+                "; the cube is not on native channels, so no response can be matched to it: re-bin the "
+                "event list on native channels (Bin event list dock)"
+            )
         self.data_info.setText(f"{grid}; {where}.")
         self._suggest_name()
 
@@ -380,8 +392,9 @@ class TrainingDock(QWidget):
                 return b
         raise KeyError(f"component {self.component!r} has no parameter {name!r}")
 
-    def set_box(self, name: str, low: float | None = None, high: float | None = None,
-                fixed: float | None = None) -> None:
+    def set_box(
+        self, name: str, low: float | None = None, high: float | None = None, fixed: float | None = None
+    ) -> None:
         """Programmatic equivalent of a parameter row (scripts and tests)."""
         b = self.box(name)
         if low is not None:
@@ -398,14 +411,18 @@ class TrainingDock(QWidget):
         rmf = self.rmf_edit.text().strip()
         arf = self.arf_edit.text().strip() or None
         if not rmf:
-            raise ValueError("no response: give the RMF (and ARF) of the observation, or open an event list whose "
-                             "response is known (RESPFILE/ANCRFILE keywords or files beside it).")
+            raise ValueError(
+                "no response: give the RMF (and ARF) of the observation, or open an event list whose "
+                "response is known (RESPFILE/ANCRFILE keywords or files beside it)."
+            )
         for what, p in (("RMF", rmf), ("ARF", arf)):
             if p is not None and not Path(p).is_file():
                 raise ValueError(f"the {what} {p} does not exist; pick the file with Browse….")
         if cube is not None and cube.channels is None:
-            raise ValueError(f"cube '{self.cube_combo.currentText()}' is not binned on native channels, so no model "
-                             "can match it; re-bin the event list on native channels, or choose 'none' and a band.")
+            raise ValueError(
+                f"cube '{self.cube_combo.currentText()}' is not binned on native channels, so no model "
+                "can match it; re-bin the event list on native channels, or choose 'none' and a band."
+            )
         from napari_sushi.core.spectral.user_models import check_model_name
 
         name = check_model_name(safe_model_name(self.name_edit.text()))  # refused names fail now, not after training
@@ -416,7 +433,9 @@ class TrainingDock(QWidget):
             else:
                 lo, hi = float(b.low.value()), float(b.high.value())
                 if not hi > lo:
-                    raise ValueError(f"the box of {b.info.name} is empty ({lo:g} to {hi:g}); the upper end must be larger.")
+                    raise ValueError(
+                        f"the box of {b.info.name} is empty ({lo:g} to {hi:g}); the upper end must be larger."
+                    )
                 ranges[b.info.name] = (lo, hi)
         if not ranges:
             raise ValueError("every parameter is fixed: leave at least one free for the model to learn.")
@@ -425,10 +444,19 @@ class TrainingDock(QWidget):
             raise ValueError(f"the band {band[0]:g}-{band[1]:g} keV is empty; the upper end must be larger.")
         nh = float(self.nh.value())
         return TrainingRequest(
-            component=self.component, family=str(self.family_combo.currentData()), quick=self.quick_check.isChecked(),
-            name=name, rmf=rmf, arf=arf, nH=nh if nh > 0 else None,
+            component=self.component,
+            family=str(self.family_combo.currentData()),
+            quick=self.quick_check.isChecked(),
+            name=name,
+            rmf=rmf,
+            arf=arf,
+            nH=nh if nh > 0 else None,
             abundance=float(self.abundance.value()) if self.component == "thermal" else None,
-            ranges=ranges, fixed=fixed, cube=cube, band=band, group=int(self.group.value()),
+            ranges=ranges,
+            fixed=fixed,
+            cube=cube,
+            band=band,
+            group=int(self.group.value()),
             overwrite=self.overwrite_check.isChecked(),
         )
 
@@ -444,8 +472,9 @@ class TrainingDock(QWidget):
         except (ValueError, OSError) as exc:
             self._report_error(f"napari-sushi: {exc}")
             return None
-        job = make_background_job(f"training {req.name}", lambda cb, cancel: run_training(req, cb, cancel),
-                                  method="train")
+        job = make_background_job(
+            f"training {req.name}", lambda cb, cancel: run_training(req, cb, cancel), method="train"
+        )
         w = job.worker
         w.yielded.connect(self._on_progress)
         w.returned.connect(self._on_returned)
@@ -488,9 +517,11 @@ class TrainingDock(QWidget):
         self.loss_plot.add(step, info.get("train"), info.get("val"))
         val = info.get("val")
         self.status.setText(
-            f"{self.job.label}: {info.get('stage', '')} step {step}" + (f"/{total}" if total else "")
+            f"{self.job.label}: {info.get('stage', '')} step {step}"
+            + (f"/{total}" if total else "")
             + (f" · validation {val:.3g}" if isinstance(val, float) else "")
-            + f" · elapsed {time.perf_counter() - self._t0:.1f} s")
+            + f" · elapsed {time.perf_counter() - self._t0:.1f} s"
+        )
 
     def _on_returned(self, value: Any) -> None:
         if value is None or self.job is None:
@@ -500,10 +531,14 @@ class TrainingDock(QWidget):
         acc = model.meta.extra.get("accuracy", {})
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
-        text = (f"saved '{Path(path).stem}' ({model.describe()}) to {path}. Held-out accuracy: median "
-                f"{acc.get('median', float('nan')):.2g}, 99th percentile {acc.get('p99', float('nan')):.2g} "
-                f"relative spectral error over {acc.get('n', '?')} spectra the training never saw.")
-        self.status.setText(f"trained in {time.perf_counter() - self._t0:.1f} s; it is now in the fit dock's model lists.")
+        text = (
+            f"saved '{Path(path).stem}' ({model.describe()}) to {path}. Held-out accuracy: median "
+            f"{acc.get('median', float('nan')):.2g}, 99th percentile {acc.get('p99', float('nan')):.2g} "
+            f"relative spectral error over {acc.get('n', '?')} spectra the training never saw."
+        )
+        self.status.setText(
+            f"trained in {time.perf_counter() - self._t0:.1f} s; it is now in the fit dock's model lists."
+        )
         self.result_label.setText(text)
         show_info(f"napari-sushi: {text}")
         model_events().saved.emit(Path(path).stem)

@@ -115,8 +115,11 @@ def fit_generator(
     poll_s: float = 0.1,
 ) -> Generator[Any, None, Any]:
     """Run ``fit_fn(cube, components, settings, callback, cancel)`` and yield its progress."""
-    return (yield from background_generator(
-        job, lambda callback, cancel: fit_fn(cube, components, settings, callback=callback, cancel=cancel), poll_s))
+    return (
+        yield from background_generator(
+            job, lambda callback, cancel: fit_fn(cube, components, settings, callback=callback, cancel=cancel), poll_s
+        )
+    )
 
 
 def make_fit_job(
@@ -145,7 +148,9 @@ def make_fit_job(
 
 
 def make_background_job(
-    label: str, target_fn: Callable[[Callable[[Any], None], threading.Event], Any], method: str = "task",
+    label: str,
+    target_fn: Callable[[Callable[[Any], None], threading.Event], Any],
+    method: str = "task",
 ) -> FitJob:
     """A job running ``target_fn(callback, cancel)`` in the background (e.g. model training); not started."""
     from napari.qt.threading import create_worker

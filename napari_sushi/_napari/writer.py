@@ -40,8 +40,9 @@ def write_image(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
         wcs = wcs_from_meta(meta.get("wcs") if meta.get("wcs") is not None else meta.get("wcs_header"))
         provenance = meta.get("provenance") if isinstance(meta.get("provenance"), dict) else None
         map_header = {"TRUTH": True} if meta.get("truth") else None
-        write_maps_fits(out, {name: arr}, wcs=wcs, units={name: str(unit)}, header=provenance,
-                        overwrite=True, map_header=map_header)
+        write_maps_fits(
+            out, {name: arr}, wcs=wcs, units={name: str(unit)}, header=provenance, overwrite=True, map_header=map_header
+        )
     else:
         raise CubeError(f"layer {name!r} is {arr.ndim}-D; only 2-D maps and 3-D (energy, y, x) cubes are written.")
     return [str(out)]

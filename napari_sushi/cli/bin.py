@@ -11,10 +11,17 @@ from napari_sushi.cli import CLIError
 
 def add_response_options(p: argparse.ArgumentParser) -> None:
     """--rmf / --arf, shared with ``fit --bin-events``."""
-    p.add_argument("--rmf", type=Path, help="response matrix (RMF); its EBOUNDS map PI channels to energy. Default: "
-                                            "the event file's RESPFILE keyword, else the RMF beside it")
-    p.add_argument("--arf", type=Path, help="ancillary response (ARF). Default: the ANCRFILE keyword, else the ARF "
-                                            "beside the event list")
+    p.add_argument(
+        "--rmf",
+        type=Path,
+        help="response matrix (RMF); its EBOUNDS map PI channels to energy. Default: "
+        "the event file's RESPFILE keyword, else the RMF beside it",
+    )
+    p.add_argument(
+        "--arf",
+        type=Path,
+        help="ancillary response (ARF). Default: the ANCRFILE keyword, else the ARF beside the event list",
+    )
 
 
 def describe_response(cube) -> str:
@@ -37,15 +44,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument("events", type=Path, help="event list (FITS)")
     p.add_argument("-o", "--output", type=Path, required=True, help="output cube (FITS)")
-    p.add_argument("--band", nargs=2, type=float, metavar=("EMIN", "EMAX"), default=(0.5, 8.0),
-                   help="energy band in keV (default: 0.5 8)")
+    p.add_argument(
+        "--band",
+        nargs=2,
+        type=float,
+        metavar=("EMIN", "EMAX"),
+        default=(0.5, 8.0),
+        help="energy band in keV (default: 0.5 8)",
+    )
     chan = p.add_mutually_exclusive_group()
     chan.add_argument("--channel-width", type=float, metavar="KEV", help="energy bin width in keV (default 0.1)")
     chan.add_argument("--native", action="store_true", help="bin on the instrument PI channels")
     p.add_argument("--group", type=int, default=1, metavar="N", help="with --native: N channels per bin (default 1)")
     p.add_argument("--binning", type=int, default=1, metavar="F", help="spatial binning: F x F sky pixels per pixel")
-    p.add_argument("--cutout", nargs=4, type=float, metavar=("X0", "X1", "Y0", "Y1"),
-                   help="keep sky pixels X0 <= x < X1, Y0 <= y < Y1 (see `napari-sushi info` for the ranges)")
+    p.add_argument(
+        "--cutout",
+        nargs=4,
+        type=float,
+        metavar=("X0", "X1", "Y0", "Y1"),
+        help="keep sky pixels X0 <= x < X1, Y0 <= y < Y1 (see `napari-sushi info` for the ranges)",
+    )
     add_response_options(p)
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
@@ -77,9 +95,16 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         cube = bin_events(
-            args.events, band=tuple(args.band), channel_width=args.channel_width, native=args.native,
-            group=args.group, binning=args.binning, cutout=None if args.cutout is None else tuple(args.cutout),
-            rmf=args.rmf, arf=args.arf, progress=progress,
+            args.events,
+            band=tuple(args.band),
+            channel_width=args.channel_width,
+            native=args.native,
+            group=args.group,
+            binning=args.binning,
+            cutout=None if args.cutout is None else tuple(args.cutout),
+            rmf=args.rmf,
+            arf=args.arf,
+            progress=progress,
         )
     finally:
         if bar is not None:

@@ -14,11 +14,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description="Open napari with the toy supernova remnant (File > Open Sample) loaded and the "
         "SUSHI fit dock docked: press 'Run SUSHI' to map temperature, velocity and photon index.",
     )
-    p.add_argument("--binning", type=int, default=None, metavar="B",
-                   help="preset the dock's spatial binning (2 = four times faster)")
+    p.add_argument(
+        "--binning",
+        type=int,
+        default=None,
+        metavar="B",
+        help="preset the dock's spatial binning (2 = four times faster)",
+    )
     p.add_argument("--max-iter", type=int, default=None, metavar="N", help="preset the dock's iteration limit")
-    p.add_argument("--no-show", action="store_true",
-                   help="build the session without showing a window or waiting (checks and CI), then close")
+    p.add_argument(
+        "--no-show",
+        action="store_true",
+        help="build the session without showing a window or waiting (checks and CI), then close",
+    )
     return p
 
 

@@ -32,67 +32,144 @@ def add_common(p: argparse.ArgumentParser, regularised: bool) -> None:
     """Options shared by ``fit`` and ``pixelfit``."""
     p.add_argument("cube", type=Path, help="cube file (FITS cube, .npy/.npz), or an event list with --bin-events")
     p.add_argument("-o", "--output", type=Path, required=True, help="output maps (multi-extension FITS)")
-    p.add_argument("--model", action="append", metavar="NAME_OR_FILE",
-                   help="spectral model per component: a shipped name (see `napari-sushi models`) or a file; "
-                        "repeat for several components; NAME=MODEL sets the component name. Default: the "
-                        "thermal and power-law models whose energy grid matches the cube")
+    p.add_argument(
+        "--model",
+        action="append",
+        metavar="NAME_OR_FILE",
+        help="spectral model per component: a shipped name (see `napari-sushi models`) or a file; "
+        "repeat for several components; NAME=MODEL sets the component name. Default: the "
+        "thermal and power-law models whose energy grid matches the cube",
+    )
     if regularised:
-        p.add_argument("--kmad", action="append", metavar="K or COMP.PARAM=K",
-                       help=f"regularisation strength (default {_DEFAULTS.kmad_default:g}): one number for every map, "
-                            "or per map; repeatable")
-        p.add_argument("--scales", type=int, default=_DEFAULTS.n_scales, metavar="J",
-                       help=f"number of thresholded starlet scales (default {_DEFAULTS.n_scales})")
-        p.add_argument("--step-rule", choices=["newton", "fixed"], default="newton",
-                       help="parameter step: Fisher-preconditioned (default) or the reference fixed step")
-        p.add_argument("--threshold-only", action="store_true",
-                       help="stop after the fast thresholding phase instead of minimising the objective from "
-                            "there (quicker; that result depends on the step rule)")
-        p.add_argument("--uncertainty", choices=["fisher", "bootstrap"], default=_DEFAULTS.uncertainty,
-                       help="sigma maps: per-pixel Fisher bounds (default; ignore the regulariser) or a parametric "
-                            "bootstrap of the regularised fit (also writes '<map> bias' maps; about N x 40 "
-                            "iterations more)")
-        p.add_argument("--bootstrap", type=int, default=_DEFAULTS.n_bootstrap, metavar="N",
-                       help=f"bootstrap replicas with --uncertainty bootstrap (>= 2; default {_DEFAULTS.n_bootstrap})")
-        p.add_argument("--start", choices=["scan", "default"], default=_DEFAULTS.start,
-                       help="scan: a global grid scan of every parameter box starts the coarse fit (default; "
-                            "--init values are then not used); default: start from the models' defaults or --init")
-        p.add_argument("--regularise-shares", action="store_true",
-                       help="regularise each pixel's split of the counts between components like a parameter map "
-                            "(amplitudes = total x shares; strength --kmad share=K); default: free amplitudes")
+        p.add_argument(
+            "--kmad",
+            action="append",
+            metavar="K or COMP.PARAM=K",
+            help=f"regularisation strength (default {_DEFAULTS.kmad_default:g}): one number for every map, "
+            "or per map; repeatable",
+        )
+        p.add_argument(
+            "--scales",
+            type=int,
+            default=_DEFAULTS.n_scales,
+            metavar="J",
+            help=f"number of thresholded starlet scales (default {_DEFAULTS.n_scales})",
+        )
+        p.add_argument(
+            "--step-rule",
+            choices=["newton", "fixed"],
+            default="newton",
+            help="parameter step: Fisher-preconditioned (default) or the reference fixed step",
+        )
+        p.add_argument(
+            "--threshold-only",
+            action="store_true",
+            help="stop after the fast thresholding phase instead of minimising the objective from "
+            "there (quicker; that result depends on the step rule)",
+        )
+        p.add_argument(
+            "--uncertainty",
+            choices=["fisher", "bootstrap"],
+            default=_DEFAULTS.uncertainty,
+            help="sigma maps: per-pixel Fisher bounds (default; ignore the regulariser) or a parametric "
+            "bootstrap of the regularised fit (also writes '<map> bias' maps; about N x 40 "
+            "iterations more)",
+        )
+        p.add_argument(
+            "--bootstrap",
+            type=int,
+            default=_DEFAULTS.n_bootstrap,
+            metavar="N",
+            help=f"bootstrap replicas with --uncertainty bootstrap (>= 2; default {_DEFAULTS.n_bootstrap})",
+        )
+        p.add_argument(
+            "--start",
+            choices=["scan", "default"],
+            default=_DEFAULTS.start,
+            help="scan: a global grid scan of every parameter box starts the coarse fit (default; "
+            "--init values are then not used); default: start from the models' defaults or --init",
+        )
+        p.add_argument(
+            "--regularise-shares",
+            action="store_true",
+            help="regularise each pixel's split of the counts between components like a parameter map "
+            "(amplitudes = total x shares; strength --kmad share=K); default: free amplitudes",
+        )
     else:
         p.add_argument("--starts", type=int, default=4, metavar="N", help="starting points per pixel (default 4)")
-    p.add_argument("--fix", action="append", default=[], metavar="COMP.PARAM=VALUE",
-                   help="hold a parameter fixed at a value or a map (.npy or 2-D FITS file); repeatable")
-    p.add_argument("--init", action="append", default=[], metavar="COMP.PARAM=VALUE",
-                   help="initial value of a free parameter: a number or a .npy/FITS map (default: SUSHI starts "
-                        "from a fit of the 4x4-binned cube, the per-pixel fit from the model's default); SUSHI "
-                        "uses it with --start default only (the global scan does not take starting values)")
-    p.add_argument("--warm-start", type=Path, metavar="MAPS.fits",
-                   help="start from the maps of an earlier napari-sushi fit or pixelfit (its FITS output), at any "
-                        "binning of this cube (e.g. refine a --binning 4 run at full resolution); --init values "
-                        "take precedence")
-    p.add_argument("--link", action="append", default=[], metavar="A.P,B.P",
-                   help="parameters sharing one map, comma-separated; repeatable")
-    p.add_argument("--band", nargs=2, type=float, metavar=("EMIN", "EMAX"),
-                   help="energy band in keV (default: the models'; with --bin-events also the binning band, "
-                        "default 0.5 8)")
-    p.add_argument("--binning", type=int, default=None, metavar="F",
-                   help="spatial binning F x F before fitting (default 1); with --bin-events: sky pixels per image "
-                        "pixel (default: the image within 512 pixels)")
+    p.add_argument(
+        "--fix",
+        action="append",
+        default=[],
+        metavar="COMP.PARAM=VALUE",
+        help="hold a parameter fixed at a value or a map (.npy or 2-D FITS file); repeatable",
+    )
+    p.add_argument(
+        "--init",
+        action="append",
+        default=[],
+        metavar="COMP.PARAM=VALUE",
+        help="initial value of a free parameter: a number or a .npy/FITS map (default: SUSHI starts "
+        "from a fit of the 4x4-binned cube, the per-pixel fit from the model's default); SUSHI "
+        "uses it with --start default only (the global scan does not take starting values)",
+    )
+    p.add_argument(
+        "--warm-start",
+        type=Path,
+        metavar="MAPS.fits",
+        help="start from the maps of an earlier napari-sushi fit or pixelfit (its FITS output), at any "
+        "binning of this cube (e.g. refine a --binning 4 run at full resolution); --init values "
+        "take precedence",
+    )
+    p.add_argument(
+        "--link",
+        action="append",
+        default=[],
+        metavar="A.P,B.P",
+        help="parameters sharing one map, comma-separated; repeatable",
+    )
+    p.add_argument(
+        "--band",
+        nargs=2,
+        type=float,
+        metavar=("EMIN", "EMAX"),
+        help="energy band in keV (default: the models'; with --bin-events also the binning band, default 0.5 8)",
+    )
+    p.add_argument(
+        "--binning",
+        type=int,
+        default=None,
+        metavar="F",
+        help="spatial binning F x F before fitting (default 1); with --bin-events: sky pixels per image "
+        "pixel (default: the image within 512 pixels)",
+    )
     ev = p.add_argument_group("event lists (with --bin-events)")
-    ev.add_argument("--bin-events", action="store_true",
-                    help="CUBE is an event list: bin it here on the instrument's native channels (as "
-                         "`napari-sushi bin --native` does) before fitting")
+    ev.add_argument(
+        "--bin-events",
+        action="store_true",
+        help="CUBE is an event list: bin it here on the instrument's native channels (as "
+        "`napari-sushi bin --native` does) before fitting",
+    )
     ev.add_argument("--group", type=int, default=1, metavar="N", help="native channels per energy bin (default 1)")
-    ev.add_argument("--cutout", nargs=4, type=float, metavar=("X0", "X1", "Y0", "Y1"),
-                    help="keep sky pixels X0 <= x < X1, Y0 <= y < Y1 (see `napari-sushi info EVENTS`)")
+    ev.add_argument(
+        "--cutout",
+        nargs=4,
+        type=float,
+        metavar=("X0", "X1", "Y0", "Y1"),
+        help="keep sky pixels X0 <= x < X1, Y0 <= y < Y1 (see `napari-sushi info EVENTS`)",
+    )
     add_response_options(ev)
     p.add_argument("--mask", type=Path, help="pixel mask (.npy or 2-D FITS; non-zero = use)")
     p.add_argument("--background", type=Path, help="expected background counts: spectrum (E,) or cube (.npy/FITS)")
     p.add_argument("--cost", choices=["poisson", "chi2"], default="poisson", help="statistic (default poisson)")
     p.add_argument("--max-iter", type=int, default=300 if regularised else 100, metavar="N", help="iteration limit")
-    p.add_argument("--tol", type=float, default=_DEFAULTS.tol, metavar="T",
-                   help=f"relative cost change over {_DEFAULTS.window} iterations to stop (default {_DEFAULTS.tol:g})")
+    p.add_argument(
+        "--tol",
+        type=float,
+        default=_DEFAULTS.tol,
+        metavar="T",
+        help=f"relative cost change over {_DEFAULTS.window} iterations to stop (default {_DEFAULTS.tol:g})",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--seed", type=int, default=0)
@@ -106,9 +183,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "fit",
         help="SUSHI fit: regularised physical parameter maps",
         description="Fit a cube with SUSHI (Poisson likelihood + starlet sparsity of the parameter maps) and "
-                    "write amplitude, parameter, 1-sigma and goodness-of-fit maps to FITS.",
+        "write amplitude, parameter, 1-sigma and goodness-of-fit maps to FITS.",
         epilog="example: napari-sushi fit toy.fits --model toy-thermal-emulator --model toy-powerlaw-emulator "
-               "-o maps.fits",
+        "-o maps.fits",
     )
     add_common(p, regularised=True)
     return p
@@ -124,8 +201,10 @@ def _read_array(path: Path, what: str) -> np.ndarray:
         try:
             arr = np.load(path, allow_pickle=False)
         except ValueError as exc:  # object arrays need pickle, which we never load
-            raise CLIError(f"{what} file {path} cannot be read without pickle ({exc}); save it as a numeric "
-                           "array (np.save(path, mask.astype(bool))).") from None
+            raise CLIError(
+                f"{what} file {path} cannot be read without pickle ({exc}); save it as a numeric "
+                "array (np.save(path, mask.astype(bool)))."
+            ) from None
         except (OSError, EOFError, SyntaxError) as exc:
             raise CLIError(f"{what} file {path} is not a readable .npy file ({exc}).") from None
         if arr.dtype.kind not in "biuf":
@@ -154,8 +233,16 @@ def build_request(args: argparse.Namespace, regularised: bool):
 
     from napari_sushi.cli.paths import check_output
 
-    check_output(args.output, args.overwrite, inputs=(args.cube, getattr(args, "mask", None),
-                                                      getattr(args, "background", None), getattr(args, "warm_start", None)))
+    check_output(
+        args.output,
+        args.overwrite,
+        inputs=(
+            args.cube,
+            getattr(args, "mask", None),
+            getattr(args, "background", None),
+            getattr(args, "warm_start", None),
+        ),
+    )
     if not args.cube.exists():
         raise CLIError(f"cube file {args.cube} does not exist; check the path.")
     cube, binning = _read_input(args)
@@ -187,9 +274,17 @@ def build_request(args: argparse.Namespace, regularised: bool):
         if len(keys) < 2:
             raise CLIError(f"--link wants at least two COMPONENT.PARAMETER names separated by commas; got {item!r}.")
         links.append(keys)
-    st = FitSettings(links=merge_links(links), cost=args.cost, band=None if args.band is None else tuple(args.band),
-                     binning=binning, max_iter=args.max_iter, tol=args.tol, device=args.device,
-                     dtype=args.dtype, seed=args.seed)
+    st = FitSettings(
+        links=merge_links(links),
+        cost=args.cost,
+        band=None if args.band is None else tuple(args.band),
+        binning=binning,
+        max_iter=args.max_iter,
+        tol=args.tol,
+        device=args.device,
+        dtype=args.dtype,
+        seed=args.seed,
+    )
     if regularised:
         st.n_scales = args.scales
         st.step_rule = args.step_rule
@@ -231,8 +326,10 @@ def _read_input(args: argparse.Namespace):
     given = [f"--{k}" for k in _EVENT_OPTIONS if getattr(args, k) not in (None, 1)]
     if kind != "events":
         if args.bin_events or given:
-            raise CLIError(f"{' '.join(['--bin-events'] * args.bin_events + given)} apply to event lists only; "
-                           f"{args.cube} is a {kind} file.")
+            raise CLIError(
+                f"{' '.join(['--bin-events'] * args.bin_events + given)} apply to event lists only; "
+                f"{args.cube} is a {kind} file."
+            )
         return read_cube(args.cube), 1 if args.binning is None else args.binning
     if not args.bin_events:
         raise CLIError(
@@ -240,15 +337,24 @@ def _read_input(args: argparse.Namespace):
             "--native` (then fit cube.fits), or add --bin-events to bin it here (native channels over 0.5-8 keV; "
             "--band, --group, --binning, --cutout, --rmf/--arf)."
         )
-    opts = {"band": None if args.band is None else tuple(args.band), "group": args.group, "binning": args.binning,
-            "cutout": None if args.cutout is None else tuple(args.cutout), "rmf": args.rmf, "arf": args.arf}
+    opts = {
+        "band": None if args.band is None else tuple(args.band),
+        "group": args.group,
+        "binning": args.binning,
+        "cutout": None if args.cutout is None else tuple(args.cutout),
+        "rmf": args.rmf,
+        "arf": args.arf,
+    }
     cube = read_cube(args.cube, **opts)
     if not args.quiet:
         ne, ny, nx = cube.shape
         kind = "native channels" if cube.channels is not None else "channels"
-        print(f"binned {args.cube}: {ne} {kind} ({cube.energy_edges[0]:.4g}-{cube.energy_edges[-1]:.4g} keV) x {ny} x "
-              f"{nx} pixels of {cube.header.get('SPBIN', '?')} sky pixels, {int(cube.total_counts):,} counts; "
-              f"{describe_response(cube)}", file=sys.stderr)
+        print(
+            f"binned {args.cube}: {ne} {kind} ({cube.energy_edges[0]:.4g}-{cube.energy_edges[-1]:.4g} keV) x {ny} x "
+            f"{nx} pixels of {cube.header.get('SPBIN', '?')} sky pixels, {int(cube.total_counts):,} counts; "
+            f"{describe_response(cube)}",
+            file=sys.stderr,
+        )
     return cube, 1  # --binning was the events' spatial binning
 
 
@@ -283,9 +389,16 @@ def _default_models(cube, quiet: bool = False) -> list[str]:
     picked = [min(best["by"][c]) for c in ("thermal", "powerlaw") if c in best["by"]]
     if not quiet:
         missing = [c for c in ("thermal", "powerlaw") if c not in best["by"]]
-        print("models matching the cube: " + ", ".join(name for _, _, name in picked)
-              + (f" (no {' or '.join(missing)} model matches; train one with `napari-sushi train --rmf RMF ...`)"
-                 if missing else ""), file=sys.stderr)
+        print(
+            "models matching the cube: "
+            + ", ".join(name for _, _, name in picked)
+            + (
+                f" (no {' or '.join(missing)} model matches; train one with `napari-sushi train --rmf RMF ...`)"
+                if missing
+                else ""
+            ),
+            file=sys.stderr,
+        )
     return [path for _, path, _ in picked]
 
 
@@ -322,8 +435,14 @@ def run_fit(args: argparse.Namespace, regularised: bool) -> int:
     if not args.quiet:
         from tqdm import tqdm
 
-        bar = tqdm(total=st.max_iter * (1 if regularised else st.n_starts), desc="sushi" if regularised else "pixelfit",
-                   unit="it", file=sys.stderr, disable=None, leave=False)
+        bar = tqdm(
+            total=st.max_iter * (1 if regularised else st.n_starts),
+            desc="sushi" if regularised else "pixelfit",
+            unit="it",
+            file=sys.stderr,
+            disable=None,
+            leave=False,
+        )
 
     def progress(p) -> None:
         if bar is not None:
@@ -340,9 +459,14 @@ def run_fit(args: argparse.Namespace, regularised: bool) -> int:
 
     if not args.quiet:
         ne, ny, nx = cube.shape
-        print(f"fitting {args.cube} ({ne}x{ny}x{nx}) with {', '.join(c.name for c in comps)}; Ctrl-C cancels",
-              file=sys.stderr, flush=True)
-    previous = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
+        print(
+            f"fitting {args.cube} ({ne}x{ny}x{nx}) with {', '.join(c.name for c in comps)}; Ctrl-C cancels",
+            file=sys.stderr,
+            flush=True,
+        )
+    previous = (
+        signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
+    )
     try:
         res = fn(cube, comps, st, callback=progress, cancel=cancel)
     finally:
@@ -359,8 +483,10 @@ def run_fit(args: argparse.Namespace, regularised: bool) -> int:
     res.to_fits(args.output, include_cubes=args.with_cubes, overwrite=args.overwrite)
     if not args.quiet:
         ny, nx = res.gof.shape
-        print(f"wrote {args.output}: {len(res.all_maps())} maps of {ny}x{nx} pixels; {res.method} "
-              f"{res.stop_reason} after {res.n_iter} iterations in {res.wall_time:.1f} s on {res.device}")
+        print(
+            f"wrote {args.output}: {len(res.all_maps())} maps of {ny}x{nx} pixels; {res.method} "
+            f"{res.stop_reason} after {res.n_iter} iterations in {res.wall_time:.1f} s on {res.device}"
+        )
         for line in parameter_summary(res):
             print(line)
     return 0
@@ -374,8 +500,11 @@ def parameter_summary(res) -> list[str]:
     for key, share in res.unconstrained_share().items():
         unit = res.units.get(key, "")
         median = np.nanmedian(res.params[key])
-        what = ("whose bootstrap sigma (the regularised fit's) reaches the validity box's spread" if boot else
-                "not constrained by their own data (sigma >= the validity box's spread)")
+        what = (
+            "whose bootstrap sigma (the regularised fit's) reaches the validity box's spread"
+            if boot
+            else "not constrained by their own data (sigma >= the validity box's spread)"
+        )
         lines.append(f"  {key}: median {median:.4g}{' ' + unit if unit else ''}; {100 * share:.0f} % of pixels {what}")
     if lines and res.method == "sushi" and not boot:
         lines.append("  (there a SUSHI map follows its neighbours and its start; see the sigma maps)")

@@ -63,8 +63,10 @@ def _fit_lines(ms, fit) -> list[str]:
         if names:
             lines.append(f"  {title}: " + ", ".join(f"{n} [{ms.units.get(n) or '-'}]" for n in names))
     if fm.measured:
-        lines.append("  measured share (the rest is the regulariser's fill-in): "
-                     + ", ".join(f"{k} {100 * np.mean(m):.0f} %" for k, m in fm.measured.items()))
+        lines.append(
+            "  measured share (the rest is the regulariser's fill-in): "
+            + ", ".join(f"{k} {100 * np.mean(m):.0f} %" for k, m in fm.measured.items())
+        )
     for key, arr in fm.params.items():
         finite = np.asarray(arr, float)[np.isfinite(arr)]
         if finite.size:
@@ -80,8 +82,10 @@ def _fit_lines(ms, fit) -> list[str]:
     else:
         lines.append("  cubes: not included (export with the model cubes to inspect pixel spectra)")
     for comp, m in fit.models.items():
-        lines.append(f"  model {comp}: {m.get('family', '?')} identity {m.get('identity', '?')} "
-                     f"(response {m.get('response', '?')})")
+        lines.append(
+            f"  model {comp}: {m.get('family', '?')} identity {m.get('identity', '?')} "
+            f"(response {m.get('response', '?')})"
+        )
     lines.append(f"  WCS centre: {_wcs_centre(ms.wcs, *any_map.shape)}")
     return lines
 
@@ -140,8 +144,9 @@ def describe(path: Path) -> list[str]:
         for name, m in ms.maps.items():
             unit = ms.units.get(name) or "-"
             truth = " (truth)" if ms.headers.get(name, {}).get("TRUTH", False) else ""
-            lines.append(f"  map {name}{truth}: {m.shape[0]}x{m.shape[1]} [{unit}] "
-                         f"range {np.nanmin(m):.4g}..{np.nanmax(m):.4g}")
+            lines.append(
+                f"  map {name}{truth}: {m.shape[0]}x{m.shape[1]} [{unit}] range {np.nanmin(m):.4g}..{np.nanmax(m):.4g}"
+            )
         for name, c in ms.cubes.items():
             lines.append(f"  cube {name}: {c.shape}")
         if ms.maps:
@@ -166,8 +171,7 @@ def describe(path: Path) -> list[str]:
     lines += [
         f"  kind: {'array' if kind == 'array' else 'FITS'} cube (energy, y, x) = ({ne}, {ny}, {nx})",
         band,
-        "  channels: "
-        + ("none" if cube.channels is None else f"{cube.channels[0]}-{cube.channels[-1]} ({ne} bins)"),
+        "  channels: " + ("none" if cube.channels is None else f"{cube.channels[0]}-{cube.channels[-1]} ({ne} bins)"),
         f"  WCS centre: {_wcs_centre(cube.wcs, ny, nx)}",
         f"  exposure: {'unknown' if cube.exposure is None else f'{cube.exposure:.1f} s'}",
         f"  total counts: {cube.total_counts:,.0f}",

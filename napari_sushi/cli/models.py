@@ -22,8 +22,10 @@ def run(args: argparse.Namespace) -> int:
     if args.model:
         m = load_model(args.model)
         print(f"{args.model}: {m.describe()}")
-        print(f"  identity {m.identity()}; band {m.meta.band}; channels "
-              f"{'-' if m.meta.channels is None else f'{m.meta.channels[0]}-{m.meta.channels[-1]}'}")
+        print(
+            f"  identity {m.identity()}; band {m.meta.band}; channels "
+            f"{'-' if m.meta.channels is None else f'{m.meta.channels[0]}-{m.meta.channels[-1]}'}"
+        )
         for p in m.meta.parameters:
             print(f"  {p.name:<10} [{p.unit or '-'}] {p.low:g}..{p.high:g} (default {p.default:g}) {p.description}")
         fixed = m.meta.extra.get("fixed") or {}
@@ -37,13 +39,17 @@ def run(args: argparse.Namespace) -> int:
             print("  training: " + ", ".join(f"{k}={v}" for k, v in tr.items() if not isinstance(v, (list, dict))))
         acc = m.meta.extra.get("accuracy") or {}
         if acc.get("median") is not None:
-            print(f"  held-out accuracy: median {acc['median']:.3g}, p99 {acc['p99']:.3g} ({acc.get('metric', '')}, "
-                  f"n={acc.get('n')})")
+            print(
+                f"  held-out accuracy: median {acc['median']:.3g}, p99 {acc['p99']:.3g} ({acc.get('metric', '')}, "
+                f"n={acc.get('n')})"
+            )
         return 0
     entries = list_models()
     if not entries:
-        print("no models found: napari_sushi/pretrained is empty and you have none in "
-              f"{user_model_dir()}; train one with `napari-sushi train`")
+        print(
+            "no models found: napari_sushi/pretrained is empty and you have none in "
+            f"{user_model_dir()}; train one with `napari-sushi train`"
+        )
         return 1
     rows = [("NAME", "ORIGIN", "COMPONENT", "FAMILY", "PARAMETERS", "FIXED", "BAND keV")]
     for e in entries:

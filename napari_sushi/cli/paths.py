@@ -24,8 +24,10 @@ def check_output(output: str | os.PathLike, overwrite: bool, inputs: tuple = (),
             continue
         s = Path(src).expanduser()
         if s.exists() and out.exists() and os.path.samefile(s, out) or s.resolve() == out.resolve():
-            raise CLIError(f"{option} {out} is also an input ({s}); writing it would replace your data. "
-                           "Choose another output name.")
+            raise CLIError(
+                f"{option} {out} is also an input ({s}); writing it would replace your data. "
+                "Choose another output name."
+            )
     if out.exists() and not overwrite:
         raise CLIError(f"{out} already exists; choose another name or pass --overwrite.")
     return out

@@ -12,9 +12,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "pixelfit",
         help="per-pixel fit (no regularisation), for comparison",
         description="Fit every pixel on its own with the same spectral models (batched Levenberg-Marquardt, "
-                    "multi-start) and write the same maps as `napari-sushi fit`.",
+        "multi-start) and write the same maps as `napari-sushi fit`.",
         epilog="example: napari-sushi pixelfit toy.fits --model toy-thermal-emulator --model toy-powerlaw-emulator "
-               "-o pixel_maps.fits",
+        "-o pixel_maps.fits",
     )
     add_common(p, regularised=False)
     return p

@@ -17,8 +17,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description="Simulate a toy supernova remnant (Poisson counts folded through an instrument "
         "response) and write the cube plus its truth maps (hidden TRUTH=T extensions) to one FITS file.",
     )
-    p.add_argument("--preset", default="toy", choices=sorted(PRESETS),
-                   help="; ".join(f"{k}: {v.description}" for k, v in PRESETS.items()))
+    p.add_argument(
+        "--preset",
+        default="toy",
+        choices=sorted(PRESETS),
+        help="; ".join(f"{k}: {v.description}" for k, v in PRESETS.items()),
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same file bit for bit)")
     p.add_argument("-o", "--output", required=True, help="output FITS file (e.g. toy.fits or toy.fits.gz)")
     p.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")

@@ -15,13 +15,15 @@ from napari_sushi.cli import CLIError
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "train", help="train a spectral model (emulator, iae or reference)", description=__doc__,
+        "train",
+        help="train a spectral model (emulator, iae or reference)",
+        description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Examples:\n"
-               "  napari-sushi train --preset toy --component thermal --family emulator -o thermal.safetensors\n"
-               "  napari-sushi train --rmf acis.rmf --arf acis.arf --component thermal --nH 0.95 --band 0.5 8 "
-               "--range kT=0.2,5\n"
-               "      (saved in your model folder as acis-thermal-emulator; fit with --model acis-thermal-emulator)",
+        "  napari-sushi train --preset toy --component thermal --family emulator -o thermal.safetensors\n"
+        "  napari-sushi train --rmf acis.rmf --arf acis.arf --component thermal --nH 0.95 --band 0.5 8 "
+        "--range kT=0.2,5\n"
+        "      (saved in your model folder as acis-thermal-emulator; fit with --model acis-thermal-emulator)",
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--preset", help="simulator preset (instrument and band), e.g. toy or wide")
@@ -29,40 +31,84 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     src.add_argument("--rmf", metavar="FILE", help="your instrument's OGIP RMF (or RSP): train for its channels")
     p.add_argument("--arf", metavar="FILE", help="with --rmf: the matching ARF (effective area)")
     p.add_argument("--component", help="component to simulate: thermal or powerlaw (with --preset or --rmf)")
-    p.add_argument("--nH", type=float, metavar="COLUMN",
-                   help="absorption column in 1e22 cm-2 held fixed (with --preset: the same as --fix nH=COLUMN)")
+    p.add_argument(
+        "--nH",
+        type=float,
+        metavar="COLUMN",
+        help="absorption column in 1e22 cm-2 held fixed (with --preset: the same as --fix nH=COLUMN)",
+    )
     p.add_argument("--abundance", type=float, help="metal abundance of the thermal plasma (solar units) held fixed")
-    p.add_argument("--band", nargs=2, type=float, metavar=("EMIN", "EMAX"), default=None,
-                   help="with --rmf: energy band in keV (default 0.5 8); the RMF channels lying inside are used, as "
-                        "`napari-sushi bin --native` bins them")
-    p.add_argument("--group", type=int, default=None, metavar="N",
-                   help="with --rmf: N consecutive channels per bin (default 1), as `napari-sushi bin --group N`")
-    p.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE",
-                   help="with --preset or --rmf: hold a physical parameter at a value for your source, e.g. nH=0.95 "
-                        "(absorption, 1e22 cm-2), velocity=0, abundance=0.5; a free parameter named here stops "
-                        "being one; repeatable")
-    p.add_argument("--range", action="append", default=[], metavar="NAME=LOW,HIGH",
-                   help="with --preset or --rmf: the validity box of a free parameter, e.g. index=1,3.5; repeatable")
+    p.add_argument(
+        "--band",
+        nargs=2,
+        type=float,
+        metavar=("EMIN", "EMAX"),
+        default=None,
+        help="with --rmf: energy band in keV (default 0.5 8); the RMF channels lying inside are used, as "
+        "`napari-sushi bin --native` bins them",
+    )
+    p.add_argument(
+        "--group",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --rmf: N consecutive channels per bin (default 1), as `napari-sushi bin --group N`",
+    )
+    p.add_argument(
+        "--fix",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="with --preset or --rmf: hold a physical parameter at a value for your source, e.g. nH=0.95 "
+        "(absorption, 1e22 cm-2), velocity=0, abundance=0.5; a free parameter named here stops "
+        "being one; repeatable",
+    )
+    p.add_argument(
+        "--range",
+        action="append",
+        default=[],
+        metavar="NAME=LOW,HIGH",
+        help="with --preset or --rmf: the validity box of a free parameter, e.g. index=1,3.5; repeatable",
+    )
     p.add_argument("--family", default="emulator", choices=["emulator", "iae", "reference"])
     out = p.add_mutually_exclusive_group()
     out.add_argument("-o", "--output", help="model file to write (.safetensors)")
-    out.add_argument("--name", help="save in your user model folder under this name (the default without -o: "
-                                    "<rmf stem>-<component>-<family>); load it later by that name")
+    out.add_argument(
+        "--name",
+        help="save in your user model folder under this name (the default without -o: "
+        "<rmf stem>-<component>-<family>); load it later by that name",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file / user model")
     p.add_argument("--quick", action="store_true", help="a small model in seconds (coarser grid, fewer epochs)")
     p.add_argument("--seed", type=int, default=0, help="seed of the train/validation split and initialisation")
     p.add_argument("--val-fraction", type=float, default=0.1, help="validation share (networks)")
     p.add_argument("--max-epochs", type=int, default=None, help="epoch cap (networks; default 2000, --quick 60)")
-    p.add_argument("--patience", type=int, default=None,
-                   help="early-stopping patience in epochs (networks; default 60, --quick 15)")
+    p.add_argument(
+        "--patience",
+        type=int,
+        default=None,
+        help="early-stopping patience in epochs (networks; default 60, --quick 15)",
+    )
     p.add_argument("--time-limit", type=float, default=None, help="stop training after this many seconds (networks)")
-    p.add_argument("--n-random", type=int, default=None,
-                   help="random simulator draws added to the grid (networks; default 3000, --quick 300)")
-    p.add_argument("--schedule", choices=["plateau", "cosine"], default="plateau",
-                   help="learning-rate schedule (networks): halve on a plateau, or cosine decay over --time-limit "
-                        "(the shipped thermal IAEs: cosine, --time-limit 390, --polish-minutes 2)")
-    p.add_argument("--polish-minutes", type=float, default=0.0,
-                   help="then full-batch float64 L-BFGS for this long, kept only if it improves (networks)")
+    p.add_argument(
+        "--n-random",
+        type=int,
+        default=None,
+        help="random simulator draws added to the grid (networks; default 3000, --quick 300)",
+    )
+    p.add_argument(
+        "--schedule",
+        choices=["plateau", "cosine"],
+        default="plateau",
+        help="learning-rate schedule (networks): halve on a plateau, or cosine decay over --time-limit "
+        "(the shipped thermal IAEs: cosine, --time-limit 390, --polish-minutes 2)",
+    )
+    p.add_argument(
+        "--polish-minutes",
+        type=float,
+        default=0.0,
+        help="then full-batch float64 L-BFGS for this long, kept only if it improves (networks)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -75,10 +121,20 @@ def run(args: argparse.Namespace) -> int:
     preset = _preset(args)  # reads the response files now: bad ones fail before any training
     target, name = _output(args)  # checked before training: no time is spent on a model that cannot be saved
     model = train_model(
-        args.family, preset=preset, component=args.component, library=args.library, seed=args.seed,
-        val_frac=args.val_fraction, max_epochs=args.max_epochs, patience=args.patience,
-        time_limit=args.time_limit, n_random=args.n_random, progress=not args.quiet,
-        schedule=args.schedule, polish_seconds=60.0 * args.polish_minutes, quick=args.quick,
+        args.family,
+        preset=preset,
+        component=args.component,
+        library=args.library,
+        seed=args.seed,
+        val_frac=args.val_fraction,
+        max_epochs=args.max_epochs,
+        patience=args.patience,
+        time_limit=args.time_limit,
+        n_random=args.n_random,
+        progress=not args.quiet,
+        schedule=args.schedule,
+        polish_seconds=60.0 * args.polish_minutes,
+        quick=args.quick,
     )
     if name is None:
         save_model(model, target, overwrite=args.overwrite)
@@ -92,10 +148,14 @@ def run(args: argparse.Namespace) -> int:
     tr = model.meta.extra.get("training", {})
     secs = tr.get("seconds")
     acc = model.meta.extra.get("accuracy") or {}
-    line = f"identity {model.identity()}; " + (f"trained in {secs:g} s" if isinstance(secs, (int, float)) else "trained")
+    line = f"identity {model.identity()}; " + (
+        f"trained in {secs:g} s" if isinstance(secs, (int, float)) else "trained"
+    )
     if acc.get("median") is not None:
-        line += (f"; held-out spectral error (relative L2, {acc['n']} draws): median {acc['median']:.3g}, "
-                 f"p99 {acc['p99']:.3g}")
+        line += (
+            f"; held-out spectral error (relative L2, {acc['n']} draws): median {acc['median']:.3g}, "
+            f"p99 {acc['p99']:.3g}"
+        )
     else:
         curve = model.meta.extra.get("loss_curve") or [{}]
         last = curve[-1] or {}
@@ -116,8 +176,12 @@ def _check_options(args: argparse.Namespace) -> None:
             if val is not None:
                 raise CLIError(f"{opt} goes with --rmf (your own response); presets have their own band and channels")
     if args.library:
-        for opt, val in (("--nH", args.nH), ("--abundance", args.abundance), ("--fix", args.fix or None),
-                         ("--range", args.range or None)):
+        for opt, val in (
+            ("--nH", args.nH),
+            ("--abundance", args.abundance),
+            ("--fix", args.fix or None),
+            ("--range", args.range or None),
+        ):
             if val is not None:
                 raise CLIError(f"{opt} changes simulated spectra: give --preset or --rmf, not --library")
     if args.abundance is not None and args.component != "thermal":
@@ -129,8 +193,9 @@ def _check_options(args: argparse.Namespace) -> None:
     if args.polish_minutes < 0:
         raise CLIError("--polish-minutes must be >= 0")
     if args.family == "emulator" and (args.schedule != "plateau" or args.polish_minutes):
-        raise CLIError("--schedule and --polish-minutes apply to the network families (iae, reference), "
-                       "not to the grid emulator")
+        raise CLIError(
+            "--schedule and --polish-minutes apply to the network families (iae, reference), not to the grid emulator"
+        )
 
 
 def _output(args: argparse.Namespace):
@@ -174,8 +239,10 @@ def _output(args: argparse.Namespace):
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise CLIError(f"cannot create the user model folder {target.parent} ({exc.strerror}); set {ENV_VAR} "
-                       "to a writable folder or give -o FILE") from None
+        raise CLIError(
+            f"cannot create the user model folder {target.parent} ({exc.strerror}); set {ENV_VAR} "
+            "to a writable folder or give -o FILE"
+        ) from None
     return target, name
 
 
@@ -195,9 +262,17 @@ def _preset(args: argparse.Namespace):
             nH = fixed.pop("nH", None)
             abundance = fixed.pop("abundance", None) if args.component == "thermal" else None
             band = tuple(args.band) if args.band is not None else (0.5, 8.0)
-            return response_preset(args.rmf, args.arf, band=band, group=args.group or 1, nH=nH,
-                                   abundance=abundance, ranges=ranges or None, fixed=fixed or None,
-                                   components=(args.component,))
+            return response_preset(
+                args.rmf,
+                args.arf,
+                band=band,
+                group=args.group or 1,
+                nH=nH,
+                abundance=abundance,
+                ranges=ranges or None,
+                fixed=fixed or None,
+                components=(args.component,),
+            )
         if args.preset and (fixed or ranges):
             return customise_preset(args.preset, args.component, fixed=fixed, ranges=ranges)
     except SimulationError as exc:

@@ -100,9 +100,7 @@ class HyperCube:
             if not isinstance(self.wcs, WCS):
                 raise CubeError(f"wcs must be an astropy.wcs.WCS; got {type(self.wcs).__name__}.")
             if self.wcs.naxis != 2:
-                raise CubeError(
-                    f"wcs must describe the 2-D image plane (x, y); got a {self.wcs.naxis}-axis WCS."
-                )
+                raise CubeError(f"wcs must describe the 2-D image plane (x, y); got a {self.wcs.naxis}-axis WCS.")
         if self.exposure is not None:
             exp = float(self.exposure)
             if not np.isfinite(exp) or exp <= 0:

@@ -80,11 +80,14 @@ def _boxes(provenance: Any) -> dict[str, tuple[float, float]]:
     boxes = _fit_provenance(provenance).get("boxes")
     if not isinstance(boxes, dict):
         return {}
-    return {str(k): (float(v[0]), float(v[1])) for k, v in boxes.items() if isinstance(v, (list, tuple)) and len(v) == 2}
+    return {
+        str(k): (float(v[0]), float(v[1])) for k, v in boxes.items() if isinstance(v, (list, tuple)) and len(v) == 2
+    }
 
 
-def _free_count(params: dict[str, np.ndarray], sigmas: dict[str, np.ndarray], n_comp: int,
-                links: Any, mask: np.ndarray | None) -> int:
+def _free_count(
+    params: dict[str, np.ndarray], sigmas: dict[str, np.ndarray], n_comp: int, links: Any, mask: np.ndarray | None
+) -> int:
     """Amplitudes + free parameter maps: fixed parameters have an all-zero σ map; linked ones count once."""
     n = 0
     for key in params:
@@ -240,7 +243,7 @@ def group_min_counts(counts: np.ndarray, min_counts: float) -> np.ndarray:
         if acc >= min_counts and i + 1 < n:
             starts.append(i + 1)
             acc = 0.0
-    if len(starts) > 1 and c[starts[-1]:].sum() < min_counts:
+    if len(starts) > 1 and c[starts[-1] :].sum() < min_counts:
         starts.pop()
     return np.asarray(starts, dtype=int)
 
@@ -306,8 +309,12 @@ class PixelSpectrum:
 
         edges = np.append(self.energy_edges[starts], self.energy_edges[-1])
         return replace(
-            self, energy_edges=edges, counts=g(self.counts), model=g(self.model),
-            components={k: g(v) for k, v in self.components.items()}, background=g(self.background),
+            self,
+            energy_edges=edges,
+            counts=g(self.counts),
+            model=g(self.model),
+            components={k: g(v) for k, v in self.components.items()},
+            background=g(self.background),
             min_counts=float(min_counts),
         )
 
@@ -331,14 +338,14 @@ def check_pixel(shape: tuple[int, int], y: int, x: int, mask: np.ndarray | None 
     """Raise :class:`PixelError` when ``(y, x)`` is outside the (Y, X) grid or outside the fit mask."""
     ny, nx = int(shape[0]), int(shape[1])
     if not (0 <= y < ny and 0 <= x < nx):
-        raise PixelError(f"pixel (y={y}, x={x}) is outside the fitted image ({ny} x {nx} pixels); "
-                         "click on the cube.")
+        raise PixelError(f"pixel (y={y}, x={x}) is outside the fitted image ({ny} x {nx} pixels); click on the cube.")
     if mask is not None and not bool(np.asarray(mask)[y, x]):
         raise PixelError(f"pixel (y={y}, x={x}) was not fitted (outside the fit's mask or region).")
 
 
-def observed_counts(cube_counts: np.ndarray, y: int, x: int, binning: int = 1, band_offset: int = 0,
-                    n_energy: int | None = None) -> np.ndarray:
+def observed_counts(
+    cube_counts: np.ndarray, y: int, x: int, binning: int = 1, band_offset: int = 0, n_energy: int | None = None
+) -> np.ndarray:
     """Counts of fitted pixel ``(y, x)`` from the unbinned full cube (E0, Y0, X0): the ``binning`` x
     ``binning`` block, channels ``band_offset`` .. ``band_offset + n_energy``."""
     b = max(int(binning), 1)
@@ -346,7 +353,7 @@ def observed_counts(cube_counts: np.ndarray, y: int, x: int, binning: int = 1, b
     e1 = c.shape[0] if n_energy is None else band_offset + int(n_energy)
     if e1 > c.shape[0]:
         raise ValueError(f"the cube has {c.shape[0]} channels; the fit needs {e1} from channel {band_offset}.")
-    block = c[band_offset:e1, y * b:(y + 1) * b, x * b:(x + 1) * b]
+    block = c[band_offset:e1, y * b : (y + 1) * b, x * b : (x + 1) * b]
     if block.shape[1:] != (b, b):
         raise PixelError(f"pixel (y={y}, x={x}) with binning {b} lies beyond the cube's edge.")
     return block.reshape(block.shape[0], -1).sum(axis=1).astype(float)
@@ -401,8 +408,11 @@ def pixel_spectrum(
     for comp, amp in fa.amplitudes.items():
         key = f"{comp} amplitude"
         sig = fa.sigmas.get(key, fa.sigmas.get(comp))
-        params.append(ParameterValue(key, float(amp[y, x]), None if sig is None else float(sig[y, x]),
-                                     fa.units.get(key, "counts")))
+        params.append(
+            ParameterValue(
+                key, float(amp[y, x]), None if sig is None else float(sig[y, x]), fa.units.get(key, "counts")
+            )
+        )
     for key, arr in fa.params.items():
         sig = fa.sigmas.get(key)
         lo_hi = fa.intervals.get(key)
@@ -412,18 +422,35 @@ def pixel_spectrum(
         if key in fa.boxes:
             low, high = on_box_edge(np.asarray(arr[y, x]), fa.boxes[key])
             edge = "lower" if bool(low) else "upper" if bool(high) else ""
-        params.append(ParameterValue(
-            key, float(arr[y, x]), sv, fa.units.get(key, ""),
-            None if lo_hi is None else float(lo_hi[0][y, x]), None if lo_hi is None else float(lo_hi[1][y, x]),
-            unconstrained=bool(sv is not None and sigma_unconstrained(sv, cap)), at_edge=edge,
-        ))
+        params.append(
+            ParameterValue(
+                key,
+                float(arr[y, x]),
+                sv,
+                fa.units.get(key, ""),
+                None if lo_hi is None else float(lo_hi[0][y, x]),
+                None if lo_hi is None else float(lo_hi[1][y, x]),
+                unconstrained=bool(sv is not None and sigma_unconstrained(sv, cap)),
+                at_edge=edge,
+            )
+        )
     cstat = float(np.sum(deviance_residuals(counts, model) ** 2))
     dof = None if fa.free_count is None else max(E - int(fa.free_count), 1)
     gof = None if fa.gof is None else float(fa.gof[y, x])
     spec = PixelSpectrum(
-        y=y, x=x, energy_edges=np.asarray(fa.energy_edges, float), counts=counts, model=model,
-        components=comps, background=background, residual_kind=residual_kind, params=params, gof=gof,
-        gof_name=fa.gof_name, cstat=cstat, dof=dof,
+        y=y,
+        x=x,
+        energy_edges=np.asarray(fa.energy_edges, float),
+        counts=counts,
+        model=model,
+        components=comps,
+        background=background,
+        residual_kind=residual_kind,
+        params=params,
+        gof=gof,
+        gof_name=fa.gof_name,
+        cstat=cstat,
+        dof=dof,
     )
     return spec.grouped(min_counts) if min_counts > 0 else spec
 
@@ -437,7 +464,9 @@ def _as_fit_arrays(result: Any) -> FitArrays:
 
 
 def fit_pixel_at(
-    world_yx: tuple[float, float], map_scale: tuple[float, float], map_translate: tuple[float, float],
+    world_yx: tuple[float, float],
+    map_scale: tuple[float, float],
+    map_translate: tuple[float, float],
     shape: tuple[int, int] | None = None,
 ) -> tuple[int, int]:
     """The fitted-grid pixel ``(y, x)`` under a world position (e.g. a click), from the result maps'

@@ -56,9 +56,13 @@ _SKY_SYSTEMS = {"fk5", "icrs", "j2000", "fk4", "b1950", "galactic", "ecliptic"}
 _PIXEL_SYSTEMS = {"image", "physical"}
 _OTHER_SYSTEMS = {"linear", "amplifier", "detector", "wcs", "wcsa"}  # ds9 knows them; we cannot map them
 _MASK_SHAPES = {
-    "CirclePixelRegion": "circle", "EllipsePixelRegion": "ellipse", "RectanglePixelRegion": "box",
-    "PolygonPixelRegion": "polygon", "CircleAnnulusPixelRegion": "annulus",
-    "EllipseAnnulusPixelRegion": "elliptical annulus", "RectangleAnnulusPixelRegion": "box annulus",
+    "CirclePixelRegion": "circle",
+    "EllipsePixelRegion": "ellipse",
+    "RectanglePixelRegion": "box",
+    "PolygonPixelRegion": "polygon",
+    "CircleAnnulusPixelRegion": "annulus",
+    "EllipseAnnulusPixelRegion": "elliptical annulus",
+    "RectangleAnnulusPixelRegion": "box annulus",
 }
 _SHAPE_WORD = re.compile(r"^\s*([+-]?)\s*([A-Za-z]+)\s*\(")
 _SUPPORTED = "circle, ellipse, box, polygon and annulus"
@@ -203,7 +207,9 @@ def _move_pixel_region(region: Any, t: tuple[float, float, float, float]) -> Any
 
     sx, ox, sy, oy = t
     if not np.isclose(sx, sy):
-        raise RegionError("the cube's physical -> image scale differs in x and y; save the region in image coordinates.")
+        raise RegionError(
+            "the cube's physical -> image scale differs in x and y; save the region in image coordinates."
+        )
     out = copy.deepcopy(region)
     for name in region._params:
         value = getattr(region, name)
@@ -257,7 +263,10 @@ def ds9_region_mask(
 
 
 def regions_to_mask(
-    regions: list[Ds9Region], shape: tuple[int, int], wcs: Any = None, header: Any = None,
+    regions: list[Ds9Region],
+    shape: tuple[int, int],
+    wcs: Any = None,
+    header: Any = None,
     source: str = "region file",
 ) -> np.ndarray:
     """Union of the included regions minus the excluded ones (everything minus them when all are

@@ -108,8 +108,11 @@ class Response:
             raise ResponseError(f"exposure must be a positive number of seconds; got {exposure}.")
         if self._eff is None:
             m = self.matrix
-            self._eff = (sp.csr_array(m.multiply(self.arf[:, None])) if sp.issparse(m)
-                         else np.ascontiguousarray(self.arf[:, None] * m))
+            self._eff = (
+                sp.csr_array(m.multiply(self.arf[:, None]))
+                if sp.issparse(m)
+                else np.ascontiguousarray(self.arf[:, None] * m)
+            )
         if sp.issparse(self._eff):
             out = np.asarray((self._eff.T @ f.T).T)
         else:
@@ -153,9 +156,13 @@ class Response:
         if sp.issparse(m) and m.shape[0] * m.shape[1] <= _DENSE_LIMIT:
             m = m.toarray()
         return Response(
-            energy_edges=self.energy_edges[r0 : r1 + 1], arf=self.arf[r0:r1], matrix=m,
-            channel_edges=self.channel_edges[c0 : c1 + 1], channels=self.channels[c0:c1],
-            name=self.name, band=(float(emin), float(emax)),
+            energy_edges=self.energy_edges[r0 : r1 + 1],
+            arf=self.arf[r0:r1],
+            matrix=m,
+            channel_edges=self.channel_edges[c0 : c1 + 1],
+            channels=self.channels[c0:c1],
+            name=self.name,
+            band=(float(emin), float(emax)),
         )
 
     def group(self, g: int) -> "Response":
@@ -176,17 +183,22 @@ class Response:
             raise ResponseError(f"response {self.name!r} has {self.n_channels} channels, fewer than one group of {g}.")
         m = self.matrix if sp.issparse(self.matrix) else np.asarray(self.matrix)
         if sp.issparse(m):
-            summing = sp.csr_array((np.ones(n * g), (np.arange(n * g), np.repeat(np.arange(n), g))),
-                                   shape=(self.n_channels, n))
+            summing = sp.csr_array(
+                (np.ones(n * g), (np.arange(n * g), np.repeat(np.arange(n), g))), shape=(self.n_channels, n)
+            )
             grouped = sp.csr_array(m) @ summing
             if grouped.shape[0] * grouped.shape[1] <= _DENSE_LIMIT:
                 grouped = grouped.toarray()
         else:
             grouped = m[:, : n * g].reshape(m.shape[0], n, g).sum(axis=2)
         return Response(
-            energy_edges=self.energy_edges.copy(), arf=self.arf.copy(), matrix=grouped,
-            channel_edges=self.channel_edges[: n * g + 1 : g].copy(), channels=self.channels[: n * g : g].copy(),
-            name=self.name, band=self.band,
+            energy_edges=self.energy_edges.copy(),
+            arf=self.arf.copy(),
+            matrix=grouped,
+            channel_edges=self.channel_edges[: n * g + 1 : g].copy(),
+            channels=self.channels[: n * g : g].copy(),
+            name=self.name,
+            band=self.band,
         )
 
 
@@ -272,7 +284,9 @@ def read_rmf(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarra
     with _open_ogip(path, "RMF") as hdul:
         mhdu = _find_hdu(hdul, ("MATRIX", "SPECRESP MATRIX"), path)
         ehdu = _find_hdu(hdul, ("EBOUNDS",), path)
-        has_area = mhdu.name.upper() == "SPECRESP MATRIX" or str(mhdu.header.get("HDUCLAS3", "")).strip().upper() == "FULL"
+        has_area = (
+            mhdu.name.upper() == "SPECRESP MATRIX" or str(mhdu.header.get("HDUCLAS3", "")).strip().upper() == "FULL"
+        )
         e_lo = _decimal(_column(mhdu, "ENERG_LO", path))
         e_hi = _decimal(_column(mhdu, "ENERG_HI", path))
         n_grp = np.asarray(_column(mhdu, "N_GRP", path)).astype(np.int64).ravel()
@@ -309,8 +323,10 @@ def read_rmf(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarra
     ch_edges = _edges_from(c_lo, c_hi, path, "EBOUNDS E_MIN/E_MAX")
     cols = chan - first_chan
     if cols.min() < 0 or cols.max() >= detchans:
-        raise ResponseError(f"{path}: EBOUNDS channel numbers {chan.min()}-{chan.max()} do not match the matrix "
-                            f"columns (first channel {first_chan}, {detchans} channels).")
+        raise ResponseError(
+            f"{path}: EBOUNDS channel numbers {chan.min()}-{chan.max()} do not match the matrix "
+            f"columns (first channel {first_chan}, {detchans} channels)."
+        )
     dense = dense[:, cols]
     return _edges_from(e_lo, e_hi, path, "MATRIX ENERG_LO/ENERG_HI"), dense, ch_edges, chan, has_area
 
@@ -320,9 +336,7 @@ def read_response(rmf: str | os.PathLike, arf: str | os.PathLike | None = None, 
     e_edges, matrix, ch_edges, channels, has_area = read_rmf(rmf)
     if arf is None:
         if not has_area:
-            raise ResponseError(
-                f"{rmf} is a redistribution matrix without effective area; give the matching ARF too."
-            )
+            raise ResponseError(f"{rmf} is a redistribution matrix without effective area; give the matching ARF too.")
         area = np.ones(e_edges.size - 1)
     else:
         a_edges, area = read_arf(arf)
@@ -348,13 +362,25 @@ def write_arf(response: Response, path: str | os.PathLike, overwrite: bool = Fal
     from napari_sushi.core.io.atomic import atomic_path
 
     e = response.energy_edges
-    hdu = fits.BinTableHDU.from_columns([
-        fits.Column("ENERG_LO", "E", unit="keV", array=e[:-1]),
-        fits.Column("ENERG_HI", "E", unit="keV", array=e[1:]),
-        fits.Column("SPECRESP", "E", unit="cm**2", array=response.arf),
-    ], name="SPECRESP")
-    hdu.header.update({"HDUCLASS": "OGIP", "HDUCLAS1": "RESPONSE", "HDUCLAS2": "SPECRESP", "HDUVERS": "1.1.0",
-                       "TELESCOP": "NONE", "INSTRUME": "NONE", "RESPNAME": response.name[:68]})
+    hdu = fits.BinTableHDU.from_columns(
+        [
+            fits.Column("ENERG_LO", "E", unit="keV", array=e[:-1]),
+            fits.Column("ENERG_HI", "E", unit="keV", array=e[1:]),
+            fits.Column("SPECRESP", "E", unit="cm**2", array=response.arf),
+        ],
+        name="SPECRESP",
+    )
+    hdu.header.update(
+        {
+            "HDUCLASS": "OGIP",
+            "HDUCLAS1": "RESPONSE",
+            "HDUCLAS2": "SPECRESP",
+            "HDUVERS": "1.1.0",
+            "TELESCOP": "NONE",
+            "INSTRUME": "NONE",
+            "RESPNAME": response.name[:68],
+        }
+    )
     target = Path(path)
     with atomic_path(target, overwrite=overwrite) as tmp:
         fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp)
@@ -372,7 +398,9 @@ def write_rmf(response: Response, path: str | os.PathLike, overwrite: bool = Fal
 
     ch = response.channels
     if ch.size > 1 and not np.all(np.diff(ch) == 1):
-        raise ResponseError(f"response {response.name!r}: channel numbers are not consecutive; an RMF cannot hold them.")
+        raise ResponseError(
+            f"response {response.name!r}: channel numbers are not consecutive; an RMF cannot hold them."
+        )
     m = sp.csr_array(response.matrix) if sp.issparse(response.matrix) else None
     dense = None if m is not None else np.asarray(response.matrix, dtype=float)
     n_grp, f_chan, n_chan, values = [], [], [], []
@@ -392,30 +420,62 @@ def write_rmf(response: Response, path: str | os.PathLike, overwrite: bool = Fal
         n_grp.append(len(starts))
         f_chan.append((ch[0] + starts).astype(np.int32))
         n_chan.append((stops - starts).astype(np.int32))
-        values.append(np.concatenate([row_vals[a:b] for a, b in zip(starts, stops)]).astype(np.float32)
-                      if nz.size else np.zeros(0, np.float32))
+        values.append(
+            np.concatenate([row_vals[a:b] for a, b in zip(starts, stops)]).astype(np.float32)
+            if nz.size
+            else np.zeros(0, np.float32)
+        )
     e = response.energy_edges
-    mat = fits.BinTableHDU.from_columns([
-        fits.Column("ENERG_LO", "E", unit="keV", array=e[:-1]),
-        fits.Column("ENERG_HI", "E", unit="keV", array=e[1:]),
-        fits.Column("N_GRP", "J", array=np.asarray(n_grp, np.int32)),
-        fits.Column("F_CHAN", "PJ()", array=f_chan),
-        fits.Column("N_CHAN", "PJ()", array=n_chan),
-        fits.Column("MATRIX", "PE()", array=values),
-    ], name="MATRIX")
+    mat = fits.BinTableHDU.from_columns(
+        [
+            fits.Column("ENERG_LO", "E", unit="keV", array=e[:-1]),
+            fits.Column("ENERG_HI", "E", unit="keV", array=e[1:]),
+            fits.Column("N_GRP", "J", array=np.asarray(n_grp, np.int32)),
+            fits.Column("F_CHAN", "PJ()", array=f_chan),
+            fits.Column("N_CHAN", "PJ()", array=n_chan),
+            fits.Column("MATRIX", "PE()", array=values),
+        ],
+        name="MATRIX",
+    )
     first = int(ch[0]) if ch.size else 1
-    mat.header.update({"HDUCLASS": "OGIP", "HDUCLAS1": "RESPONSE", "HDUCLAS2": "RSP_MATRIX", "HDUCLAS3": "REDIST",
-                       "HDUVERS": "1.3.0", "DETCHANS": response.n_channels, "CHANTYPE": "PI", "LO_THRES": 0.0,
-                       "TELESCOP": "NONE", "INSTRUME": "NONE", "TLMIN4": first,
-                       "TLMAX4": first + response.n_channels - 1, "RESPNAME": response.name[:68]})
+    mat.header.update(
+        {
+            "HDUCLASS": "OGIP",
+            "HDUCLAS1": "RESPONSE",
+            "HDUCLAS2": "RSP_MATRIX",
+            "HDUCLAS3": "REDIST",
+            "HDUVERS": "1.3.0",
+            "DETCHANS": response.n_channels,
+            "CHANTYPE": "PI",
+            "LO_THRES": 0.0,
+            "TELESCOP": "NONE",
+            "INSTRUME": "NONE",
+            "TLMIN4": first,
+            "TLMAX4": first + response.n_channels - 1,
+            "RESPNAME": response.name[:68],
+        }
+    )
     ce = response.channel_edges
-    eb = fits.BinTableHDU.from_columns([
-        fits.Column("CHANNEL", "J", array=ch.astype(np.int32)),
-        fits.Column("E_MIN", "E", unit="keV", array=ce[:-1]),
-        fits.Column("E_MAX", "E", unit="keV", array=ce[1:]),
-    ], name="EBOUNDS")
-    eb.header.update({"HDUCLASS": "OGIP", "HDUCLAS1": "RESPONSE", "HDUCLAS2": "EBOUNDS", "HDUVERS": "1.2.0",
-                      "DETCHANS": response.n_channels, "CHANTYPE": "PI", "TELESCOP": "NONE", "INSTRUME": "NONE"})
+    eb = fits.BinTableHDU.from_columns(
+        [
+            fits.Column("CHANNEL", "J", array=ch.astype(np.int32)),
+            fits.Column("E_MIN", "E", unit="keV", array=ce[:-1]),
+            fits.Column("E_MAX", "E", unit="keV", array=ce[1:]),
+        ],
+        name="EBOUNDS",
+    )
+    eb.header.update(
+        {
+            "HDUCLASS": "OGIP",
+            "HDUCLAS1": "RESPONSE",
+            "HDUCLAS2": "EBOUNDS",
+            "HDUVERS": "1.2.0",
+            "DETCHANS": response.n_channels,
+            "CHANTYPE": "PI",
+            "TELESCOP": "NONE",
+            "INSTRUME": "NONE",
+        }
+    )
     target = Path(path)
     with atomic_path(target, overwrite=overwrite) as tmp:
         fits.HDUList([fits.PrimaryHDU(), mat, eb]).writeto(tmp)
@@ -513,6 +573,4 @@ def load_response(name_or_paths: str | os.PathLike | tuple | list) -> Response:
     path = Path(key).expanduser()
     if path.suffix.lower() in (".rmf", ".rsp", ".fits", ".fit", ".gz") and path.exists():
         return read_response(path)
-    raise ResponseError(
-        f"unknown response {key!r}: use one of {sorted(RESPONSES)} or the path of an RMF/RSP file."
-    )
+    raise ResponseError(f"unknown response {key!r}: use one of {sorted(RESPONSES)} or the path of an RMF/RSP file.")

@@ -50,19 +50,35 @@ def error_stats(fit: np.ndarray, true: np.ndarray) -> dict[str, float]:
     ok = np.isfinite(fit)
     fit, true = fit[ok], true[ok]
     if fit.size == 0:
-        return {"rmse": float("nan"), "bias": float("nan"), "rmse_constant": float("nan"),
-                "skill": float("nan"), "slope": float("nan"), "n_pixels": 0}
+        return {
+            "rmse": float("nan"),
+            "bias": float("nan"),
+            "rmse_constant": float("nan"),
+            "skill": float("nan"),
+            "slope": float("nan"),
+            "n_pixels": 0,
+        }
     e = fit - true
     rmse = float(np.sqrt(np.mean(e**2)))
     const = float(np.sqrt(np.mean((np.median(true) - true) ** 2)))
-    return {"rmse": rmse, "bias": float(np.mean(e)), "rmse_constant": const,
-            "skill": rmse / const if const > 0 else float("nan"), "slope": _slope(fit, true),
-            "n_pixels": int(fit.size)}
+    return {
+        "rmse": rmse,
+        "bias": float(np.mean(e)),
+        "rmse_constant": const,
+        "skill": rmse / const if const > 0 else float("nan"),
+        "slope": _slope(fit, true),
+        "n_pixels": int(fit.size),
+    }
 
 
-def score_maps(truth: dict[str, np.ndarray], params: dict[str, np.ndarray], amplitudes: dict[str, np.ndarray],
-               counts: np.ndarray | None = None, sigmas: dict[str, np.ndarray] | None = None,
-               sigma_caps: dict[str, float] | None = None) -> dict[str, dict]:
+def score_maps(
+    truth: dict[str, np.ndarray],
+    params: dict[str, np.ndarray],
+    amplitudes: dict[str, np.ndarray],
+    counts: np.ndarray | None = None,
+    sigmas: dict[str, np.ndarray] | None = None,
+    sigma_caps: dict[str, float] | None = None,
+) -> dict[str, dict]:
     """Scores of a fit's maps against truth, keyed by parameter key and ``"<component> share"``.
 
     ``counts`` (E, Y, X) selects the pixels with counts for the shares (default: expected counts > 0);
@@ -98,8 +114,9 @@ def score_maps(truth: dict[str, np.ndarray], params: dict[str, np.ndarray], ampl
 
 def score_result(sim, result) -> dict[str, dict]:
     """:func:`score_maps` of a FitResult against a SimulatedRemnant (counts, sigmas and caps included)."""
-    return score_maps(sim.truth, result.params, result.amplitudes, sim.cube.counts, result.sigmas,
-                      result.provenance.get("sigma_caps"))
+    return score_maps(
+        sim.truth, result.params, result.amplitudes, sim.cube.counts, result.sigmas, result.provenance.get("sigma_caps")
+    )
 
 
 __all__ = ["SELECTION", "error_stats", "score_maps", "score_result", "selected"]

@@ -95,11 +95,21 @@ def save_session(path: str | os.PathLike, runs: list[SessionRun], overwrite: boo
                     source = str(sp.relative_to(out.resolve()))
                 except ValueError:
                     source = str(sp)
-            entries.append({"label": r.label, "method": r.result.method, "title": r.title or r.label,
-                            "cube": {"name": r.cube_name, "source": source,
-                                     "events": None if r.events is None else
-                                     {k: v for k, v in r.events.items() if k != "path"}},
-                            "settings": prov.get("settings", {}), "models": prov.get("models", {}), "file": rel})
+            entries.append(
+                {
+                    "label": r.label,
+                    "method": r.result.method,
+                    "title": r.title or r.label,
+                    "cube": {
+                        "name": r.cube_name,
+                        "source": source,
+                        "events": None if r.events is None else {k: v for k, v in r.events.items() if k != "path"},
+                    },
+                    "settings": prov.get("settings", {}),
+                    "models": prov.get("models", {}),
+                    "file": rel,
+                }
+            )
         index = {"format": FORMAT, "version": VERSION, "package_version": __version__, "runs": entries}
         (tmp / INDEX).write_text(json.dumps(index, indent=1, default=str))
         if out.exists():
@@ -134,8 +144,10 @@ def load_session(path: str | os.PathLike) -> Session:
         raise SessionError(f"{index_file} is not a napari-sushi session index.")
     version = int(index.get("version", 0))
     if version > VERSION:
-        raise SessionError(f"{p} was written by a newer napari-sushi (session version {version}; this one reads "
-                           f"up to {VERSION}); update napari-sushi.")
+        raise SessionError(
+            f"{p} was written by a newer napari-sushi (session version {version}; this one reads "
+            f"up to {VERSION}); update napari-sushi."
+        )
     runs = []
     for entry in index.get("runs", []):
         f = folder / str(entry.get("file", ""))
@@ -146,8 +158,14 @@ def load_session(path: str | os.PathLike) -> Session:
         source = cube.get("source")
         if source and not Path(source).is_absolute():
             source = str(folder / source)
-        runs.append(SessionRun(label=str(entry.get("label", f.stem)), result=result,
-                               cube_name=str(cube.get("name", "")), cube_source=source,
-                               title=str(entry.get("title", "")),
-                               events=cube.get("events") if isinstance(cube.get("events"), dict) else None))
+        runs.append(
+            SessionRun(
+                label=str(entry.get("label", f.stem)),
+                result=result,
+                cube_name=str(cube.get("name", "")),
+                cube_source=source,
+                title=str(entry.get("title", "")),
+                events=cube.get("events") if isinstance(cube.get("events"), dict) else None,
+            )
+        )
     return Session(path=folder, version=version, runs=runs, package_version=str(index.get("package_version", "")))

@@ -89,8 +89,10 @@ class Preset:
         """``{"rmf": path, "arf": path or None}`` when the response comes from files, else None."""
         if isinstance(self.response, (tuple, list)):
             rmf, arf = (list(self.response) + [None])[:2]
-            return {"rmf": str(Path(rmf).expanduser().resolve()),
-                    "arf": None if arf is None else str(Path(arf).expanduser().resolve())}
+            return {
+                "rmf": str(Path(rmf).expanduser().resolve()),
+                "arf": None if arf is None else str(Path(arf).expanduser().resolve()),
+            }
         if _is_response_file(self.response):
             return {"rmf": str(Path(self.response).expanduser().resolve()), "arf": None}
         return None
@@ -115,8 +117,14 @@ class Preset:
     def folded_spectra(self, component: str, params: dict[str, np.ndarray], exposure: float = 1.0) -> np.ndarray:
         """:func:`folded_spectra` with this preset's response, band and fixed parameters."""
         spec = _component(self, component)
-        return folded_spectra(component, {**spec.fixed, **params}, self.restricted_response, self.band, exposure,
-                              abundance_table=self.abundance_table)
+        return folded_spectra(
+            component,
+            {**spec.fixed, **params},
+            self.restricted_response,
+            self.band,
+            exposure,
+            abundance_table=self.abundance_table,
+        )
 
 
 @lru_cache(maxsize=8)
@@ -132,8 +140,11 @@ def _response_key(response) -> str | tuple[str, ...]:
 
 
 def _is_response_file(response) -> bool:
-    return not isinstance(response, (tuple, list)) and str(response) not in RESPONSES and (
-        Path(str(response)).suffix.lower() in (".rmf", ".rsp", ".fits", ".fit", ".gz"))
+    return (
+        not isinstance(response, (tuple, list))
+        and str(response) not in RESPONSES
+        and (Path(str(response)).suffix.lower() in (".rmf", ".rsp", ".fits", ".fit", ".gz"))
+    )
 
 
 def _component(preset: Preset, component: str) -> ComponentSpec:
@@ -147,8 +158,14 @@ def _thermal_spec(kt_lo: float, kt_hi: float, fixed: dict[str, float]) -> Compon
         "thermal",
         (
             ParameterInfo("kT", "keV", kt_lo, kt_hi, 2.0, "plasma temperature"),
-            ParameterInfo("velocity", "km/s", -6000.0, 6000.0, 0.0,
-                          "line-of-sight velocity, positive = receding (E_obs = E_rest (1 - v/c))"),
+            ParameterInfo(
+                "velocity",
+                "km/s",
+                -6000.0,
+                6000.0,
+                0.0,
+                "line-of-sight velocity, positive = receding (E_obs = E_rest (1 - v/c))",
+            ),
         ),
         fixed={"abundance": 1.0, "sigma_v": 0.0, **fixed},
         description="bremsstrahlung + K-shell/Fe-L lines (approximate CIE plasma, napari_sushi.core.physics)",
@@ -168,23 +185,35 @@ _TRUTH_TOY = {"thermal kT": (1.0, 4.0), "thermal velocity": (-5000.0, 5000.0), "
 
 PRESETS: dict[str, Preset] = {
     "toy": Preset(
-        "toy", "94x94 toy remnant, Chandra ACIS-I channels 3-8.48 keV (375), a few hundred counts in bright pixels",
-        "chandra-acis-i-cy0", (3.0, 8.483), (94, 94),
+        "toy",
+        "94x94 toy remnant, Chandra ACIS-I channels 3-8.48 keV (375), a few hundred counts in bright pixels",
+        "chandra-acis-i-cy0",
+        (3.0, 8.483),
+        (94, 94),
         {"thermal": _thermal_spec(0.5, 5.0, {}), "powerlaw": _powerlaw_spec({})},
-        _TRUTH_TOY, peak_counts=400.0,
+        _TRUTH_TOY,
+        peak_counts=400.0,
     ),
     "faint": Preset(
-        "faint", "the toy remnant at 1/10 of the counts",
-        "chandra-acis-i-cy0", (3.0, 8.483), (94, 94),
+        "faint",
+        "the toy remnant at 1/10 of the counts",
+        "chandra-acis-i-cy0",
+        (3.0, 8.483),
+        (94, 94),
         {"thermal": _thermal_spec(0.5, 5.0, {}), "powerlaw": _powerlaw_spec({})},
-        _TRUTH_TOY, peak_counts=40.0,
+        _TRUTH_TOY,
+        peak_counts=40.0,
     ),
     "wide": Preset(
-        "wide", "94x94 cooler remnant, 0.5-8 keV on ACIS-I, absorbed by N_H = 0.5e22 cm-2 (wilm)",
-        "chandra-acis-i-cy0", (0.5, 8.0), (94, 94),
+        "wide",
+        "94x94 cooler remnant, 0.5-8 keV on ACIS-I, absorbed by N_H = 0.5e22 cm-2 (wilm)",
+        "chandra-acis-i-cy0",
+        (0.5, 8.0),
+        (94, 94),
         {"thermal": _thermal_spec(0.2, 5.0, {"nH": 0.5}), "powerlaw": _powerlaw_spec({"nH": 0.5})},
         {"thermal kT": (0.6, 3.0), "thermal velocity": (-5000.0, 5000.0), "powerlaw index": (2.0, 3.5)},
-        peak_counts=600.0, kt_range=(0.6, 3.0),
+        peak_counts=600.0,
+        kt_range=(0.6, 3.0),
     ),
 }
 
@@ -231,13 +260,24 @@ def customise_preset(
             raise SimulationError(f"{component} has no free parameter {k!r} to give a range; free: {sorted(free)}.")
         if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
             raise SimulationError(f"the range of {k} must be two finite numbers, low < high; got {lo}, {hi}.")
-    params = [replace(q, low=ranges[q.name][0], high=ranges[q.name][1],
-                      default=min(max(q.default, ranges[q.name][0]), ranges[q.name][1]))
-              if q.name in ranges else q for q in params]
+    params = [
+        replace(
+            q,
+            low=ranges[q.name][0],
+            high=ranges[q.name][1],
+            default=min(max(q.default, ranges[q.name][0]), ranges[q.name][1]),
+        )
+        if q.name in ranges
+        else q
+        for q in params
+    ]
     changes = [f"{k}={v:g}" for k, v in fixed.items()] + [f"{k} {lo:g}..{hi:g}" for k, (lo, hi) in ranges.items()]
     new_spec = replace(spec, parameters=tuple(params), fixed={**spec.fixed, **fixed})
-    return replace(pre, name=f"{pre.name}[{component}: {', '.join(changes)}]" if changes else pre.name,
-                   components={**pre.components, component: new_spec})
+    return replace(
+        pre,
+        name=f"{pre.name}[{component}: {', '.join(changes)}]" if changes else pre.name,
+        components={**pre.components, component: new_spec},
+    )
 
 
 def response_preset(
@@ -283,17 +323,29 @@ def response_preset(
     key = (str(rmf_path),) if arf is None else (str(rmf_path), str(Path(arf).expanduser()))
     resp = _restricted(key, (lo, hi), int(group))  # reads and checks the files now
     base_fixed = {} if nH is None else {"nH": float(nH)}
-    specs = {"thermal": _thermal_spec(0.2, 5.0, {**base_fixed, **({} if abundance is None else
-                                                                   {"abundance": float(abundance)})}),
-             "powerlaw": _powerlaw_spec(base_fixed)}
-    label = name or (f"{rmf_path.stem} {lo:g}-{hi:g} keV" + (f" group {group}" if group > 1 else "")
-                     + ("" if nH is None else f" nH={nH:g}"))
+    specs = {
+        "thermal": _thermal_spec(
+            0.2, 5.0, {**base_fixed, **({} if abundance is None else {"abundance": float(abundance)})}
+        ),
+        "powerlaw": _powerlaw_spec(base_fixed),
+    }
+    label = name or (
+        f"{rmf_path.stem} {lo:g}-{hi:g} keV"
+        + (f" group {group}" if group > 1 else "")
+        + ("" if nH is None else f" nH={nH:g}")
+    )
     pre = Preset(
-        label, f"{resp.n_channels} channels {resp.channel_edges[0]:.4f}-{resp.channel_edges[-1]:.4f} keV of "
+        label,
+        f"{resp.n_channels} channels {resp.channel_edges[0]:.4f}-{resp.channel_edges[-1]:.4f} keV of "
         f"{response_identity(*key)}" + ("" if nH is None else f", absorbed by N_H = {nH:g}e22 cm-2 (wilm)"),
-        key, (lo, hi), (94, 94), {c: specs[c] for c in comps},
+        key,
+        (lo, hi),
+        (94, 94),
+        {c: specs[c] for c in comps},
         {k: v for k, v in PRESETS["wide"].truth_ranges.items() if k.split()[0] in comps},
-        peak_counts=600.0, kt_range=(0.6, 3.0), group=int(group),
+        peak_counts=600.0,
+        kt_range=(0.6, 3.0),
+        group=int(group),
     )
     per_comp = _per_component(comps, pre, ranges or {}, fixed or {})
     for c, (fx, rg) in per_comp.items():
@@ -317,8 +369,7 @@ def _per_component(comps: list[str], pre: Preset, ranges: dict, fixed: dict) -> 
             if len(parts) == 2 and parts[0] in comps:
                 targets = [(parts[0], parts[1])]
             else:
-                targets = [(c, str(k)) for c in comps
-                           if str(k) in set(COMPONENT_MODELS[c]().param_names) | {"nH"}]
+                targets = [(c, str(k)) for c in comps if str(k) in set(COMPONENT_MODELS[c]().param_names) | {"nH"}]
                 if not targets:
                     what = "fix" if which == 0 else "give a range"
                     raise SimulationError(f"no component among {comps} has a parameter {k!r} to {what}.")
@@ -327,8 +378,7 @@ def _per_component(comps: list[str], pre: Preset, ranges: dict, fixed: dict) -> 
     return out
 
 
-def preset_for_cube(cube: HyperCube, rmf: str | os.PathLike, arf: str | os.PathLike | None = None,
-                    **kw) -> Preset:
+def preset_for_cube(cube: HyperCube, rmf: str | os.PathLike, arf: str | os.PathLike | None = None, **kw) -> Preset:
     """:func:`response_preset` on the band and channel grouping of ``cube``, so its models match the cube.
 
     The cube must be binned on native channels of this response (e.g. ``bin_events(native=True)`` or
@@ -343,9 +393,11 @@ def preset_for_cube(cube: HyperCube, rmf: str | os.PathLike, arf: str | os.PathL
     full = load_response(key)
     ce, re_ = np.asarray(cube.energy_edges, float), full.channel_edges
     n = ce.size - 1
-    advice = (f"the cube ({n} bins {ce[0]:.4f}-{ce[-1]:.4f} keV) is not on native channels of "
-              f"{response_identity(*key)}: bin the event list on them (`napari-sushi bin --native --rmf "
-              f"{Path(rmf).name}`) or train for the cube's grid from a spectral library")
+    advice = (
+        f"the cube ({n} bins {ce[0]:.4f}-{ce[-1]:.4f} keV) is not on native channels of "
+        f"{response_identity(*key)}: bin the event list on them (`napari-sushi bin --native --rmf "
+        f"{Path(rmf).name}`) or train for the cube's grid from a spectral library"
+    )
     hits = np.flatnonzero(np.abs(re_ - ce[0]) <= 1e-4)
     if hits.size == 0:
         raise SimulationError(f"{advice} (its first edge {ce[0]:.4f} keV is no channel edge).")
@@ -361,9 +413,13 @@ def preset_for_cube(cube: HyperCube, rmf: str | os.PathLike, arf: str | os.PathL
     want = re_[i0 : i0 + n * group + 1 : group]
     if not np.allclose(want, ce, rtol=0, atol=1e-4):
         raise SimulationError(f"{advice} (its bins are not groups of {group} consecutive channels).")
-    if cube.channels is not None and not np.array_equal(np.asarray(cube.channels), full.channels[i0 : i0 + n * group : group]):
-        raise SimulationError(f"{advice} (its channel numbers {int(cube.channels[0])}... differ from the RMF's "
-                              f"{int(full.channels[i0])}...).")
+    if cube.channels is not None and not np.array_equal(
+        np.asarray(cube.channels), full.channels[i0 : i0 + n * group : group]
+    ):
+        raise SimulationError(
+            f"{advice} (its channel numbers {int(cube.channels[0])}... differ from the RMF's "
+            f"{int(full.channels[i0])}...)."
+        )
     pre = response_preset(rmf, arf, band=(float(ce[0]), float(ce[-1])), group=group, **kw)
     if pre.n_channels != n or not np.allclose(pre.channel_edges, ce, rtol=0, atol=1e-4):
         raise SimulationError(f"{advice} (the band {ce[0]:.4f}-{ce[-1]:.4f} keV selects {pre.n_channels} bins).")
@@ -402,8 +458,9 @@ def folded_spectra(
         raise SimulationError(f"component {component!r} needs parameters {missing}; got {sorted(p)}.")
     unknown = set(p) - set(model.param_names) - {"nH"}
     if unknown:
-        raise SimulationError(f"component {component!r} has no parameters {sorted(unknown)}; "
-                              f"it takes {list(model.param_names)} and nH.")
+        raise SimulationError(
+            f"component {component!r} has no parameters {sorted(unknown)}; it takes {list(model.param_names)} and nH."
+        )
     sizes = {v.size for v in p.values() if v.size != 1}
     if len(sizes) > 1:
         raise SimulationError(f"parameter arrays have different lengths {sorted(sizes)}.")
@@ -481,7 +538,9 @@ def remnant_maps(preset: Preset, rng: np.random.Generator) -> dict[str, np.ndarr
         kr = radius * rng.uniform(0.55, 0.95)
         kt = rng.uniform(0, 2 * np.pi)
         ks = rng.uniform(1.5, 3.0) * scale
-        knots += rng.uniform(0.6, 1.6) * np.exp(-((x - cx - kr * np.cos(kt)) ** 2 + (y - cy - kr * np.sin(kt)) ** 2) / (2 * ks**2))
+        knots += rng.uniform(0.6, 1.6) * np.exp(
+            -((x - cx - kr * np.cos(kt)) ** 2 + (y - cy - kr * np.sin(kt)) ** 2) / (2 * ks**2)
+        )
     th_amp = (shell * side * lumps + knots * (r < radius)) * (r < 1.02 * radius)
 
     # power law: thin filaments at the forward shock on two opposite limbs (bipolar, like SN 1006)
@@ -559,15 +618,17 @@ def _check_seed(seed) -> None:
 def _check_truth_maps(pre: Preset, maps: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The truth maps as float arrays of one image shape, every component's amplitude and parameters present."""
     needed = [f"{c} amplitude" for c in pre.components] + [
-        f"{c} {p}" for c, spec in pre.components.items() for p in spec.param_names]
+        f"{c} {p}" for c, spec in pre.components.items() for p in spec.param_names
+    ]
     missing = [k for k in needed if k not in maps]
     if missing:
         raise SimulationError(f"truth maps lack {missing}; give a (Y, X) map for each of {needed}.")
     out = {k: np.asarray(maps[k], dtype=float) for k in needed}
     shapes = {v.shape for v in out.values()}
     if len(shapes) != 1 or len(next(iter(shapes))) != 2:
-        raise SimulationError(f"truth maps must all be 2-D images of one shape; got shapes "
-                              f"{ {k: v.shape for k, v in out.items()} }.")
+        raise SimulationError(
+            f"truth maps must all be 2-D images of one shape; got shapes { {k: v.shape for k, v in out.items()} }."
+        )
     for k, v in out.items():
         if not np.all(np.isfinite(v)):
             raise SimulationError(f"truth map {k!r} has NaN or infinite values; give finite values.")
@@ -577,8 +638,10 @@ def _check_truth_maps(pre: Preset, maps: dict[str, np.ndarray]) -> dict[str, np.
         for q in spec.parameters:
             v = out[f"{c} {q.name}"]
             if v.min() < q.low or v.max() > q.high:
-                raise SimulationError(f"truth map '{c} {q.name}' spans {v.min():g}..{v.max():g}, outside the "
-                                      f"preset's box {q.low:g}..{q.high:g} {q.unit}; clip it or widen the box.")
+                raise SimulationError(
+                    f"truth map '{c} {q.name}' spans {v.min():g}..{v.max():g}, outside the "
+                    f"preset's box {q.low:g}..{q.high:g} {q.unit}; clip it or widen the box."
+                )
     return out
 
 
@@ -607,8 +670,9 @@ def simulate_from_maps(
     return _simulate(pre, _check_truth_maps(pre, truth_maps), rng, seed_value, name)
 
 
-def _simulate(pre: Preset, maps: dict[str, np.ndarray], rng: np.random.Generator, seed_value: int,
-              name: str | None) -> SimulatedRemnant:
+def _simulate(
+    pre: Preset, maps: dict[str, np.ndarray], rng: np.random.Generator, seed_value: int, name: str | None
+) -> SimulatedRemnant:
     ny, nx = next(iter(maps.values())).shape
     expected = np.zeros((ny * nx, pre.n_channels))
     for c, spec in pre.components.items():
@@ -629,8 +693,13 @@ def _simulate(pre: Preset, maps: dict[str, np.ndarray], rng: np.random.Generator
     header["NH"] = (float(fixed.get("nH", 0.0)), "[1e22 cm-2] absorption column (fixed)")
     header["ABUNDTAB"] = (pre.abundance_table, "abundance table of the absorption")
     cube = HyperCube(
-        counts=counts, energy_edges=pre.channel_edges, wcs=_wcs((ny, nx)), exposure=pre.exposure,
-        header=header, channels=pre.channels, name=name or f"{pre.name}-seed{seed_value}",
+        counts=counts,
+        energy_edges=pre.channel_edges,
+        wcs=_wcs((ny, nx)),
+        exposure=pre.exposure,
+        header=header,
+        channels=pre.channels,
+        name=name or f"{pre.name}-seed{seed_value}",
     )
     units = {k: TRUTH_UNITS.get(k, "count" if k.endswith(" amplitude") else "") for k in maps}
     return SimulatedRemnant(cube, maps, units, expected, pre.name, seed_value)
@@ -646,12 +715,25 @@ def write_simulation(sim: SimulatedRemnant, path: str | os.PathLike, overwrite: 
 
         cube = replace(cube, counts=cube.counts.astype(np.int16))
     maps = {k: v.astype(np.float32) for k, v in sim.truth.items()}  # float32 keeps the file compact
-    return write_cube_fits(cube, path, maps=maps, units=sim.units, header=None, overwrite=overwrite,
-                           map_header={"TRUTH": True})
+    return write_cube_fits(
+        cube, path, maps=maps, units=sim.units, header=None, overwrite=overwrite, map_header={"TRUTH": True}
+    )
 
 
 __all__ = [
-    "PRESETS", "ComponentSpec", "Preset", "SimulatedRemnant", "SimulationError", "folded_spectra",
-    "customise_preset", "get_preset", "preset_for_cube", "remnant_maps", "response_preset", "simulate_from_maps",
-    "simulate_remnant", "unit_spectra", "write_simulation",
+    "PRESETS",
+    "ComponentSpec",
+    "Preset",
+    "SimulatedRemnant",
+    "SimulationError",
+    "folded_spectra",
+    "customise_preset",
+    "get_preset",
+    "preset_for_cube",
+    "remnant_maps",
+    "response_preset",
+    "simulate_from_maps",
+    "simulate_remnant",
+    "unit_spectra",
+    "write_simulation",
 ]

@@ -117,14 +117,16 @@ def _thermal_brightness(rng, g: _Geometry, kind: str) -> np.ndarray:
     amp = amp * (1.0 + rng.uniform(0.0, 0.5) * np.cos(g.theta - rng.uniform(0, 2 * np.pi)))
     for _ in range(int(rng.integers(0, 16))):  # knots
         kr, ka = R * rng.uniform(0.3, 1.0), rng.uniform(0, 2 * np.pi)
-        amp = amp + rng.uniform(0.3, 1.5) * g.blob(g.cy + kr * np.sin(ka), g.cx + kr * np.cos(ka),
-                                                   rng.uniform(0.015, 0.05) * g.size)
+        amp = amp + rng.uniform(0.3, 1.5) * g.blob(
+            g.cy + kr * np.sin(ka), g.cx + kr * np.cos(ka), rng.uniform(0.015, 0.05) * g.size
+        )
     for _ in range(int(rng.integers(0, 4))):  # radial filaments (fingers)
         ang = rng.uniform(0, 2 * np.pi)
         across = np.abs(-g.dx * np.sin(ang) + g.dy * np.cos(ang))
         along = g.dx * np.cos(ang) + g.dy * np.sin(ang)
         amp = amp + rng.uniform(0.3, 0.8) * np.exp(-0.5 * (across / (0.012 * g.size + 0.5)) ** 2) * (
-            (along > 0.4 * R) & (along < 1.05 * R))
+            (along > 0.4 * R) & (along < 1.05 * R)
+        )
     if rng.uniform() < 0.3:  # a jet of ejecta breaking out of the shell
         ang = rng.uniform(0, 2 * np.pi)
         across = np.abs(-g.dx * np.sin(ang) + g.dy * np.cos(ang))
@@ -154,7 +156,8 @@ def _synchrotron_brightness(rng, g: _Geometry, kind: str) -> np.ndarray:
             rr = R * rng.uniform(0.6, 1.05)
             dtheta = np.angle(np.exp(1j * (g.theta - a0)))
             amp = amp + rng.uniform(0.5, 1.0) * np.exp(-0.5 * ((g.r - rr) / (0.012 * g.size + 0.4)) ** 2) * (
-                np.abs(dtheta) < span)
+                np.abs(dtheta) < span
+            )
     else:  # diffuse, patchy synchrotron over the whole remnant
         amp = np.exp(0.8 * _grf(rng, g.shape, 0.08 * g.size)) * (g.r < 1.1 * R)
     amp = amp + rng.uniform(0.0, 0.08) * g.shell(0.7 * R, R)  # a faint projected shell
@@ -205,8 +208,9 @@ def _index_map(rng, g: _Geometry, kind: str) -> np.ndarray:
         z = np.full(g.shape, -1.0)
         for _ in range(int(rng.integers(2, 6))):
             kr, ka = g.radius * rng.uniform(0, 1.0), rng.uniform(0, 2 * np.pi)
-            z = z + rng.choice([-2.0, 2.5]) * g.blob(g.cy + kr * np.sin(ka), g.cx + kr * np.cos(ka),
-                                                     rng.uniform(0.06, 0.15) * g.size)
+            z = z + rng.choice([-2.0, 2.5]) * g.blob(
+                g.cy + kr * np.sin(ka), g.cx + kr * np.cos(ka), rng.uniform(0.06, 0.15) * g.size
+            )
     elif kind == "radial":  # steepening away from the centre (synchrotron cooling)
         z = 3.0 * (g.r / g.radius - 0.5)
     else:
@@ -214,8 +218,9 @@ def _index_map(rng, g: _Geometry, kind: str) -> np.ndarray:
     return lo + (hi - lo) * _sigmoid(z + 0.3 * _grf(rng, g.shape, 0.06 * g.size))
 
 
-def zoo_maps(seed: int, shape: tuple[int, int] = (64, 64), counts_scale: float = 1.0,
-             preset: str | Preset = "toy") -> tuple[dict[str, np.ndarray], dict[str, str]]:
+def zoo_maps(
+    seed: int, shape: tuple[int, int] = (64, 64), counts_scale: float = 1.0, preset: str | Preset = "toy"
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Truth maps of one zoo remnant and the kinds drawn (a dict naming each map's morphology).
 
     The brightest pixel holds ``counts_scale x preset.peak_counts`` expected counts; the synchrotron
@@ -266,8 +271,9 @@ def simulate_zoo(case: ZooCase) -> tuple[SimulatedRemnant, dict[str, str]]:
     return sim, kinds
 
 
-def zoo_cases(n_seeds: int = 6, scales: tuple[float, ...] = (1.0, 0.1), extra: int = 2,
-              shape: tuple[int, int] = (64, 64)) -> list[ZooCase]:
+def zoo_cases(
+    n_seeds: int = 6, scales: tuple[float, ...] = (1.0, 0.1), extra: int = 2, shape: tuple[int, int] = (64, 64)
+) -> list[ZooCase]:
     """The benchmark's cases: seeds 0..n_seeds-1 at every scale of ``scales``, plus ``extra`` more
     seeds each at 3x and 0.3x the toy's counts."""
     cases = [ZooCase(s, c, shape) for c in scales for s in range(n_seeds)]

@@ -71,9 +71,11 @@ def make_cube(ny: int = 16, nx: int = 16, seed: int = 0) -> tuple[HyperCube, dic
         "powerlaw amplitude": 100.0 + 0 * xx,
         "powerlaw index": 2.0 + yy,
     }
-    th = LineModel().spectrum(
-        torch.as_tensor(np.stack([truth["thermal kT"].ravel(), truth["thermal velocity"].ravel()], 1))
-    ).numpy()
+    th = (
+        LineModel()
+        .spectrum(torch.as_tensor(np.stack([truth["thermal kT"].ravel(), truth["thermal velocity"].ravel()], 1)))
+        .numpy()
+    )
     pl = PowerLawModel().spectrum(torch.as_tensor(truth["powerlaw index"].reshape(-1, 1))).numpy()
     lam = truth["thermal amplitude"].reshape(-1, 1) * th + truth["powerlaw amplitude"].reshape(-1, 1) * pl
     counts = rng.poisson(lam.T.reshape(len(EDGES) - 1, ny, nx)).astype(np.float32)

@@ -23,8 +23,12 @@ def event_file(tmp_path):
     y = rng.uniform(2000.5, 2100.5, n)
     pi = rng.integers(35, 548, n)
     energy = (pi - 0.5) * 14.6
-    cols = [fits.Column("x", "E", array=x), fits.Column("y", "E", array=y),
-            fits.Column("energy", "E", unit="eV", array=energy), fits.Column("pi", "J", array=pi)]
+    cols = [
+        fits.Column("x", "E", array=x),
+        fits.Column("y", "E", array=y),
+        fits.Column("energy", "E", unit="eV", array=energy),
+        fits.Column("pi", "J", array=pi),
+    ]
     hdu = fits.BinTableHDU.from_columns(cols, name="EVENTS")
     hdu.header["TELESCOP"] = "CHANDRA"
     hdu.header["INSTRUME"] = "ACIS"
@@ -51,12 +55,16 @@ def test_rebin_with_a_drawn_rectangle_keeps_the_events_inside(make_napari_viewer
     assert dock.path_edit.text() == str(path) and dock.binning.value() == 4  # taken from the open cube
     assert "20,000 events" in dock.info.text()
     # a rectangle over image pixels 5..14 (x) and 2..9 (y) of the 4x-binned cube, in world coordinates
-    box = np.array([[2, 5], [2, 14], [9, 14], [9, 5]], float) * np.array(whole.scale[1:]) + np.array(whole.translate[1:])
+    box = np.array([[2, 5], [2, 14], [9, 14], [9, 5]], float) * np.array(whole.scale[1:]) + np.array(
+        whole.translate[1:]
+    )
     viewer.add_shapes([box], shape_type="rectangle", name="cut")
     dock.cutout_combo.setCurrentText("rectangle: cut")
     x0, x1, y0, y1 = dock.cutout()
     fx0, fy0 = float(whole.metadata["header"]["FIELDX0"]), float(whole.metadata["header"]["FIELDY0"])
-    assert (x0, x1) == pytest.approx((fx0 + 5 * 4, fx0 + 15 * 4)) and (y0, y1) == pytest.approx((fy0 + 2 * 4, fy0 + 10 * 4))
+    assert (x0, x1) == pytest.approx((fx0 + 5 * 4, fx0 + 15 * 4)) and (y0, y1) == pytest.approx(
+        (fy0 + 2 * 4, fy0 + 10 * 4)
+    )
     dock.binning.setValue(2)
     dock.group.setValue(8)
     cube = dock.bin()[0]

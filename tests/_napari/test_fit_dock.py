@@ -63,9 +63,16 @@ def test_run_makes_named_scaled_unit_layers(make_napari_viewer, qtbot, notes):
     assert run in dock.runs
     names = set(dock.runs[run].layer_names)
     expected = {
-        "thermal amplitude · S1", "thermal kT [keV] · S1", "thermal velocity · S1",
-        "powerlaw amplitude · S1", "powerlaw index · S1", "thermal kT σ [keV] · S1",
-        "thermal velocity σ · S1", "powerlaw index σ · S1", "model · S1", "residual · S1",
+        "thermal amplitude · S1",
+        "thermal kT [keV] · S1",
+        "thermal velocity · S1",
+        "powerlaw amplitude · S1",
+        "powerlaw index · S1",
+        "thermal kT σ [keV] · S1",
+        "thermal velocity σ · S1",
+        "powerlaw index σ · S1",
+        "model · S1",
+        "residual · S1",
         "cstat/dof · S1",
     }
     assert expected <= names, expected - names
@@ -183,7 +190,10 @@ def test_start_shares_and_uncertainty_choices_reach_the_settings(make_napari_vie
     dock.sigma_combo.setCurrentIndex(dock.sigma_combo.findData("bootstrap"))
     req = dock.build_request("sushi")
     assert (req.settings.start, req.settings.regularise_shares, req.settings.uncertainty) == (
-        "default", True, "bootstrap")
+        "default",
+        True,
+        "bootstrap",
+    )
 
 
 def test_export_reopens_with_same_values_and_wcs(make_napari_viewer, qtbot, notes, tmp_path):
@@ -279,7 +289,7 @@ def test_a_result_map_layer_saves_with_the_writer(make_napari_viewer, qtbot, not
     layer = viewer.layers["thermal velocity · S1"]
     written = layer.save(str(tmp_path / "velocity.fits"), plugin="napari-sushi")
     ms = read_maps_fits(written[0])
-    (name, arr), = ms.maps.items()
+    ((name, arr),) = ms.maps.items()
     np.testing.assert_allclose(arr, layer.data)
     assert ms.units[name] == "km/s"
     np.testing.assert_allclose(ms.wcs.wcs.crpix, layer.metadata["wcs"].wcs.crpix)
@@ -331,8 +341,7 @@ def test_start_from_a_finished_run(make_napari_viewer, qtbot):
     assert dock.start_combo.findData("S3") >= 0
 
 
-def test_runtime_error_in_the_solver_is_reported_and_the_dock_recovers(make_napari_viewer, qtbot, notes,
-                                                                         monkeypatch):
+def test_runtime_error_in_the_solver_is_reported_and_the_dock_recovers(make_napari_viewer, qtbot, notes, monkeypatch):
     """superqt drops a RuntimeError from a worker silently (no errored, no finished): torch's errors,
     out-of-memory included, are RuntimeErrors, so the dock must still hear of them and end the run."""
     viewer, _, _ = _viewer_with_cube(make_napari_viewer)
@@ -404,7 +413,9 @@ def test_session_round_trip_recreates_runs_cube_and_warm_start(make_napari_viewe
         np.testing.assert_allclose(b.translate, a.translate)
         assert b.metadata["unit"] == a.metadata["unit"] and b.visible == a.visible
     kt = fresh.layers["thermal kT [keV] · S1"]
-    np.testing.assert_allclose(kt.metadata["wcs"].wcs.crval, viewer.layers["thermal kT [keV] · S1"].metadata["wcs"].wcs.crval)
+    np.testing.assert_allclose(
+        kt.metadata["wcs"].wcs.crval, viewer.layers["thermal kT [keV] · S1"].metadata["wcs"].wcs.crval
+    )
     assert other.runs["S1"].result.provenance["settings"] == run.result.provenance["settings"]
     # the pixel spectrum dock works on the loaded run, and it can warm-start a new fit
     spec = PixelSpectrumDock(fresh)

@@ -22,8 +22,9 @@ SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 EVENTS = SHARED / "chandra_msh1552" / "msh1552_acis_evt2_filtered.fits"
 RMF = SHARED / "responses" / "acisi_aimpt_cy0.rmf"
 ARF = SHARED / "responses" / "acisi_aimpt_cy0.arf"
-needs_data = pytest.mark.skipif(not EVENTS.exists() or not RMF.exists(),
-                                reason="the real Chandra event list and response are not in ../shared/data")
+needs_data = pytest.mark.skipif(
+    not EVENTS.exists() or not RMF.exists(), reason="the real Chandra event list and response are not in ../shared/data"
+)
 
 
 @pytest.fixture
@@ -32,8 +33,9 @@ def own_notes(monkeypatch):
 
 
 @needs_data
-def test_event_file_to_trained_models_to_maps_to_pixel_to_fits(make_napari_viewer, qtbot, tmp_path, monkeypatch,
-                                                               own_notes):
+def test_event_file_to_trained_models_to_maps_to_pixel_to_fits(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch, own_notes
+):
     monkeypatch.setenv("NAPARI_SUSHI_MODEL_DIR", str(tmp_path / "models"))
     from napari_sushi._napari.preferences import prefer_our_reader
 

@@ -28,8 +28,9 @@ def cube_file(tmp_path):
     counts = np.random.default_rng(1).poisson(3, (10, 6, 7)).astype(np.int32)
     cube = HyperCube(counts, np.linspace(3.0, 8.0, 11), wcs=_wcs(), exposure=500.0, name="toy")
     maps = {"kT": np.full((6, 7), 2.0), "brightness": np.ones((6, 7))}
-    path = write_cube_fits(cube, tmp_path / "toy.fits", maps={"kT": maps["kT"]}, units={"kT": "keV"},
-                           map_header={"TRUTH": True})
+    path = write_cube_fits(
+        cube, tmp_path / "toy.fits", maps={"kT": maps["kT"]}, units={"kT": "keV"}, map_header={"TRUTH": True}
+    )
     return path, cube
 
 
@@ -96,8 +97,12 @@ def test_reader_declines_files_it_cannot_handle(tmp_path):
     assert get_reader(str(tmp_path / "missing.fits")) is None
     assert get_reader(str(tmp_path)) is None
     # a FITS with no image or events: accepted (we may be the preferred reader), then a clear error
-    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(
-        [fits.Column(name="rate", format="E", array=np.ones(3))], name="LIGHTCURVE")]).writeto(tmp_path / "lc.fits")
+    fits.HDUList(
+        [
+            fits.PrimaryHDU(),
+            fits.BinTableHDU.from_columns([fits.Column(name="rate", format="E", array=np.ones(3))], name="LIGHTCURVE"),
+        ]
+    ).writeto(tmp_path / "lc.fits")
     reader = get_reader(str(tmp_path / "lc.fits"))
     with pytest.raises(CubeError, match="holds no image, cube or event list .only the tables LIGHTCURVE"):
         reader(str(tmp_path / "lc.fits"))
@@ -140,8 +145,9 @@ def test_writer_round_trips_cube_and_map(cube_file, tmp_path):
 
 
 def test_map_file_opens_as_layers(tmp_path):
-    path = write_maps_fits(tmp_path / "m.fits", {"kT": np.ones((4, 4)), "norm": np.zeros((4, 4))},
-                           wcs=_wcs(), units={"kT": "keV"})
+    path = write_maps_fits(
+        tmp_path / "m.fits", {"kT": np.ones((4, 4)), "norm": np.zeros((4, 4))}, wcs=_wcs(), units={"kT": "keV"}
+    )
     layers = get_reader(str(path))(str(path))
     assert [lay[1]["name"] for lay in layers] == ["kT", "norm"]
     assert all(lay[1]["visible"] for lay in layers)
@@ -252,8 +258,11 @@ def test_cube_layer_carries_the_response_both_ways(tmp_path):
     resp = ResponseFiles(tmp_path / "a.rmf", tmp_path / "a.arf", "given")
     cube = HyperCube(np.ones((4, 3, 3)), np.linspace(1.0, 2.0, 5), response=resp)
     data, kw, _ = cube_layer(cube)
-    assert kw["metadata"]["response"] == {"rmf": str(tmp_path / "a.rmf"), "arf": str(tmp_path / "a.arf"),
-                                          "how": "given"}
+    assert kw["metadata"]["response"] == {
+        "rmf": str(tmp_path / "a.rmf"),
+        "arf": str(tmp_path / "a.arf"),
+        "how": "given",
+    }
     assert cube_from_layer(data, kw).response == resp
     kw["metadata"]["response"] = None
     assert cube_from_layer(data, kw).response is None
@@ -270,8 +279,11 @@ def _fit_export(tmp_path, include_cubes=True, run=None, name="run.fits"):
     from napari_sushi.core.solver.sushi import fit
 
     cube, _ = make_cube(8, 8)
-    res = fit(cube, [Component("thermal", LineModel()), Component("powerlaw", PowerLawModel())],
-              FitSettings(max_iter=3, binning=2))
+    res = fit(
+        cube,
+        [Component("thermal", LineModel()), Component("powerlaw", PowerLawModel())],
+        FitSettings(max_iter=3, binning=2),
+    )
     if run is not None:
         res.provenance = dict(res.provenance, run=run)
     return cube, res, res.to_fits(tmp_path / name, include_cubes=include_cubes)
@@ -299,8 +311,12 @@ def test_fit_exports_are_maps_not_cubes(tmp_path):
 def test_plain_maps_with_cubes_are_never_offered_to_fit(tmp_path):
     from napari_sushi.core.io import file_kind
 
-    path = write_maps_fits(tmp_path / "mc.fits", {"kT": np.ones((4, 4))}, cubes={"c": np.ones((3, 4, 4))},
-                           energy_edges=np.linspace(3, 6, 4))
+    path = write_maps_fits(
+        tmp_path / "mc.fits",
+        {"kT": np.ones((4, 4))},
+        cubes={"c": np.ones((3, 4, 4))},
+        energy_edges=np.linspace(3, 6, 4),
+    )
     assert file_kind(path) == "maps"
     layers = get_reader(str(path))(str(path))
     assert [lay[1]["name"] for lay in layers] == ["kT"] and layers[0][1]["visible"]
@@ -343,7 +359,8 @@ def test_fit_export_reopens_as_the_run(make_napari_viewer, tmp_path):
     assert kT.metadata["unit"] == "keV" and kT.colormap.name == L.colormap_for("thermal kT", "keV", "parameter")
     top = [ly.name for ly in viewer.layers if ly.metadata.get("kind") in ("parameter", "unmeasured")][::-1]
     assert [n for n in top if by_name[n].metadata["kind"] == "parameter"] == [
-        L.map_layer_name(label, k, res.units.get(k, "")) for k in res.params]
+        L.map_layer_name(label, k, res.units.get(k, "")) for k in res.params
+    ]
     order = [ly.name for ly in viewer.layers]
     for n in top:  # each overlay sits just above its map, and shows where it is not measured
         if by_name[n].metadata["kind"] == "unmeasured":

@@ -63,7 +63,9 @@ def test_sample_fit_layers_second_run_and_export(sample_session, qtbot, notes, t
     assert not measured[th < 20].any() and (th < 20).sum() > 20
     over = viewer.layers["kT unmeasured · S1"]
     np.testing.assert_array_equal(over.data > 0.5, ~measured)
-    assert over.visible and [ly.name for ly in viewer.layers].index(over.name) > [ly.name for ly in viewer.layers].index(kt.name)
+    assert over.visible and [ly.name for ly in viewer.layers].index(over.name) > [
+        ly.name for ly in viewer.layers
+    ].index(kt.name)
     truth = next(ly for ly in viewer.layers if ly.metadata.get("truth") and "kT" in ly.name)
     assert truth.colormap.name == kt.colormap.name and tuple(truth.contrast_limits) == tuple(kt.contrast_limits)
     vt = next(ly for ly in viewer.layers if ly.metadata.get("truth") and "velocity" in ly.name)

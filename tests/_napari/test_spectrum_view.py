@@ -68,11 +68,13 @@ def _click(viewer, position, drag_to=None):
     press = ReadOnlyWrapper(Event("mouse_press", position=position, button=1, modifiers=()), exceptions=("handled",))
     mouse_press_callbacks(viewer, press)
     if drag_to is not None:
-        move = ReadOnlyWrapper(Event("mouse_move", position=drag_to, button=1, modifiers=(), is_dragging=True),
-                               exceptions=("handled",))
+        move = ReadOnlyWrapper(
+            Event("mouse_move", position=drag_to, button=1, modifiers=(), is_dragging=True), exceptions=("handled",)
+        )
         mouse_move_callbacks(viewer, move)
-    release = ReadOnlyWrapper(Event("mouse_release", position=drag_to or position, button=1, modifiers=()),
-                              exceptions=("handled",))
+    release = ReadOnlyWrapper(
+        Event("mouse_release", position=drag_to or position, button=1, modifiers=()), exceptions=("handled",)
+    )
     mouse_release_callbacks(viewer, release)
 
 
@@ -114,11 +116,15 @@ def test_click_plots_the_core_spectrum(make_napari_viewer, qtbot, spec_notes):
     # display options re-plot the same pixel from the core
     spec.min_counts.setValue(0)
     ungrouped = pixel_spectrum(res, 2, 1)
-    np.testing.assert_allclose(spec.artists["data"].lines[0].get_ydata(), ungrouped.density(ungrouped.counts),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        spec.artists["data"].lines[0].get_ydata(), ungrouped.density(ungrouped.counts), rtol=1e-5
+    )
     spec.residual_combo.setCurrentIndex(spec.residual_combo.findData("pearson"))
-    np.testing.assert_allclose(spec.artists["residual"].lines[0].get_ydata(),
-                               pixel_spectrum(res, 2, 1, residual_kind="pearson").residuals, rtol=1e-4)
+    np.testing.assert_allclose(
+        spec.artists["residual"].lines[0].get_ydata(),
+        pixel_spectrum(res, 2, 1, residual_kind="pearson").residuals,
+        rtol=1e-4,
+    )
 
 
 def test_drag_does_not_select_and_bad_pixels_notify(make_napari_viewer, qtbot, spec_notes):
@@ -178,8 +184,11 @@ def test_exported_fits_run_without_fit_dock(make_napari_viewer, qtbot, spec_note
     viewer.add_image(data, **kwargs)
     _, spec = viewer.window.add_plugin_dock_widget("napari-sushi", "Pixel spectrum")  # the Plugins menu entry
     assert isinstance(spec, sv.PixelSpectrumDock)
-    res = pixelfit(cube, [Component("thermal", LineModel()), Component("powerlaw", PowerLawModel())],
-                   FitSettings(max_iter=4, n_starts=1))
+    res = pixelfit(
+        cube,
+        [Component("thermal", LineModel()), Component("powerlaw", PowerLawModel())],
+        FitSettings(max_iter=4, n_starts=1),
+    )
     ms = read_maps_fits(res.to_fits(tmp_path / "run.fits", include_cubes=True))
     spec.add_run("from file", ms, cube.name)
     assert spec.run_combo.currentText() == "from file"
@@ -201,8 +210,11 @@ def test_reopened_export_lists_its_run_and_shows_pixels(make_napari_viewer, qtbo
     from napari_sushi.core.solver.sushi import fit
 
     cube, _ = make_cube(8, 8)
-    res = fit(cube, [Component("thermal", LineModel()), Component("powerlaw", PowerLawModel())],
-              FitSettings(max_iter=3, binning=2))
+    res = fit(
+        cube,
+        [Component("thermal", LineModel()), Component("powerlaw", PowerLawModel())],
+        FitSettings(max_iter=3, binning=2),
+    )
     label = L.run_label("sushi", 1, 5.0)
     res.provenance = dict(res.provenance, run=label)
     path = res.to_fits(tmp_path / "run.fits", include_cubes=True)

@@ -43,7 +43,8 @@ def _train(qtbot, dock, timeout=120_000):
 
 
 def test_quick_powerlaw_on_a_gaussian_response_appears_in_the_fit_dock(
-        make_napari_viewer, qtbot, model_dir, gaussian_pair, tnotes):
+    make_napari_viewer, qtbot, model_dir, gaussian_pair, tnotes
+):
     viewer = make_napari_viewer()
     fit = fd.SushiFitDock(viewer)
     before = {c.source for c in fit._choices}
@@ -156,7 +157,8 @@ def test_layer_changes_keep_the_users_choices(make_napari_viewer, model_dir, gau
 
 
 def test_retraining_under_the_same_name_replaces_the_model_in_the_fit_dock(
-        make_napari_viewer, qtbot, model_dir, gaussian_pair, tnotes):
+    make_napari_viewer, qtbot, model_dir, gaussian_pair, tnotes
+):
     viewer = make_napari_viewer()
     fit = fd.SushiFitDock(viewer)
     dock = td.TrainingDock(viewer)

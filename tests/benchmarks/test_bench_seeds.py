@@ -9,8 +9,9 @@ import napari_sushi.core.solver.objective as objective
 def test_bench_seeds_compares_the_weights_and_restores_them(load_benchmark, tmp_path):
     mod = load_benchmark("bench_seeds")
     shipped = engine.noise_weights, objective.floored_information
-    rows = mod.main(["--seeds", "0", "--presets", "faint", "--shape", "24", "--plain-weights",
-                     "--out", str(tmp_path / "seeds")])
+    rows = mod.main(
+        ["--seeds", "0", "--presets", "faint", "--shape", "24", "--plain-weights", "--out", str(tmp_path / "seeds")]
+    )
     assert [r["setting"] for r in rows] == ["kmad 5", "kmad 5 plain weights"]
     assert (engine.noise_weights, objective.floored_information) == shipped
     assert objective.noise_weights is shipped[0]

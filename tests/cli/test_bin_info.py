@@ -37,8 +37,28 @@ def test_bin_then_info(evt, tmp_path, capsys):
 
 def test_native_grouped_and_cutout(evt, tmp_path):
     out = tmp_path / "native.fits"
-    rc = main(["bin", str(evt), "-o", str(out), "--band", "1", "2", "--native", "--group", "2",
-               "--binning", "4", "--cutout", "4060", "4140", "4050", "4130", "-q"])
+    rc = main(
+        [
+            "bin",
+            str(evt),
+            "-o",
+            str(out),
+            "--band",
+            "1",
+            "2",
+            "--native",
+            "--group",
+            "2",
+            "--binning",
+            "4",
+            "--cutout",
+            "4060",
+            "4140",
+            "4050",
+            "4130",
+            "-q",
+        ]
+    )
     assert rc == 0
     cube = read_fits_cube(out)
     assert cube.shape[1:] == (20, 20)
@@ -91,7 +111,9 @@ def test_help_exits_cleanly(capsys):
 @pytest.mark.skipif(not MSH.exists(), reason=f"real data not found at {MSH} (../shared/data absent)")
 def test_bin_msh1552(tmp_path, capsys):
     out = tmp_path / "msh.fits"
-    assert main(["bin", str(MSH), "-o", str(out), "--band", "0.5", "8", "--channel-width", "0.1", "--binning", "4"]) == 0
+    assert (
+        main(["bin", str(MSH), "-o", str(out), "--band", "0.5", "8", "--channel-width", "0.1", "--binning", "4"]) == 0
+    )
     assert "214,423 counts" in capsys.readouterr().out
     cube = read_fits_cube(out)
     assert cube.shape == (75, 611, 614) and cube.total_counts == 214423
@@ -122,15 +144,33 @@ def test_bin_records_the_response_found_beside_or_given(evt, tmp_path, capsys):
     assert "response: " in printed and "(beside the event list)" in printed
     cube = read_fits_cube(out)
     assert fits.getheader(out)["RESPFILE"] == "acisi_aimpt_cy0.rmf"  # beside the cube: relative
-    assert cube.response.rmf == tmp_path / "acisi_aimpt_cy0.rmf" and cube.response.arf == tmp_path / "acisi_aimpt_cy0.arf"
+    assert (
+        cube.response.rmf == tmp_path / "acisi_aimpt_cy0.rmf" and cube.response.arf == tmp_path / "acisi_aimpt_cy0.arf"
+    )
     assert main(["info", str(out)]) == 0
     assert "response: " in capsys.readouterr().out
     # an explicit --arf replaces only the ARF
     other = tmp_path / "sub"
     other.mkdir()
     (other / "mine.arf").symlink_to(SHIPPED / "acisi_aimpt_cy0.arf")
-    assert main(["bin", str(evt), "-o", str(out), "--native", "--binning", "16", "--arf", str(other / "mine.arf"),
-                 "--overwrite", "-q"]) == 0
+    assert (
+        main(
+            [
+                "bin",
+                str(evt),
+                "-o",
+                str(out),
+                "--native",
+                "--binning",
+                "16",
+                "--arf",
+                str(other / "mine.arf"),
+                "--overwrite",
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert fits.getheader(out)["ANCRFILE"] == "sub/mine.arf"
     assert main(["bin", str(evt), "-o", str(out), "--arf", str(tmp_path / "none.arf"), "--overwrite"]) == 2
     err = capsys.readouterr().err
@@ -155,8 +195,11 @@ def _fit_export(tmp_path, include_cubes):
     from napari_sushi.core.solver.sushi import fit
 
     cube, _ = make_cube(8, 8)
-    res = fit(cube, [Component("thermal", LineModel()), Component("powerlaw", PowerLawModel())],
-              FitSettings(max_iter=3, binning=2))
+    res = fit(
+        cube,
+        [Component("thermal", LineModel()), Component("powerlaw", PowerLawModel())],
+        FitSettings(max_iter=3, binning=2),
+    )
     res.provenance = dict(res.provenance, run="S1")
     name = "with_cubes.fits" if include_cubes else "maps.fits"
     return res, res.to_fits(tmp_path / name, include_cubes=include_cubes)

@@ -32,12 +32,33 @@ def cube_file(tmp_path_factory):
 
 def test_fit_writes_maps_with_wcs_and_cubes(cube_file, tmp_path, capsys):
     out = tmp_path / "maps.fits"
-    rc = main(["fit", str(cube_file), *MODELS, "--max-iter", "5", "--kmad", "2", "--kmad", "thermal.velocity=4",
-               "--with-cubes", "-o", str(out), "-q"])
+    rc = main(
+        [
+            "fit",
+            str(cube_file),
+            *MODELS,
+            "--max-iter",
+            "5",
+            "--kmad",
+            "2",
+            "--kmad",
+            "thermal.velocity=4",
+            "--with-cubes",
+            "-o",
+            str(out),
+            "-q",
+        ]
+    )
     assert rc == 0 and out.exists()
     ms = read_maps_fits(out)
-    for k in ["thermal amplitude", "thermal kT", "thermal velocity", "powerlaw index", "thermal kT sigma",
-              "goodness of fit"]:
+    for k in [
+        "thermal amplitude",
+        "thermal kT",
+        "thermal velocity",
+        "powerlaw index",
+        "thermal kT sigma",
+        "goodness of fit",
+    ]:
         assert k in ms.maps, k
         assert ms.maps[k].shape == (10, 10)
     assert ms.units["thermal kT"] == "keV" and ms.units["thermal velocity sigma"] == "km/s"
@@ -56,29 +77,63 @@ def test_fit_runs_both_phases_unless_threshold_only(cube_file, tmp_path):
     assert main(["fit", str(cube_file), *MODELS, "--max-iter", "8", "--tol", "0", "-o", str(out), "-q"]) == 0
     prov = read_maps_fits(out).provenance["provenance"]
     assert (prov["threshold_iterations"], prov["objective_iterations"]) == (4, 4)  # half the budget each
-    assert main(["fit", str(cube_file), *MODELS, "--max-iter", "8", "--tol", "0", "--threshold-only", "-o",
-                 str(out), "-q", "--overwrite"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                str(cube_file),
+                *MODELS,
+                "--max-iter",
+                "8",
+                "--tol",
+                "0",
+                "--threshold-only",
+                "-o",
+                str(out),
+                "-q",
+                "--overwrite",
+            ]
+        )
+        == 0
+    )
     prov = read_maps_fits(out).provenance["provenance"]
     assert (prov["threshold_iterations"], prov["objective_iterations"]) == (8, 0)
 
 
 def test_pixelfit_fix_and_link(cube_file, tmp_path):
     out = tmp_path / "pix.fits"
-    rc = main(["pixelfit", str(cube_file), *MODELS, "--max-iter", "5", "--starts", "1",
-               "--fix", "thermal.velocity=1000", "-o", str(out), "-q"])
+    rc = main(
+        [
+            "pixelfit",
+            str(cube_file),
+            *MODELS,
+            "--max-iter",
+            "5",
+            "--starts",
+            "1",
+            "--fix",
+            "thermal.velocity=1000",
+            "-o",
+            str(out),
+            "-q",
+        ]
+    )
     assert rc == 0
     ms = read_maps_fits(out)
     np.testing.assert_allclose(ms.maps["thermal velocity"], 1000.0, rtol=1e-5)
 
 
-@pytest.mark.parametrize("argv,msg", [
-    (["--model", "no-such-model"], "shipped models:"),
-    (["--model", "wide-thermal-emulator"], "built for"),
-    (["--model", "toy-thermal-emulator", "--fix", "thermal.kT"], "--fix wants"),
-    (["--model", "toy-thermal-emulator", "--fix", "nope.kT=2"], "no component"),
-    (["--model", "toy-thermal-emulator", "--link", "thermal.kT"], "--link wants"),
-    (["--model", "toy-thermal-emulator", "--device", "tpu"], "unknown device"),
-])
+@pytest.mark.parametrize(
+    "argv,msg",
+    [
+        (["--model", "no-such-model"], "shipped models:"),
+        (["--model", "wide-thermal-emulator"], "built for"),
+        (["--model", "toy-thermal-emulator", "--fix", "thermal.kT"], "--fix wants"),
+        (["--model", "toy-thermal-emulator", "--fix", "nope.kT=2"], "no component"),
+        (["--model", "toy-thermal-emulator", "--link", "thermal.kT"], "--link wants"),
+        (["--model", "toy-thermal-emulator", "--device", "tpu"], "unknown device"),
+    ],
+)
 def test_clear_errors(cube_file, tmp_path, capsys, argv, msg):
     out = tmp_path / "x.fits"
     assert main(["fit", str(cube_file), *argv, "-o", str(out), "-q"]) == 2
@@ -96,9 +151,24 @@ def test_ctrl_c_stops_cleanly_and_writes_nothing(cube_file, tmp_path):
     out = tmp_path / "never.fits"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "napari_sushi", "fit", str(cube_file), *MODELS, "--max-iter", "100000",
-         "--tol", "0", "-o", str(out)],
-        stderr=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
+        [
+            sys.executable,
+            "-m",
+            "napari_sushi",
+            "fit",
+            str(cube_file),
+            *MODELS,
+            "--max-iter",
+            "100000",
+            "--tol",
+            "0",
+            "-o",
+            str(out),
+        ],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+        text=True,
     )
     first = proc.stderr.readline()  # "fitting ... Ctrl-C cancels" once the fit starts
     assert "fitting" in first, first
@@ -112,7 +182,6 @@ def test_ctrl_c_stops_cleanly_and_writes_nothing(cube_file, tmp_path):
     assert not list(Path(tmp_path).glob(".never*"))  # no temporary leftovers
 
 
-
 def test_init_and_warm_start(cube_file, tmp_path, capsys):
     from napari_sushi.cli import build_parser
     from napari_sushi.cli.fit import build_request
@@ -121,8 +190,19 @@ def test_init_and_warm_start(cube_file, tmp_path, capsys):
     assert main(["fit", str(cube_file), *MODELS, "--max-iter", "20", "-o", str(first), "-q"]) == 0
     prev = read_maps_fits(first).maps
     # the request: --init on the component, the earlier maps as warm start (the core lets init win)
-    args = build_parser().parse_args(["fit", str(cube_file), *MODELS, "--warm-start", str(first),
-                                      "--init", "powerlaw.index=3.1", "-o", str(tmp_path / "w.fits")])
+    args = build_parser().parse_args(
+        [
+            "fit",
+            str(cube_file),
+            *MODELS,
+            "--warm-start",
+            str(first),
+            "--init",
+            "powerlaw.index=3.1",
+            "-o",
+            str(tmp_path / "w.fits"),
+        ]
+    )
     _, comps, st = build_request(args, regularised=True)
     assert comps[1].init == {"index": 3.1}
     assert set(st.warm_start.params) == {"thermal kT", "thermal velocity", "powerlaw index"}
@@ -130,8 +210,10 @@ def test_init_and_warm_start(cube_file, tmp_path, capsys):
     # a warm-started fit continues from the earlier maps: 2 more iterations stay much closer to them
     # than 2 iterations from the usual start (kT and index; this little cube says almost nothing on velocity)
     warm, cold = tmp_path / "warm.fits", tmp_path / "cold.fits"
-    assert main(["fit", str(cube_file), *MODELS, "--max-iter", "2", "--warm-start", str(first), "-o", str(warm),
-                 "-q"]) == 0
+    assert (
+        main(["fit", str(cube_file), *MODELS, "--max-iter", "2", "--warm-start", str(first), "-o", str(warm), "-q"])
+        == 0
+    )
     assert main(["fit", str(cube_file), *MODELS, "--max-iter", "2", "-o", str(cold), "-q"]) == 0
     for key in ("thermal kT", "powerlaw index"):
         d_warm = np.sqrt(np.mean((read_maps_fits(warm).maps[key] - prev[key]) ** 2))
@@ -139,14 +221,28 @@ def test_init_and_warm_start(cube_file, tmp_path, capsys):
         assert d_warm < 0.5 * d_cold, (key, d_warm, d_cold)
     # a file without these components' maps is refused with what it has
     other = tmp_path / "other.fits"
-    assert main(["fit", str(cube_file), "--model", "a=toy-thermal-emulator", "--max-iter", "2", "-o", str(other),
-                 "-q"]) == 0
-    assert main(["fit", str(cube_file), *MODELS, "--warm-start", str(other), "-o", str(tmp_path / "x.fits"),
-                 "-q"]) == 2
+    assert (
+        main(["fit", str(cube_file), "--model", "a=toy-thermal-emulator", "--max-iter", "2", "-o", str(other), "-q"])
+        == 0
+    )
+    assert main(["fit", str(cube_file), *MODELS, "--warm-start", str(other), "-o", str(tmp_path / "x.fits"), "-q"]) == 2
     err = capsys.readouterr().err
     assert "no maps of these components" in err and "a kT" in err and "Traceback" not in err
-    assert main(["fit", str(cube_file), *MODELS, "--warm-start", str(tmp_path / "none.fits"), "-o",
-                 str(tmp_path / "x.fits"), "-q"]) == 2
+    assert (
+        main(
+            [
+                "fit",
+                str(cube_file),
+                *MODELS,
+                "--warm-start",
+                str(tmp_path / "none.fits"),
+                "-o",
+                str(tmp_path / "x.fits"),
+                "-q",
+            ]
+        )
+        == 2
+    )
     assert "does not exist" in capsys.readouterr().err
 
 
@@ -168,8 +264,24 @@ def test_summary_says_how_much_the_pixels_constrain(cube_file, tmp_path, capsys)
 
 def test_fit_regularise_shares_is_recorded_and_amplitudes_add_up(cube_file, tmp_path):
     out = tmp_path / "maps.fits"
-    assert main(["fit", str(cube_file), *MODELS, "--max-iter", "6", "--regularise-shares", "--kmad", "share=2",
-                 "-o", str(out), "-q"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                str(cube_file),
+                *MODELS,
+                "--max-iter",
+                "6",
+                "--regularise-shares",
+                "--kmad",
+                "share=2",
+                "-o",
+                str(out),
+                "-q",
+            ]
+        )
+        == 0
+    )
     ms = read_maps_fits(out)
     assert ms.provenance["provenance"]["settings"]["regularise_shares"] is True
     assert ms.provenance["provenance"]["settings"]["kmad"] == {"share": 2.0}
@@ -248,9 +360,31 @@ def test_fit_bin_events_bins_natively_and_records_the_response(event_dir, tmp_pa
 @pytest.mark.skipif(not MSH.exists(), reason=f"real data not found at {MSH} (../shared/data absent)")
 def test_fit_real_event_list_with_bin_events(tmp_path, capsys):
     out = tmp_path / "msh.fits"
-    assert main(["fit", str(MSH), "--bin-events", "--binning", "64", "--cutout", "3600", "4400", "3600", "4400",
-                 "--rmf", str(SHIPPED / "acisi_aimpt_cy0.rmf"), "--arf", str(SHIPPED / "acisi_aimpt_cy0.arf"),
-                 "--max-iter", "2", "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                str(MSH),
+                "--bin-events",
+                "--binning",
+                "64",
+                "--cutout",
+                "3600",
+                "4400",
+                "3600",
+                "4400",
+                "--rmf",
+                str(SHIPPED / "acisi_aimpt_cy0.rmf"),
+                "--arf",
+                str(SHIPPED / "acisi_aimpt_cy0.arf"),
+                "--max-iter",
+                "2",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "x 13 x 13 pixels of 64 sky pixels" in err and "(given)" in err
     assert "wide-thermal-emulator, wide-powerlaw-emulator" in err

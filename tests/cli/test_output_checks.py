@@ -46,8 +46,11 @@ def test_bin_refuses_its_own_input_as_output(tmp_path, capsys):
 
     n = 200
     rng = np.random.default_rng(0)
-    cols = [fits.Column("x", "E", array=rng.uniform(1, 50, n)), fits.Column("y", "E", array=rng.uniform(1, 50, n)),
-            fits.Column("energy", "E", unit="eV", array=rng.uniform(600, 7000, n))]
+    cols = [
+        fits.Column("x", "E", array=rng.uniform(1, 50, n)),
+        fits.Column("y", "E", array=rng.uniform(1, 50, n)),
+        fits.Column("energy", "E", unit="eV", array=rng.uniform(600, 7000, n)),
+    ]
     ev = tmp_path / "evt.fits"
     fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(cols, name="EVENTS")]).writeto(ev)
     before = ev.read_bytes()

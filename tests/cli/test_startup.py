@@ -22,10 +22,12 @@ def _run_python(code: str) -> subprocess.CompletedProcess:
 
 
 def test_help_and_version_import_no_torch():
-    code = ("import sys\nfrom napari_sushi.cli import main\n"
-            "for argv in (['--help'], ['--version']):\n"
-            "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
-            "print('TORCH' if 'torch' in sys.modules else 'LIGHT', 'ASTROPY' if 'astropy.io.fits' in sys.modules else '')")
+    code = (
+        "import sys\nfrom napari_sushi.cli import main\n"
+        "for argv in (['--help'], ['--version']):\n"
+        "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+        "print('TORCH' if 'torch' in sys.modules else 'LIGHT', 'ASTROPY' if 'astropy.io.fits' in sys.modules else '')"
+    )
     out = _run_python(code)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1].startswith("LIGHT"), out.stdout
@@ -46,8 +48,13 @@ def test_every_command_has_its_summary_and_full_help(capsys):
 def test_ctrl_c_during_start_up_exits_130_without_traceback(tmp_path):
     cube = tmp_path / "cube.fits"
     cube.write_bytes(b"")  # never reached: the interrupt comes while torch imports
-    proc = subprocess.Popen([EXE, "fit", str(cube), "-o", str(tmp_path / "maps.fits")], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        [EXE, "fit", str(cube), "-o", str(tmp_path / "maps.fits")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)

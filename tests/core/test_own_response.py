@@ -29,8 +29,11 @@ def _grid(obj) -> tuple[np.ndarray, np.ndarray]:
 def msh_cubes():
     if not EVENTS.is_file():
         pytest.skip(f"the MSH 15-52 event list {EVENTS} is absent (../shared/data not mounted)")
-    return {(g, rmf): bin_events(EVENTS, band=(0.5, 8.0), native=True, group=g, binning=64, rmf=rmf)
-            for g in (1, 3) for rmf in (None, RMF)}
+    return {
+        (g, rmf): bin_events(EVENTS, band=(0.5, 8.0), native=True, group=g, binning=64, rmf=rmf)
+        for g in (1, 3)
+        for rmf in (None, RMF)
+    }
 
 
 @pytest.mark.parametrize("group", [1, 3])
@@ -63,9 +66,11 @@ def test_quick_thermal_model_for_a_cube_matches_it(msh_cubes):
 
 def _event_list(path: Path, pi: np.ndarray) -> Path:
     rng = np.random.default_rng(0)
-    cols = [fits.Column("x", "E", array=rng.uniform(100, 120, pi.size)),
-            fits.Column("y", "E", array=rng.uniform(100, 120, pi.size)),
-            fits.Column("pi", "J", array=pi)]
+    cols = [
+        fits.Column("x", "E", array=rng.uniform(100, 120, pi.size)),
+        fits.Column("y", "E", array=rng.uniform(100, 120, pi.size)),
+        fits.Column("pi", "J", array=pi),
+    ]
     hdu = fits.BinTableHDU.from_columns(cols, name="EVENTS")
     hdu.header["TELESCOP"] = "TEST"
     fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path)

@@ -26,8 +26,12 @@ def test_gaussian_response_models_reload_and_fit(tmp_path, monkeypatch):
     models = {c: load_model(f"ccd-{c}") for c in ("thermal", "powerlaw")}
     ny = nx = 12
     yy, xx = np.mgrid[0:ny, 0:nx] / (ny - 1)
-    truth = {"thermal amplitude": np.full((ny, nx), 600.0), "thermal kT": 1.0 + 2.0 * xx,
-             "powerlaw amplitude": np.full((ny, nx), 600.0), "powerlaw index": 1.8 + 1.2 * yy}
+    truth = {
+        "thermal amplitude": np.full((ny, nx), 600.0),
+        "thermal kT": 1.0 + 2.0 * xx,
+        "powerlaw amplitude": np.full((ny, nx), 600.0),
+        "powerlaw index": 1.8 + 1.2 * yy,
+    }
     sim = simulate_from_maps(pre, truth, seed=2)
     cube = sim.cube
     for m in models.values():
@@ -36,6 +40,6 @@ def test_gaussian_response_models_reload_and_fit(tmp_path, monkeypatch):
     for key in ("thermal kT", "powerlaw index"):
         err = res.params[key] - truth[key]
         const = truth[key] - np.median(truth[key])
-        assert np.sqrt(np.mean(err ** 2)) < 0.6 * np.sqrt(np.mean(const ** 2)), key
+        assert np.sqrt(np.mean(err**2)) < 0.6 * np.sqrt(np.mean(const**2)), key
     total = res.amplitudes["thermal"] + res.amplitudes["powerlaw"]
     assert total.mean() == pytest.approx(1200.0, rel=0.05)

@@ -81,7 +81,7 @@ def test_residuals_definition_and_cstat(case):
     d, m = sp.counts, sp.model
     expected = np.sign(d - m) * np.sqrt(2 * (m - d + np.where(d > 0, d * np.log(np.where(d > 0, d, 1) / m), 0)))
     np.testing.assert_allclose(sp.residuals, expected, rtol=1e-10, atol=1e-12)
-    assert np.sum(sp.residuals ** 2) == pytest.approx(sp.cstat, rel=1e-10)
+    assert np.sum(sp.residuals**2) == pytest.approx(sp.cstat, rel=1e-10)
     np.testing.assert_allclose(sp.with_residual_kind("pearson").residuals, (d - m) / np.sqrt(m), rtol=1e-10)
     # C-stat / dof agrees with the fit's own goodness-of-fit map (3 parameter maps + 2 amplitudes)
     assert sp.dof == 40 - 5
@@ -185,7 +185,10 @@ def test_exported_maps_fits_with_cubes(case, tmp_path):
 def test_dof_counts_fixed_parameters_out():
     torch.set_num_threads(1)
     cube, _, models, _ = make_cube(4, 4, 40, counts=200.0, seed=6)
-    comps = [Component("thermal", models["thermal"], fixed={"velocity": 0.0}), Component("powerlaw", models["powerlaw"])]
+    comps = [
+        Component("thermal", models["thermal"], fixed={"velocity": 0.0}),
+        Component("powerlaw", models["powerlaw"]),
+    ]
     res = fit(cube, comps, FitSettings(kmad=1.0, max_iter=8, coarse_init=1))
     sp = pixel_spectrum(res, 1, 2)
     assert sp.dof == 40 - 4  # 2 amplitudes + kT + index
@@ -202,6 +205,7 @@ def test_sigma_at_the_box_spread_is_called_unconstrained(case, tmp_path):
     assert v.unconstrained == (v.sigma >= (1 - 1e-4) * caps["thermal velocity"])
     # force the cap at that pixel (on a copy: the fixture is shared): the text must not quote it as an error bar
     import dataclasses
+
     res = dataclasses.replace(res, sigmas=dict(res.sigmas))
     res.sigmas["thermal velocity"] = res.sigmas["thermal velocity"].copy()
     res.sigmas["thermal velocity"][1, 1] = caps["thermal velocity"]
@@ -213,5 +217,6 @@ def test_sigma_at_the_box_spread_is_called_unconstrained(case, tmp_path):
     # the caps travel with an exported FITS
     path = res.to_fits(tmp_path / "m.fits", include_cubes=True)
     from napari_sushi.core.io.maps import read_maps_fits
+
     by2 = {p.name: p for p in pixel_spectrum(read_maps_fits(path), 1, 1).params}
     assert by2["thermal velocity"].unconstrained

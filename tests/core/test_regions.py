@@ -59,17 +59,23 @@ def test_parse_ds9_reads_systems_signs_comments_and_several_regions_per_line():
         "# Region file format: DS9\nglobal color=green\n"
         "image; circle(1,2,3) # text={a}\n"
         "-box(4, 5, 6, 7, 30);annulus(3,3,1,2)\n"
-        "fk5\npolygon(1,2,3,4,5,6)\n+ellipse(10,20,1\",2\",45)\n"
-        "circle(15:14:27.0,-59:16:18,30\")\n"
+        'fk5\npolygon(1,2,3,4,5,6)\n+ellipse(10,20,1",2",45)\n'
+        'circle(15:14:27.0,-59:16:18,30")\n'
     )
     regs = parse_ds9(text)
     assert [(r.kind, r.system, r.exclude) for r in regs] == [
-        ("circle", "image", False), ("box", "image", True), ("annulus", "image", False),
-        ("polygon", "fk5", False), ("ellipse", "fk5", False), ("circle", "fk5", False),
+        ("circle", "image", False),
+        ("box", "image", True),
+        ("annulus", "image", False),
+        ("polygon", "fk5", False),
+        ("ellipse", "fk5", False),
+        ("circle", "fk5", False),
     ]
     assert regs[4].sky and not regs[0].sky
     c = regs[5].region.center
-    assert c.ra.deg == pytest.approx(15 * (15 + 14 / 60 + 27 / 3600)) and c.dec.deg == pytest.approx(-(59 + 16 / 60 + 18 / 3600))
+    assert c.ra.deg == pytest.approx(15 * (15 + 14 / 60 + 27 / 3600)) and c.dec.deg == pytest.approx(
+        -(59 + 16 / 60 + 18 / 3600)
+    )
     assert regs[0].region.center.x == 0.0 and regs[0].region.center.y == 1.0  # 1-based in the file
     assert parse_ds9("circle(1,2,3)\n")[0].system == "physical"  # ds9's default system
 
@@ -161,7 +167,7 @@ def test_fk5_sexagesimal_galactic_and_physical_circles_select_the_same_pixels(wh
     r_phys = radius.to_value(u.deg) / abs(sky.wcs.cdelt[0])
     texts = {
         "fk5 degrees": f'fk5\ncircle({c5.ra.deg:.7f},{c5.dec.deg:.7f},{radius.value:.4f}")',
-        "fk5 sexagesimal": f'fk5\ncircle({ra_s},{dec_s},{radius.value / 60:.5f}\')',
+        "fk5 sexagesimal": f"fk5\ncircle({ra_s},{dec_s},{radius.value / 60:.5f}')",
         "icrs": f"icrs;circle({centre.ra.deg:.7f},{centre.dec.deg:.7f},{radius.to_value(u.deg):.7f}d)",
         "galactic": f'galactic\ncircle({g.l.deg:.7f},{g.b.deg:.7f},{radius.value:.4f}")',
         "physical": f"physical\ncircle({float(px):.3f},{float(py):.3f},{r_phys:.3f})",
@@ -186,7 +192,9 @@ def test_sky_annulus_and_exclude(tmp_path):
     _within_one_boundary_pixel(ann, ann_ref)
     assert not ann[48, 48] and ann.sum() > 50
     # a circle minus a smaller one is the annulus too
-    reg.write_text(f'fk5\ncircle({centre.ra.deg},{centre.dec.deg},80")\n-circle({centre.ra.deg},{centre.dec.deg},40")\n')
+    reg.write_text(
+        f'fk5\ncircle({centre.ra.deg},{centre.dec.deg},80")\n-circle({centre.ra.deg},{centre.dec.deg},40")\n'
+    )
     _within_one_boundary_pixel(ds9_to_mask(reg, shape, img, header), ann_ref)
 
 
@@ -247,6 +255,6 @@ def test_ds9_file_errors_name_the_file(tmp_path):
     bad.write_text("image\ncircle(1,2)\n")
     with pytest.raises(RegionError, match=r"b.reg: cannot read region 'circle\(1,2\)'"):
         ds9_to_mask(bad, (4, 4))
-    bad.write_text("fk5\ncircle(228.5,-59.1,3\")\n")
+    bad.write_text('fk5\ncircle(228.5,-59.1,3")\n')
     with pytest.raises(RegionError, match="b.reg uses sky coordinates"):
         ds9_to_mask(bad, (4, 4))

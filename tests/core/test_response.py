@@ -130,14 +130,29 @@ def _write_ogip(tmp_path, name="MATRIX", fixed=False):
     m.header["DETCHANS"] = 3
     m.header["TLMIN4"] = 1
     eb = fits.BinTableHDU.from_columns(
-        [fits.Column("CHANNEL", "I", array=[1, 2, 3]), fits.Column("E_MIN", "E", array=[1.0, 2.0, 3.0]),
-         fits.Column("E_MAX", "E", array=[2.0, 3.0, 4.0])], name="EBOUNDS")
+        [
+            fits.Column("CHANNEL", "I", array=[1, 2, 3]),
+            fits.Column("E_MIN", "E", array=[1.0, 2.0, 3.0]),
+            fits.Column("E_MAX", "E", array=[2.0, 3.0, 4.0]),
+        ],
+        name="EBOUNDS",
+    )
     rmf = tmp_path / "t.rmf"
     fits.HDUList([fits.PrimaryHDU(), m, eb]).writeto(rmf)
     arf = tmp_path / "t.arf"
-    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(
-        [fits.Column("ENERG_LO", "E", array=e[:-1]), fits.Column("ENERG_HI", "E", array=e[1:]),
-         fits.Column("SPECRESP", "E", array=[10.0, 20.0, 30.0])], name="SPECRESP")]).writeto(arf)
+    fits.HDUList(
+        [
+            fits.PrimaryHDU(),
+            fits.BinTableHDU.from_columns(
+                [
+                    fits.Column("ENERG_LO", "E", array=e[:-1]),
+                    fits.Column("ENERG_HI", "E", array=e[1:]),
+                    fits.Column("SPECRESP", "E", array=[10.0, 20.0, 30.0]),
+                ],
+                name="SPECRESP",
+            ),
+        ]
+    ).writeto(arf)
     return rmf, arf
 
 
@@ -162,7 +177,9 @@ def test_mismatched_arf_and_bad_files(tmp_path, acis):
     with pytest.raises(FileNotFoundError):
         read_response(tmp_path / "missing.rmf")
     bad = tmp_path / "bad.rmf"
-    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns([fits.Column("X", "E", array=[1.0])], name="OTHER")]).writeto(bad)
+    fits.HDUList(
+        [fits.PrimaryHDU(), fits.BinTableHDU.from_columns([fits.Column("X", "E", array=[1.0])], name="OTHER")]
+    ).writeto(bad)
     with pytest.raises(ResponseError, match="MATRIX"):
         read_response(bad)
 

@@ -8,8 +8,12 @@ from napari_sushi.core.scoring import error_stats, score_maps, selected
 
 def _truth():
     y, x = np.mgrid[0:20, 0:20].astype(float)
-    return {"thermal amplitude": 40 + 2 * x, "thermal kT": 1 + 0.1 * x, "powerlaw amplitude": np.where(y > 10, 30.0, 1.0),
-            "powerlaw index": 2 + 0.05 * y}
+    return {
+        "thermal amplitude": 40 + 2 * x,
+        "thermal kT": 1 + 0.1 * x,
+        "powerlaw amplitude": np.where(y > 10, 30.0, 1.0),
+        "powerlaw index": 2 + 0.05 * y,
+    }
 
 
 def test_error_stats_skill_and_slope():

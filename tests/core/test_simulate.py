@@ -168,11 +168,14 @@ def test_a_cube_simulated_on_ones_own_response_records_it():
     from napari_sushi.core.simulate import response_preset, simulate_from_maps
 
     data = Path(__file__).resolve().parents[2] / "napari_sushi" / "data"
-    pre = response_preset(data / "acisi_aimpt_cy0.rmf", data / "acisi_aimpt_cy0.arf", band=(0.5, 8.0), group=3,
-                          nH=0.95)
-    maps = {"thermal amplitude": np.full((4, 5), 50.0), "thermal kT": np.full((4, 5), 1.0),
-            "thermal velocity": np.zeros((4, 5)), "powerlaw amplitude": np.full((4, 5), 20.0),
-            "powerlaw index": np.full((4, 5), 2.0)}
+    pre = response_preset(data / "acisi_aimpt_cy0.rmf", data / "acisi_aimpt_cy0.arf", band=(0.5, 8.0), group=3, nH=0.95)
+    maps = {
+        "thermal amplitude": np.full((4, 5), 50.0),
+        "thermal kT": np.full((4, 5), 1.0),
+        "thermal velocity": np.zeros((4, 5)),
+        "powerlaw amplitude": np.full((4, 5), 20.0),
+        "powerlaw index": np.full((4, 5), 2.0),
+    }
     sim = simulate_from_maps(pre, maps, seed=1)
     assert sim.cube.n_energy == 170 and np.array_equal(sim.cube.channels, pre.channels)
     assert sim.cube.header["RESPONSE"] == "acisi_aimpt_cy0.rmf+acisi_aimpt_cy0.arf"

@@ -25,9 +25,13 @@ def test_toy_is_simulate_from_maps_of_its_own_maps():
 
 def test_simulate_from_maps_takes_a_users_maps_and_checks_them():
     shape = (12, 10)
-    maps = {"thermal amplitude": np.full(shape, 50.0), "thermal kT": np.full(shape, 2.0),
-            "thermal velocity": np.zeros(shape), "powerlaw amplitude": np.full(shape, 5.0),
-            "powerlaw index": np.full(shape, 2.5)}
+    maps = {
+        "thermal amplitude": np.full(shape, 50.0),
+        "thermal kT": np.full(shape, 2.0),
+        "thermal velocity": np.zeros(shape),
+        "powerlaw amplitude": np.full(shape, 5.0),
+        "powerlaw index": np.full(shape, 2.5),
+    }
     sim = simulate_from_maps("toy", maps, seed=3)
     assert sim.cube.counts.shape == (375, 12, 10)
     assert sim.expected.sum() == pytest.approx(55.0 * 120, rel=1e-6)

@@ -60,11 +60,15 @@ def read_array_cube(path: str | os.PathLike) -> HyperCube:
             counts = loaded
         counts = np.asarray(counts)
         if counts.dtype.kind not in "biuf":
-            raise FileFormatError(f"{p} holds {counts.dtype} values; a cube needs numbers (counts). Save it as float or int.")
+            raise FileFormatError(
+                f"{p} holds {counts.dtype} values; a cube needs numbers (counts). Save it as float or int."
+            )
     except FileFormatError:
         raise
     except (OSError, zipfile.BadZipFile, EOFError, ValueError, KeyError, IndexError, TypeError) as exc:
-        raise FileFormatError(f"{p} is a damaged NumPy .npy/.npz file ({type(exc).__name__}: {exc}); save it again.") from exc
+        raise FileFormatError(
+            f"{p} is a damaged NumPy .npy/.npz file ({type(exc).__name__}: {exc}); save it again."
+        ) from exc
     counts = np.asarray(counts)
     if edges is None and counts.ndim == 3:
         edges = np.arange(counts.shape[0] + 1, dtype=float)

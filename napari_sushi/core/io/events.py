@@ -73,7 +73,16 @@ def _column(names: list[str], wanted: str) -> str | None:
 
 def _sky_wcs(header: fits.Header, ix: int, iy: int) -> WCS | None:
     """Celestial WCS whose pixel coordinates are the sky x/y column values (TC* keywords)."""
-    keys = [f"TCTYP{ix}", f"TCTYP{iy}", f"TCRVL{ix}", f"TCRVL{iy}", f"TCRPX{ix}", f"TCRPX{iy}", f"TCDLT{ix}", f"TCDLT{iy}"]
+    keys = [
+        f"TCTYP{ix}",
+        f"TCTYP{iy}",
+        f"TCRVL{ix}",
+        f"TCRVL{iy}",
+        f"TCRPX{ix}",
+        f"TCRPX{iy}",
+        f"TCDLT{ix}",
+        f"TCDLT{iy}",
+    ]
     if not all(k in header for k in keys):
         return None
     w = WCS(naxis=2)
@@ -136,8 +145,17 @@ def open_event_table(path: str | os.PathLike, rmf: str | os.PathLike | None = No
             "An event list needs sky x, y and either energy (eV) or pi."
         )
     table = EventTable(
-        path=p, hdu_index=index, header=header, primary_header=primary, n_events=int(header.get("NAXIS2", 0)),
-        x_col=x_col, y_col=y_col, energy_col=energy_col, energy_scale=1e-3, pi_col=pi_col, columns=names,
+        path=p,
+        hdu_index=index,
+        header=header,
+        primary_header=primary,
+        n_events=int(header.get("NAXIS2", 0)),
+        x_col=x_col,
+        y_col=y_col,
+        energy_col=energy_col,
+        energy_scale=1e-3,
+        pi_col=pi_col,
+        columns=names,
     )
     if energy_col is not None:
         unit = str(header.get(f"TUNIT{names.index(energy_col) + 1}", "eV")).strip().lower() or "ev"
@@ -161,7 +179,10 @@ def open_event_table(path: str | os.PathLike, rmf: str | os.PathLike | None = No
         ).strip().upper().startswith("ACIS"):
             tlmax = int(header.get(f"TLMAX{names.index(pi_col) + 1}", 1024))
             ch = np.arange(1, tlmax + 1)
-            mapping, source = (np.append((ch - 1) * ACIS_PI_KEV, tlmax * ACIS_PI_KEV), ch), "Chandra ACIS PI, 14.6 eV/channel"
+            mapping, source = (
+                (np.append((ch - 1) * ACIS_PI_KEV, tlmax * ACIS_PI_KEV), ch),
+                "Chandra ACIS PI, 14.6 eV/channel",
+            )
         if mapping is not None:
             edges, channels = mapping
             if channels.size and not np.all(np.diff(channels) == 1):
@@ -260,11 +281,17 @@ def event_summary(
             "download it again."
         )
     return EventSummary(
-        path=t.path, n_events=n, energy_range=erange,
+        path=t.path,
+        n_events=n,
+        energy_range=erange,
         x_range=(float(lo[0]), float(hi[0])) if n else (math.nan, math.nan),
         y_range=(float(lo[1]), float(hi[1])) if n else (math.nan, math.nan),
-        columns=t.columns, energy_source=t.energy_source, exposure=_exposure(t.header, t.primary_header),
-        wcs=t.wcs, header=t.header, response=response,
+        columns=t.columns,
+        energy_source=t.energy_source,
+        exposure=_exposure(t.header, t.primary_header),
+        wcs=t.wcs,
+        header=t.header,
+        response=response,
         channel_edges=t.channel_edges if t.pi_col is not None else None,
     )
 
@@ -300,9 +327,14 @@ def default_event_options(
             channel_width = FALLBACK_CHANNEL_WIDTH
             warnings.warn(
                 f"{Path(path).name}: binned on {FALLBACK_CHANNEL_WIDTH} keV channels, not native ones: "
-                + ("it has no pi column" if "pi" not in [c.lower() for c in summary.columns] else
-                   "no channel-to-energy mapping is known for its pi column (give the RMF: rmf=... / --rmf)")
-                + ".", UserWarning, stacklevel=2,
+                + (
+                    "it has no pi column"
+                    if "pi" not in [c.lower() for c in summary.columns]
+                    else "no channel-to-energy mapping is known for its pi column (give the RMF: rmf=... / --rmf)"
+                )
+                + ".",
+                UserWarning,
+                stacklevel=2,
             )
     native = bool(native)
     if binning is None:
@@ -322,8 +354,14 @@ def default_event_options(
             binning = max(1, math.ceil(max(sx, sy) / DEFAULT_IMAGE_PIXELS))
             while n_e * (math.ceil(sx / binning) + 1) * (math.ceil(sy / binning) + 1) > DEFAULT_MAX_BINS:
                 binning += 1
-    opts: dict = {"band": (emin, emax), "group": group, "binning": int(binning), "cutout": cutout,
-                  "rmf": rmf, "arf": arf}
+    opts: dict = {
+        "band": (emin, emax),
+        "group": group,
+        "binning": int(binning),
+        "cutout": cutout,
+        "rmf": rmf,
+        "arf": arf,
+    }
     if native:
         opts["native"] = True
     else:
@@ -340,7 +378,9 @@ def _field(lo: float, hi: float, binning: int, cutout: tuple[float, float] | Non
         n = max(1, math.ceil((b - a) / binning - 1e-9))
         return a, n
     if not (np.isfinite(lo) and np.isfinite(hi)):
-        raise CubeError("no events with finite sky coordinates (the x/y columns are all NaN or inf); check the event list.")
+        raise CubeError(
+            "no events with finite sky coordinates (the x/y columns are all NaN or inf); check the event list."
+        )
     origin = math.floor(lo - 0.5) + 0.5  # sky pixel p covers p-0.5 .. p+0.5: start on a pixel edge
     n = int(math.floor((hi - origin) / binning)) + 1
     return origin, n
@@ -405,7 +445,9 @@ def bin_events(
         ce = t.channel_edges
         inside = band_slice(ce, emin, emax)
         if inside.stop - inside.start < group:
-            raise CubeError(f"no {'group of ' + str(group) + ' ' if group > 1 else ''}channel lies entirely in the band {emin}-{emax} keV.")
+            raise CubeError(
+                f"no {'group of ' + str(group) + ' ' if group > 1 else ''}channel lies entirely in the band {emin}-{emax} keV."
+            )
         n_e = (inside.stop - inside.start) // group
         first = inside.start
         edges = ce[first : first + n_e * group + 1 : group]
@@ -528,8 +570,14 @@ def bin_events(
     header["FIELDY1"] = (float(y0 + ny * binning), "[sky pixel] top edge of the binned field")
     name = t.path.name.split(".")[0]
     return HyperCube(
-        counts, edges, wcs=wcs, exposure=_exposure(t.header, t.primary_header), header=header,
-        channels=channels, name=name, response=response,
+        counts,
+        edges,
+        wcs=wcs,
+        exposure=_exposure(t.header, t.primary_header),
+        header=header,
+        channels=channels,
+        name=name,
+        response=response,
     )
 
 
@@ -543,6 +591,10 @@ def _open_with_response(path: str | os.PathLike, response: ResponseFiles | None)
     except FileFormatError as exc:
         if response.how == "given":
             raise
-        warnings.warn(f"{Path(path).name}: the response found ({response.how}) cannot map its channels ({exc}); "
-                      "using the event file's own channel mapping.", UserWarning, stacklevel=3)
+        warnings.warn(
+            f"{Path(path).name}: the response found ({response.how}) cannot map its channels ({exc}); "
+            "using the event file's own channel mapping.",
+            UserWarning,
+            stacklevel=3,
+        )
         return open_event_table(path)

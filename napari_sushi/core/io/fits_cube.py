@@ -106,9 +106,7 @@ def read_ebounds(hdul: fits.HDUList) -> tuple[np.ndarray, np.ndarray] | None:
         raise FileFormatError("the EBOUNDS extension is empty.")
     if not np.allclose(emax[:-1], emin[1:], rtol=1e-5, atol=1e-7):
         raise FileFormatError("the EBOUNDS bins are not contiguous (gaps or overlaps between E_MAX and E_MIN).")
-    channels = (
-        np.asarray(data["CHANNEL"], dtype=np.int64) if "CHANNEL" in names else np.arange(1, emin.size + 1)
-    )
+    channels = np.asarray(data["CHANNEL"], dtype=np.int64) if "CHANNEL" in names else np.arange(1, emin.size + 1)
     return np.append(emin, emax[-1]), channels
 
 
@@ -141,7 +139,9 @@ def _find_cube_hdu(hdul: fits.HDUList, path: Path) -> int:
             if naxis:
                 shapes.append(f"HDU {i} is {naxis}-D")
     if any(isinstance(h, fits.BinTableHDU) and h.name == "EVENTS" for h in hdul):
-        raise FileFormatError(f"{path} is an event list, not an image cube: bin it with bin_events / `napari-sushi bin`.")
+        raise FileFormatError(
+            f"{path} is an event list, not an image cube: bin it with bin_events / `napari-sushi bin`."
+        )
     detail = "; ".join(shapes) if shapes else "it holds no image data"
     raise FileFormatError(
         f"{path} holds no 3-D image cube ({detail}); a cube needs an energy axis plus two image axes. "
@@ -164,11 +164,18 @@ def read_fits_cube(path: str | os.PathLike, hdu: int | str | None = None) -> Hyp
         except (KeyError, IndexError) as exc:
             raise FileFormatError(f"{p} has no HDU {index!r}.") from exc
         header = image.header.copy()
-        naxis = int(header.get("ZNAXIS", header.get("NAXIS", 0)) if isinstance(image, fits.CompImageHDU) else header.get("NAXIS", 0))
+        naxis = int(
+            header.get("ZNAXIS", header.get("NAXIS", 0))
+            if isinstance(image, fits.CompImageHDU)
+            else header.get("NAXIS", 0)
+        )
         if naxis != 3:
             raise FileFormatError(f"HDU {index!r} of {p} is {naxis}-D; a cube needs 3 axes (energy, y, x).")
-        sizes = {i: int(header[f"NAXIS{i}"]) for i in (1, 2, 3)} if "NAXIS3" in header else {
-            i: int(header[f"ZNAXIS{i}"]) for i in (1, 2, 3)}
+        sizes = (
+            {i: int(header[f"NAXIS{i}"]) for i in (1, 2, 3)}
+            if "NAXIS3" in header
+            else {i: int(header[f"ZNAXIS{i}"]) for i in (1, 2, 3)}
+        )
         ebounds = read_ebounds(hdul)
         found = _find_energy_axis(header, 3)
         if found is None and ebounds is not None:
@@ -192,7 +199,11 @@ def read_fits_cube(path: str | os.PathLike, hdu: int | str | None = None) -> Hyp
             n_rows = None if ebounds is None else ebounds[1].size
             raise FileFormatError(
                 f"{p}: axis {axis} counts channels, but "
-                + ("there is no EBOUNDS extension" if ebounds is None else f"EBOUNDS has {n_rows} rows for {n_e} channels")
+                + (
+                    "there is no EBOUNDS extension"
+                    if ebounds is None
+                    else f"EBOUNDS has {n_rows} rows for {n_e} channels"
+                )
                 + " to give their energies. Add an EBOUNDS table (CHANNEL, E_MIN, E_MAX in keV)."
             )
         else:
@@ -215,8 +226,9 @@ def read_fits_cube(path: str | os.PathLike, hdu: int | str | None = None) -> Hyp
         response = response_from_header(keyed, p)
     name = p.name.split(".")[0]
     try:
-        return HyperCube(data, edges, wcs=wcs, exposure=exposure, header=header, channels=channels, name=name,
-                         response=response)
+        return HyperCube(
+            data, edges, wcs=wcs, exposure=exposure, header=header, channels=channels, name=name, response=response
+        )
     except CubeError as exc:
         raise CubeError(f"{p}: {exc}") from exc
 

@@ -226,6 +226,12 @@ def read_maps_fits(path: str | os.PathLike) -> MapSet:
     if not provenance:
         provenance = {c.keyword: c.value for c in primary.cards if c.keyword and not is_structural(c.keyword)}
     return MapSet(
-        maps=maps, units=units, header=primary, wcs=wcs, cubes=cubes,
-        energy_edges=None if ebounds is None else ebounds[0], provenance=provenance, headers=headers,
+        maps=maps,
+        units=units,
+        header=primary,
+        wcs=wcs,
+        cubes=cubes,
+        energy_edges=None if ebounds is None else ebounds[0],
+        provenance=provenance,
+        headers=headers,
     )

@@ -94,8 +94,11 @@ def _has_cube_extension(path: str | os.PathLike) -> bool:
     from napari_sushi.core.io.fits_file import open_fits
 
     with open_fits(Path(path)) as hdul:
-        return any(int(h.header.get("ZNAXIS", h.header.get("NAXIS", 0)) or 0) == 3 for h in hdul[1:]
-                   if isinstance(h, (fits.ImageHDU, fits.CompImageHDU)))
+        return any(
+            int(h.header.get("ZNAXIS", h.header.get("NAXIS", 0)) or 0) == 3
+            for h in hdul[1:]
+            if isinstance(h, (fits.ImageHDU, fits.CompImageHDU))
+        )
 
 
 def read_cube(path: str | os.PathLike, **binning: Any) -> HyperCube:
@@ -126,7 +129,9 @@ def read_cube(path: str | os.PathLike, **binning: Any) -> HyperCube:
                 f"{path} is a napari-sushi maps file (fit results: maps with model/residual cubes), not counts to "
                 "fit; read it with read_maps_fits, or read the cube the fit was made on."
             )
-        raise FileFormatError(f"{path} holds 2-D maps, not a cube (it has no energy axis); read it with read_maps_fits.")
+        raise FileFormatError(
+            f"{path} holds 2-D maps, not a cube (it has no energy axis); read it with read_maps_fits."
+        )
     if kind == "image":
         raise FileFormatError(
             f"{path} holds an image with no energy axis, not a cube; a cube needs CTYPE 'ENER' (CUNIT eV/keV) "

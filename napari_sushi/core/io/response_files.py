@@ -100,7 +100,8 @@ def _from_keywords(path: Path, headers: list[fits.Header]) -> tuple[Path | None,
                 warnings.warn(
                     f"{path.name}: {key} = {str(h[key]).strip()!r} names {f}, which does not exist; "
                     "give the response explicitly (rmf=/arf=, --rmf/--arf).",
-                    UserWarning, stacklevel=3,
+                    UserWarning,
+                    stacklevel=3,
                 )
             break
     return found["RESPFILE"], found["ANCRFILE"]
@@ -120,22 +121,27 @@ def _prefixes(path: Path, headers: list[fits.Header]) -> list[str]:
 
 def _beside(path: Path, suffixes: tuple[str, ...], prefixes: list[str], what: str) -> Path | None:
     """The one response file of a kind in the event list's folder, or the one sharing its prefix."""
-    files = sorted(
-        f for f in path.parent.iterdir()
-        if f.is_file() and f != path and f.name.lower().endswith(suffixes)
-    ) if path.parent.is_dir() else []
+    files = (
+        sorted(f for f in path.parent.iterdir() if f.is_file() and f != path and f.name.lower().endswith(suffixes))
+        if path.parent.is_dir()
+        else []
+    )
     if len(files) == 1:
         return _abs(files[0])
     if not files:
         return None
-    tied = [f for f in files if any(f.name.lower().startswith(p) or p in re.split(r"[_.\-]", f.name.lower())
-                                    for p in prefixes)]
+    tied = [
+        f
+        for f in files
+        if any(f.name.lower().startswith(p) or p in re.split(r"[_.\-]", f.name.lower()) for p in prefixes)
+    ]
     if len(tied) == 1:
         return _abs(tied[0])
     warnings.warn(
         f"{path.name}: several {what} files lie beside it ({', '.join(f.name for f in files[:5])}) and "
         f"{'several' if tied else 'none'} share its name or ObsID; give one explicitly (--rmf/--arf).",
-        UserWarning, stacklevel=3,
+        UserWarning,
+        stacklevel=3,
     )
     return None
 
@@ -165,8 +171,9 @@ def find_response(
     if b_rmf is None:
         return None
     b_arf = arf_p or k_arf or _beside(path, ARF_SUFFIXES, prefixes, "ARF")
-    how = "beside the event list" + (", ARF given" if arf_p is not None else
-                                     ", ARF from ANCRFILE keyword" if k_arf is not None else "")
+    how = "beside the event list" + (
+        ", ARF given" if arf_p is not None else ", ARF from ANCRFILE keyword" if k_arf is not None else ""
+    )
     return ResponseFiles(b_rmf, b_arf, how)
 
 

@@ -17,7 +17,10 @@ SKY = {"crval": (228.475, -59.14), "crpix": (4096.5, 4096.5), "cdelt": (-0.00013
 
 
 def synthetic_events(
-    n: int = 2000, seed: int = 0, centre: tuple[float, float] = (4100.0, 4090.0), spread: float = 40.0,
+    n: int = 2000,
+    seed: int = 0,
+    centre: tuple[float, float] = (4100.0, 4090.0),
+    spread: float = 40.0,
     energy_range: tuple[float, float] = (0.3, 10.0),
 ) -> dict[str, np.ndarray]:
     """Seeded event columns: x, y (sky pixels), energy (eV) and pi (ACIS channel of the energy)."""
@@ -46,8 +49,12 @@ def write_event_file(
     columns = synthetic_events() if columns is None else columns
     fmt = {"x": "E", "y": "E", "energy": "E", "pi": "J"}
     cols = [
-        fits.Column(name=k, format=fmt.get(k, "D"), unit={"x": "pixel", "y": "pixel", "energy": "eV", "pi": "chan"}.get(k),
-                    array=np.asarray(v))
+        fits.Column(
+            name=k,
+            format=fmt.get(k, "D"),
+            unit={"x": "pixel", "y": "pixel", "energy": "eV", "pi": "chan"}.get(k),
+            array=np.asarray(v),
+        )
         for k, v in columns.items()
     ]
     hdu = fits.BinTableHDU.from_columns(cols, name="EVENTS")
@@ -72,11 +79,16 @@ def write_event_file(
     hdus = [fits.PrimaryHDU(), hdu]
     if ebounds is not None:
         edges, channels = ebounds
-        hdus.append(fits.BinTableHDU.from_columns([
-            fits.Column(name="CHANNEL", format="J", array=np.asarray(channels)),
-            fits.Column(name="E_MIN", format="D", unit="keV", array=np.asarray(edges[:-1])),
-            fits.Column(name="E_MAX", format="D", unit="keV", array=np.asarray(edges[1:])),
-        ], name="EBOUNDS"))
+        hdus.append(
+            fits.BinTableHDU.from_columns(
+                [
+                    fits.Column(name="CHANNEL", format="J", array=np.asarray(channels)),
+                    fits.Column(name="E_MIN", format="D", unit="keV", array=np.asarray(edges[:-1])),
+                    fits.Column(name="E_MAX", format="D", unit="keV", array=np.asarray(edges[1:])),
+                ],
+                name="EBOUNDS",
+            )
+        )
     out = Path(path)
     fits.HDUList(hdus).writeto(out, overwrite=True)
     return out

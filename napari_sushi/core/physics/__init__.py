@@ -14,7 +14,22 @@ from napari_sushi.core.physics.powerlaw import powerlaw
 from napari_sushi.core.physics.thermal import thermal
 
 __all__ = [
-    "ABUNDANCES", "C_KMS", "LINES", "Absorption", "Line", "Model", "PhysicsError", "PowerLaw",
-    "Product", "Sum", "Thermal", "bremsstrahlung", "check_edges", "cross_section", "gaunt_ff",
-    "powerlaw", "thermal", "transmission",
+    "ABUNDANCES",
+    "C_KMS",
+    "LINES",
+    "Absorption",
+    "Line",
+    "Model",
+    "PhysicsError",
+    "PowerLaw",
+    "Product",
+    "Sum",
+    "Thermal",
+    "bremsstrahlung",
+    "check_edges",
+    "cross_section",
+    "gaunt_ff",
+    "powerlaw",
+    "thermal",
+    "transmission",
 ]

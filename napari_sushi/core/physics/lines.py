@@ -53,8 +53,17 @@ class Line:
     ew_peak: float  # equivalent width (eV) at T_peak for solar abundance
 
 
-_MASS = {"O": 15.999, "Ne": 20.180, "Mg": 24.305, "Si": 28.085, "S": 32.06, "Ar": 39.948,
-         "Ca": 40.078, "Fe": 55.845, "Ni": 58.693}
+_MASS = {
+    "O": 15.999,
+    "Ne": 20.180,
+    "Mg": 24.305,
+    "Si": 28.085,
+    "S": 32.06,
+    "Ar": 39.948,
+    "Ca": 40.078,
+    "Fe": 55.845,
+    "Ni": 58.693,
+}
 
 # He-like triplets: (element, ion, r, i, f energies keV, log T_peak, EW_peak eV of the whole triplet)
 _HE_LIKE = [
@@ -119,7 +128,9 @@ def line_energies() -> np.ndarray:
     return _E.copy()
 
 
-def line_fluxes(kT: np.ndarray, abundance: np.ndarray, norm: np.ndarray, select: np.ndarray | None = None) -> np.ndarray:
+def line_fluxes(
+    kT: np.ndarray, abundance: np.ndarray, norm: np.ndarray, select: np.ndarray | None = None
+) -> np.ndarray:
     """Photon flux (n, L) of each line [photons/cm2/s] from the emissivity approximation above."""
     sel = slice(None) if select is None else select
     kt = np.asarray(kT, dtype=float)[:, None]

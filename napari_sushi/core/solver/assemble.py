@@ -56,8 +56,15 @@ def model_cubes(problem: Problem, A: torch.Tensor, U: torch.Tensor) -> tuple[dic
 
 
 def assemble(
-    problem: Problem, state: State, settings: FitSettings, method: str, wall_time: float, extra: dict | None = None,
-    profile: bool = False, sigmas: dict[str, np.ndarray] | None = None, biases: dict[str, np.ndarray] | None = None,
+    problem: Problem,
+    state: State,
+    settings: FitSettings,
+    method: str,
+    wall_time: float,
+    extra: dict | None = None,
+    profile: bool = False,
+    sigmas: dict[str, np.ndarray] | None = None,
+    biases: dict[str, np.ndarray] | None = None,
 ) -> FitResult:
     """All FitResult fields from the final iterate; maps are NaN outside the mask (not fitted).
 
@@ -108,16 +115,23 @@ def assemble(
         "method": method,
         "settings": settings_summary(settings),
         "models": {
-            s.name: {"identity": s.model.identity(), "component": s.model.component,
-                     "family": s.model.meta.family, "response": s.model.meta.response_id}
+            s.name: {
+                "identity": s.model.identity(),
+                "component": s.model.component,
+                "family": s.model.meta.family,
+                "response": s.model.meta.response_id,
+            }
             for s in problem.comps
         },
         "links": [fp.keys for fp in problem.free if len(fp.keys) > 1],
         "package_version": __version__,
         "torch_version": torch.__version__,
         "python": platform.python_version(),
-        "cube": {"name": problem.cube.name, "shape": list(problem.cube.shape),
-                 "band_keV": [float(problem.cube.energy_edges[0]), float(problem.cube.energy_edges[-1])]},
+        "cube": {
+            "name": problem.cube.name,
+            "shape": list(problem.cube.shape),
+            "band_keV": [float(problem.cube.energy_edges[0]), float(problem.cube.energy_edges[-1])],
+        },
         "n_backtracks": state.n_backtracks,
         "n_rejected_pixel_steps": state.n_rejected_pixels,
         "model_floor": MODEL_FLOOR,

@@ -54,8 +54,7 @@ SEED_SALT = 0xB0075  # the replicas' random stream: seeded by settings.seed, apa
 def method_text(n: int, redrawn_anchor: bool = False) -> str:
     """The provenance's ``sigma_method`` for a bootstrap of ``n`` replicas."""
     anchor = " (anchor: the coarse start redone on each replica)" if redrawn_anchor else ""
-    return (f"parametric bootstrap, {n} replicas, warm refits of the same objective{anchor}; "
-            "sigma = sqrt(var + bias^2)")
+    return f"parametric bootstrap, {n} replicas, warm refits of the same objective{anchor}; sigma = sqrt(var + bias^2)"
 
 
 def check_settings(settings: FitSettings) -> None:
@@ -159,8 +158,15 @@ def bootstrap(
                     return None
                 pen_r = copy(pen)  # the same weights (shared tensors), the replica's anchor
                 pen_r.Uref = prob.U0.clone()
-            st = minimise(prob, settings, State(A=A.clone(), U=U.clone()), step_rule=settings.step_rule,
-                          cancel=cancel, max_iter=max_iter, penalty=pen_r)
+            st = minimise(
+                prob,
+                settings,
+                State(A=A.clone(), U=U.clone()),
+                step_rule=settings.step_rule,
+                cancel=cancel,
+                max_iter=max_iter,
+                penalty=pen_r,
+            )
         else:
             st = iterate(prob, settings, regularise=True, A=A, U=U, cancel=cancel, max_iter=max_iter)
         if st.stop_reason == "cancelled" or is_cancelled(cancel):
@@ -172,9 +178,12 @@ def bootstrap(
             s1[k] += d
             s2[k] += d * d
     sig, bias, spread = {}, {}, {}
-    caps = {f"{spec.name} {name}": problem.free[k].width / math.sqrt(12.0)
-            for spec in problem.comps for name, (kind, k) in zip(spec.model.param_names, spec.sources)
-            if kind == "free"}
+    caps = {
+        f"{spec.name} {name}": problem.free[k].width / math.sqrt(12.0)
+        for spec in problem.comps
+        for name, (kind, k) in zip(spec.model.param_names, spec.sources)
+        if kind == "free"
+    }
     for k in keys:
         b = s1[k] / R
         var = np.clip((s2[k] - R * b * b) / (R - 1), 0.0, None)
@@ -194,8 +203,9 @@ def _keys(problem: Problem) -> list[str]:
     out = []
     for spec in problem.comps:
         out.append(f"{spec.name} amplitude")
-        out += [f"{spec.name} {name}" for name, (kind, _) in zip(spec.model.param_names, spec.sources)
-                if kind == "free"]
+        out += [
+            f"{spec.name} {name}" for name, (kind, _) in zip(spec.model.param_names, spec.sources) if kind == "free"
+        ]
     return out
 
 
@@ -247,8 +257,7 @@ def coarse_anchor(
     if problem.bkg is not None:
         bkg = problem.bkg[0].double().cpu().numpy() if problem.bkg.shape[0] == 1 else cube_of(problem.bkg)
     sigma = None if settings.sigma is None or problem.sigma2 is None else np.sqrt(cube_of(problem.sigma2))
-    st = replace(settings, binning=1, band=None, mask=problem.mask.copy(), background=bkg, sigma=sigma,
-                 warm_start=None)
+    st = replace(settings, binning=1, band=None, mask=problem.mask.copy(), background=bkg, sigma=sigma, warm_start=None)
 
     def anchor(X: torch.Tensor) -> torch.Tensor:
         cube = replace(problem.cube, counts=np.clip(cube_of(X), 0.0, None))
@@ -282,9 +291,25 @@ def fit_uncertainty(
     res = bootstrap(problem, state, settings, penalty=penalty, cancel=cancel, anchor=anchor)
     if res is None:
         return None, None, {"bootstrap": f"cancelled after {time.perf_counter() - t0:.2f} s; Fisher sigmas instead"}
-    return res.sigmas, res.biases, {"sigma_method": method_text(res.n_replicas, anchor is not None),
-                                    "sigma_seconds": res.seconds, "bootstrap_iterations": res.iterations}
+    return (
+        res.sigmas,
+        res.biases,
+        {
+            "sigma_method": method_text(res.n_replicas, anchor is not None),
+            "sigma_seconds": res.seconds,
+            "bootstrap_iterations": res.iterations,
+        },
+    )
 
 
-__all__ = ["BOOTSTRAP_MAX_ITER", "BootstrapResult", "bootstrap", "check_settings", "coarse_anchor", "fit_uncertainty",
-           "method_text", "objective_penalty", "replica"]
+__all__ = [
+    "BOOTSTRAP_MAX_ITER",
+    "BootstrapResult",
+    "bootstrap",
+    "check_settings",
+    "coarse_anchor",
+    "fit_uncertainty",
+    "method_text",
+    "objective_penalty",
+    "replica",
+]

@@ -102,11 +102,13 @@ class _Spectra:
         self.shared: list[torch.Tensor | None] = []
         for spec in problem.comps:
             varying = any(
-                (kind == "fixed" and not _constant(val)) or (kind == "free" and val not in self.pos
-                                                            and not _constant(problem.U0[val]))
-                for kind, val in spec.sources)
-            self.shared.append(None if varying else self._eval(spec, torch.zeros(1, dtype=torch.long,
-                                                                                 device=problem.device))[0])
+                (kind == "fixed" and not _constant(val))
+                or (kind == "free" and val not in self.pos and not _constant(problem.U0[val]))
+                for kind, val in spec.sources
+            )
+            self.shared.append(
+                None if varying else self._eval(spec, torch.zeros(1, dtype=torch.long, device=problem.device))[0]
+            )
 
     @property
     def all_shared(self) -> bool:
@@ -119,7 +121,11 @@ class _Spectra:
         for kind, val in spec.sources:
             if kind == "free":
                 fp = pb.free[val]
-                u = self.grid[:, self.pos[val]][None].expand(P, G) if val in self.pos else pb.U0[val, ids][:, None].expand(P, G)
+                u = (
+                    self.grid[:, self.pos[val]][None].expand(P, G)
+                    if val in self.pos
+                    else pb.U0[val, ids][:, None].expand(P, G)
+                )
                 cols.append(fp.low + fp.width * u)
             else:
                 v = val if val.ndim == 0 else val[ids][:, None]
@@ -248,7 +254,7 @@ def grid_scan(
         for s0 in range(0, ids_all.numel(), P):
             if is_cancelled(cancel):
                 return None
-            ids = ids_all[s0:s0 + P]
+            ids = ids_all[s0 : s0 + P]
             X = pb.X[ids]
             bk = bkg_full[ids] if bkg_full.shape[0] > 1 else bkg_full.expand(ids.numel(), C)
             T = net[ids]
@@ -271,9 +277,9 @@ def grid_scan(
             j = torch.argmin(cost, dim=1)
             r = torch.arange(ids.numel(), device=pb.device)
             win = sel[r, j]
-            best_u[:, s0:s0 + P] = grid[win].T
-            best_A[:, s0:s0 + P] = A[r, j].T
-            best_c[s0:s0 + P] = cost[r, j]
+            best_u[:, s0 : s0 + P] = grid[win].T
+            best_A[:, s0 : s0 + P] = A[r, j].T
+            best_c[s0 : s0 + P] = cost[r, j]
 
         U = pb.U0.clone()
         A_out = pb.A0.clone()
@@ -284,9 +290,19 @@ def grid_scan(
                 U[kk, ids_all] = best_u[i]
             A_out[:, ids_all] = best_A
             cost_out[ids_all] = best_c * pb.w[ids_all]
-    return ScanResult(U=U, A=A_out, cost=cost_out, scanned=scanned, rows=rows, nodes=nodes,
-                      seconds=time.perf_counter() - t0)
+    return ScanResult(
+        U=U, A=A_out, cost=cost_out, scanned=scanned, rows=rows, nodes=nodes, seconds=time.perf_counter() - t0
+    )
 
 
-__all__ = ["CHUNK_ELEMENTS", "KEEP", "MAX_COMBINATIONS", "MAX_NODES", "N_EM", "ScanResult", "grid_nodes",
-           "grid_points", "grid_scan"]
+__all__ = [
+    "CHUNK_ELEMENTS",
+    "KEEP",
+    "MAX_COMBINATIONS",
+    "MAX_NODES",
+    "N_EM",
+    "ScanResult",
+    "grid_nodes",
+    "grid_points",
+    "grid_scan",
+]

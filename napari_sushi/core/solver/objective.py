@@ -302,8 +302,9 @@ def _fixed_step(problem, pen: Penalty, st: State, Y, g, F, c0, step: float, froz
     return None, None, None, None, step
 
 
-def _prox_newton_step(problem, pen: Penalty, st: State, WU, Y, g, F, mu, sigma, rho, frozen,
-                      n_inner: int = INNER_ITERS):
+def _prox_newton_step(
+    problem, pen: Penalty, st: State, WU, Y, g, F, mu, sigma, rho, frozen, n_inner: int = INNER_ITERS
+):
     """Minimise the local model  <g, x - x_k> + 1/2 (x - x_k)^T P (x - x_k) + penalty(U) over the box.
 
     P is each pixel's damped Fisher matrix. The amplitudes are eliminated exactly (Schur complement,

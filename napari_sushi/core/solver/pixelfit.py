@@ -63,8 +63,17 @@ def pixelfit(
 
         def cb(p: Progress, _o=offset, _s=s) -> None:
             if callback is not None:
-                callback(Progress(_o + p.iteration, per_start * n_starts, p.cost, time.perf_counter() - t0, p.snapshot,
-                                  start=_s, n_starts=n_starts))
+                callback(
+                    Progress(
+                        _o + p.iteration,
+                        per_start * n_starts,
+                        p.cost,
+                        time.perf_counter() - t0,
+                        p.snapshot,
+                        start=_s,
+                        n_starts=n_starts,
+                    )
+                )
 
         st = iterate(problem, settings, regularise=False, A=problem.A0, U=U0, callback=cb, cancel=cancel)
         offset += st.n_iter
@@ -84,8 +93,9 @@ def pixelfit(
             total.stop_reason = "cancelled"
             break
     total.A, total.U, total.n_iter = best_A, unidentified_to_centre(problem, best_A, best_U), offset
-    return assemble(problem, total, settings, "pixelfit", time.perf_counter() - t0, {"n_starts": n_starts},
-                    profile=True)
+    return assemble(
+        problem, total, settings, "pixelfit", time.perf_counter() - t0, {"n_starts": n_starts}, profile=True
+    )
 
 
 def unidentified_to_centre(problem, A: torch.Tensor, U: torch.Tensor) -> torch.Tensor:

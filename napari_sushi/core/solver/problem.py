@@ -32,7 +32,7 @@ class FitSetupError(ValueError):
 
 
 def resolve_device(name: str) -> torch.device:
-    """"auto" -> cuda if available, else mps if available, else cpu; other names are checked."""
+    """ "auto" -> cuda if available, else mps if available, else cpu; other names are checked."""
     name = (name or "auto").lower()
     if name == "auto":
         if torch.cuda.is_available():
@@ -320,8 +320,10 @@ def _jvp_forward_ad(model: SpectralModel, th: torch.Tensor, tangent: torch.Tenso
     except (RuntimeError, NotImplementedError) as exc:
         if "forward" not in str(exc).lower():  # not a missing forward-mode formula (e.g. out of memory)
             raise
-        raise FitSetupError(f"spectral model {model.component!r} cannot be differentiated by forward-mode "
-                            f"autodiff ({exc}); use derivative='fd'.") from exc
+        raise FitSetupError(
+            f"spectral model {model.component!r} cannot be differentiated by forward-mode "
+            f"autodiff ({exc}); use derivative='fd'."
+        ) from exc
     return torch.zeros_like(out) if d is None else d
 
 
@@ -369,8 +371,9 @@ def _map_binning(arr_shape: tuple[int, ...], full: tuple[int, int]) -> int | Non
     return None
 
 
-def _rebin_map(arr: np.ndarray, full: tuple[int, int], shape: tuple[int, int], f: int, how: str,
-               what: str) -> np.ndarray:
+def _rebin_map(
+    arr: np.ndarray, full: tuple[int, int], shape: tuple[int, int], f: int, how: str, what: str
+) -> np.ndarray:
     """A finite map of the cube's image binned g x g, brought to the fitted binning f.
 
     Why: a start (warm start, init) often comes from a fit at another binning: a quick binned fit
@@ -380,8 +383,10 @@ def _rebin_map(arr: np.ndarray, full: tuple[int, int], shape: tuple[int, int], f
     """
     g = _map_binning(arr.shape, full)
     if g is None:
-        raise FitSetupError(f"{what} must be a number or a map of the cube's image {full} (or that image "
-                            f"binned by an integer factor); got shape {arr.shape}.")
+        raise FitSetupError(
+            f"{what} must be a number or a map of the cube's image {full} (or that image "
+            f"binned by an integer factor); got shape {arr.shape}."
+        )
     if g == f:
         return arr
     if f % g == 0:
@@ -462,10 +467,14 @@ def build_problem(cube, components: list[Component], settings: FitSettings) -> P
     if settings.step_rule not in ("newton", "fixed"):
         raise FitSetupError(f"step_rule must be 'newton' or 'fixed'; got {settings.step_rule!r}.")
     if settings.start not in ("default", "scan"):
-        raise FitSetupError(f"start must be 'default' (the models' values or init) or 'scan' (a global grid "
-                            f"scan); got {settings.start!r}.")
+        raise FitSetupError(
+            f"start must be 'default' (the models' values or init) or 'scan' (a global grid "
+            f"scan); got {settings.start!r}."
+        )
     if settings.derivative not in ("fd", "ad"):
-        raise FitSetupError(f"derivative must be 'fd' (finite differences) or 'ad' (autodiff); got {settings.derivative!r}.")
+        raise FitSetupError(
+            f"derivative must be 'fd' (finite differences) or 'ad' (autodiff); got {settings.derivative!r}."
+        )
     device = resolve_device(settings.device)
     dtype = resolve_dtype(settings.dtype)
     cube0 = as_cube(cube)
@@ -649,7 +658,20 @@ def build_problem(cube, components: list[Component], settings: FitSettings) -> P
     signal = (w > 0) & (X.sum(dim=1) > 0)
     chunk = _chunk(E, len(components) + len(free))
     return Problem(
-        X=X, w=w, bkg=bkg, sigma2=sigma2, comps=comps, free=free, shape=(ny, nx), cube=fitted,
-        mask=mask, signal=signal, A0=A0, U0=U0, device=device, dtype=dtype, chunk=chunk,
+        X=X,
+        w=w,
+        bkg=bkg,
+        sigma2=sigma2,
+        comps=comps,
+        free=free,
+        shape=(ny, nx),
+        cube=fitted,
+        mask=mask,
+        signal=signal,
+        A0=A0,
+        U0=U0,
+        device=device,
+        dtype=dtype,
+        chunk=chunk,
         derivative=settings.derivative,
     )

@@ -23,8 +23,9 @@ def unconstrained(sigma: np.ndarray, cap: float | None) -> np.ndarray:
     return np.isfinite(s) & (s >= (1.0 - 1e-4) * float(cap))
 
 
-def edge_shares(params: dict[str, np.ndarray], amplitudes: dict[str, np.ndarray],
-                boxes: dict) -> dict[str, tuple[float, float]]:
+def edge_shares(
+    params: dict[str, np.ndarray], amplitudes: dict[str, np.ndarray], boxes: dict
+) -> dict[str, tuple[float, float]]:
     """Per parameter map with a box, the fractions of pixels at the lower and upper edge of the box.
 
     Only pixels where the parameter's component holds at least one expected count are counted, so
@@ -44,8 +45,9 @@ def edge_shares(params: dict[str, np.ndarray], amplitudes: dict[str, np.ndarray]
     return out
 
 
-def edge_summary(params: dict[str, np.ndarray], amplitudes: dict[str, np.ndarray], boxes: dict,
-                 threshold: float = 0.05) -> str:
+def edge_summary(
+    params: dict[str, np.ndarray], amplitudes: dict[str, np.ndarray], boxes: dict, threshold: float = 0.05
+) -> str:
     """One line naming the maps with more than ``threshold`` of their pixels on a box edge ("" if none)."""
     parts = []
     for key, (lo, hi) in edge_shares(params, amplitudes, boxes).items():
@@ -54,8 +56,11 @@ def edge_summary(params: dict[str, np.ndarray], amplitudes: dict[str, np.ndarray
                 parts.append(f"{key} {100 * share:.0f} % at its {side} edge {boxes[key][edge]:g}")
     if not parts:
         return ""
-    return ("on the model's box edge: " + "; ".join(parts)
-            + " (bounds, not measurements: train a model with a wider box for this source)")
+    return (
+        "on the model's box edge: "
+        + "; ".join(parts)
+        + " (bounds, not measurements: train a model with a wider box for this source)"
+    )
 
 
 GOF_KEY = "goodness of fit"
@@ -90,8 +95,13 @@ class FitMaps:
     measured: dict[str, np.ndarray] = field(default_factory=dict)  # params' keys -> bool "measured" mask
 
 
-def measured_mask(values: np.ndarray, sigma: np.ndarray | None, cap: float | None,
-                  amplitude: np.ndarray | None, min_counts: float = MEASURED_MIN_COUNTS) -> np.ndarray:
+def measured_mask(
+    values: np.ndarray,
+    sigma: np.ndarray | None,
+    cap: float | None,
+    amplitude: np.ndarray | None,
+    min_counts: float = MEASURED_MIN_COUNTS,
+) -> np.ndarray:
     """Where a parameter map is a measurement rather than the regulariser's fill-in.
 
     True where the value is finite, its component holds at least ``min_counts`` expected counts, and
@@ -115,8 +125,9 @@ def split_maps(maps: dict[str, np.ndarray]) -> FitMaps:
         amplitudes={k[: -len(" amplitude")]: v for k, v in maps.items() if k.endswith(" amplitude")},
         params=params,
         sigmas={k[: -len(" sigma")]: v for k, v in maps.items() if k.endswith(" sigma")},
-        intervals={k: (maps[f"{k} lower"], maps[f"{k} upper"]) for k in params
-                   if f"{k} lower" in maps and f"{k} upper" in maps},
+        intervals={
+            k: (maps[f"{k} lower"], maps[f"{k} upper"]) for k in params if f"{k} lower" in maps and f"{k} upper" in maps
+        },
         gof=maps.get(GOF_KEY),
         biases={k[: -len(" bias")]: v for k, v in maps.items() if k.endswith(" bias")},
         measured={k[: -len(" measured")]: np.asarray(v) > 0.5 for k, v in maps.items() if k.endswith(" measured")},
@@ -194,8 +205,9 @@ class FitResult:
             if key not in caps:  # fixed parameters are not measured at all
                 continue
             comp = next((c for c in sorted(self.amplitudes, key=len, reverse=True) if key.startswith(c + " ")), None)
-            out[key] = measured_mask(values, self.sigmas.get(key), caps.get(key),
-                                     None if comp is None else self.amplitudes[comp], min_counts)
+            out[key] = measured_mask(
+                values, self.sigmas.get(key), caps.get(key), None if comp is None else self.amplitudes[comp], min_counts
+            )
         return out
 
     def unconstrained_share(self) -> dict[str, float]:
@@ -260,8 +272,14 @@ class FitResult:
             cubes["model"] = self.model_total
             cubes["residual"] = self.residual
         return write_maps_fits(
-            path, self.all_maps(), wcs=self.wcs, units=self.map_units(), header=header, cubes=cubes,
-            energy_edges=self.energy_edges if include_cubes else None, overwrite=overwrite,
+            path,
+            self.all_maps(),
+            wcs=self.wcs,
+            units=self.map_units(),
+            header=header,
+            cubes=cubes,
+            energy_edges=self.energy_edges if include_cubes else None,
+            overwrite=overwrite,
         )
 
 

@@ -60,15 +60,30 @@ def fit(
     # the thresholding phase only has to reach the basin: it gets at most half the budget and at most
     # THRESHOLD_MAX_ITER iterations (run long, it drifts)
     first_cb = None if callback is None else (lambda p: callback(replace(p, max_iter=total)))
-    state = iterate(problem, settings, regularise=True, callback=first_cb, cancel=cancel,
-                    max_iter=min(max(1, total // 2), THRESHOLD_MAX_ITER) if second else total)
+    state = iterate(
+        problem,
+        settings,
+        regularise=True,
+        callback=first_cb,
+        cancel=cancel,
+        max_iter=min(max(1, total // 2), THRESHOLD_MAX_ITER) if second else total,
+    )
     phases = {"threshold_iterations": state.n_iter, "threshold_stop": state.stop_reason, "objective_iterations": 0}
     left = total - state.n_iter
     pen = None
     if second and state.stop_reason != "cancelled" and left > 0:
         pen = Penalty(problem, settings)  # minimise sets its weights; the bootstrap's refits reuse them
-        state = minimise(problem, settings, state, step_rule=settings.step_rule, callback=callback, cancel=cancel,
-                         max_iter=left, total=total, penalty=pen)
+        state = minimise(
+            problem,
+            settings,
+            state,
+            step_rule=settings.step_rule,
+            callback=callback,
+            cancel=cancel,
+            max_iter=left,
+            total=total,
+            penalty=pen,
+        )
         phases["objective_iterations"] = state.n_iter - phases["threshold_iterations"]
         if state.objective:
             phases["objective"] = state.objective[-1]
@@ -99,8 +114,13 @@ def bilinear(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 SCAN_COUNTS = 2000.0  # counts a scanned pixel should hold (median over pixels with counts; see scan_start)
 
 
-def scan_start(cube, components: list[Component], coarse: FitSettings, problem,
-               cancel: threading.Event | Callable[[], bool] | None = None):
+def scan_start(
+    cube,
+    components: list[Component],
+    coarse: FitSettings,
+    problem,
+    cancel: threading.Event | Callable[[], bool] | None = None,
+):
     """The global start of the coarse problem: (U0, A0) from :func:`grid_start.grid_scan`, or None if cancelled.
 
     The scan picks, per pixel, the best point of a grid over the parameter boxes; on a pixel with few
@@ -167,16 +187,26 @@ def coarse_start(
     if scan:  # a global start: initial values are not inputs, every free parameter is scanned
         given = [f"{c.name}.{k}" for c in components for k in c.init if k in c.model.param_names]
         if given:
-            warnings.warn(f"initial values of {', '.join(given)} are not used with the global scan start "
-                          "(start='scan'); use start='default' (CLI: --start default) to start from them.",
-                          UserWarning, stacklevel=3)
-        components = [replace(c, init={k: v for k, v in c.init.items() if k not in c.model.param_names})
-                      for c in components]
+            warnings.warn(
+                f"initial values of {', '.join(given)} are not used with the global scan start "
+                "(start='scan'); use start='default' (CLI: --start default) to start from them.",
+                UserWarning,
+                stacklevel=3,
+            )
+        components = [
+            replace(c, init={k: v for k, v in c.init.items() if k not in c.model.param_names}) for c in components
+        ]
     todo = {c.name: [p for p in c.model.param_names if p not in c.fixed and p not in c.init] for c in components}
     if not any(todo.values()):
         return components
-    coarse = replace(settings, binning=b * f, coarse_init=1, warm_start=None, snapshot_every=0,
-                     n_scales=coarse_scales(settings.n_scales))
+    coarse = replace(
+        settings,
+        binning=b * f,
+        coarse_init=1,
+        warm_start=None,
+        snapshot_every=0,
+        n_scales=coarse_scales(settings.n_scales),
+    )
     try:  # only the parameter maps are needed: no sigmas, goodness of fit or model cubes (assemble)
         problem = build_problem(cube, components, coarse)
         if scan:

@@ -133,7 +133,9 @@ def gof_map(problem: Problem, A: torch.Tensor, U: torch.Tensor) -> tuple[np.ndar
 # ---------------------------------------------------------------------------------- profile likelihood
 PROFILE_LOCAL = (0.5, 1.0, 1.5, 2.0, 3.0)  # profile points at these multiples of the Fisher sigma, each side
 PROFILE_BOX_STEPS = 8  # and at 1/8, 2/8, ..., 8/8 of the distance from the estimate to each box edge
-PROFILE_INNER = 2  # damped Gauss-Newton iterations per profile point for every pixel (warm-started from the previous point)
+PROFILE_INNER = (
+    2  # damped Gauss-Newton iterations per profile point for every pixel (warm-started from the previous point)
+)
 PROFILE_CENTRE = 4  # the same at the estimate itself (re-converges the other variables there)
 PROFILE_MAX = 12  # ... then more, only for the pixels still moving, up to this many per point
 PROFILE_TOL = 0.01  # converged: a Gauss-Newton step promises, and gains, less than this in C
@@ -152,8 +154,13 @@ class _Chunk:
         self.s2 = None if problem.sigma2 is None else problem.sigma2[idx].to(dtype)
         b = problem.bkg
         self.bkg = None if b is None else (b[idx] if b.shape[0] > 1 else b).to(dtype)
-        self.fixed = [[None if kind == "free" else (v[idx].to(dtype) if v.ndim else v.to(dtype).expand(len(idx)))
-                       for kind, v in spec.sources] for spec in problem.comps]
+        self.fixed = [
+            [
+                None if kind == "free" else (v[idx].to(dtype) if v.ndim else v.to(dtype).expand(len(idx)))
+                for kind, v in spec.sources
+            ]
+            for spec in problem.comps
+        ]
         self.fd = _FD if dtype == torch.float64 else 1e-3
 
     def take(self, sub: torch.Tensor) -> "_Chunk":
@@ -442,8 +449,10 @@ def profile_sigmas(
             if kind == "free":
                 fp = problem.free[k]
                 out[key] = (half_np[k] * fp.width).reshape(ny, nx)
-                intervals[key] = ((fp.low + fp.width * lo_np[k]).reshape(ny, nx),
-                                  (fp.low + fp.width * hi_np[k]).reshape(ny, nx))
+                intervals[key] = (
+                    (fp.low + fp.width * lo_np[k]).reshape(ny, nx),
+                    (fp.low + fp.width * hi_np[k]).reshape(ny, nx),
+                )
             else:
                 out[key] = np.zeros((ny, nx))
     return out, intervals

@@ -254,8 +254,9 @@ class GridEmulator(SpectralModel):
 
     @classmethod
     def from_config(cls, meta: ModelMeta, config: dict) -> "GridEmulator":
-        return cls(meta, cells=list(config["cells"]), scales=list(config["scales"]),
-                   n_components=int(config["n_components"]))
+        return cls(
+            meta, cells=list(config["cells"]), scales=list(config["scales"]), n_components=int(config["n_components"])
+        )
 
     # -- evaluation -----------------------------------------------------------------------------
     def coefficients(self, theta: torch.Tensor) -> torch.Tensor:
@@ -320,7 +321,9 @@ def build_grid_emulator(
             progress(min(a + chunk, len(mesh)), len(mesh))
     spectra = np.concatenate(out)
     if spectra.shape != (len(mesh), meta.n_channels):
-        raise ValueError(f"generator returned spectra of shape {spectra.shape}; expected {(len(mesh), meta.n_channels)}")
+        raise ValueError(
+            f"generator returned spectra of shape {spectra.shape}; expected {(len(mesh), meta.n_channels)}"
+        )
     return emulator_from_grid(meta, axes, spectra, scales, n_components=n_components, rel_tol=rel_tol)
 
 

@@ -94,7 +94,9 @@ def _read_header(path: Path) -> dict:
             raw = fh.read(n)
     except OSError as exc:
         if isinstance(exc, FileNotFoundError):
-            raise FileNotFoundError(f"model file {path} does not exist; check the path or run `napari-sushi models`.") from None
+            raise FileNotFoundError(
+                f"model file {path} does not exist; check the path or run `napari-sushi models`."
+            ) from None
         raise
     try:
         header = json.loads(raw.decode("utf-8"))

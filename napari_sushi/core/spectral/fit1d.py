@@ -37,8 +37,13 @@ def _jacobian_log(spec: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
 
 
 @torch.no_grad()
-def _scoring(spec: Callable[[torch.Tensor], torch.Tensor], p: torch.Tensor, x0: torch.Tensor,
-             project: Callable[[torch.Tensor], torch.Tensor], max_iter: int = 100) -> tuple[torch.Tensor, float]:
+def _scoring(
+    spec: Callable[[torch.Tensor], torch.Tensor],
+    p: torch.Tensor,
+    x0: torch.Tensor,
+    project: Callable[[torch.Tensor], torch.Tensor],
+    max_iter: int = 100,
+) -> tuple[torch.Tensor, float]:
     """Minimise KL(p || spec(x)) over x (D,) by damped Fisher scoring; ``spec`` maps (m, D) -> (m, C).
     Returns (x, KL)."""
     x = project(x0.clone())
@@ -106,6 +111,7 @@ def fit_spectrum_lambda(model, counts: np.ndarray, max_iter: int = 100) -> tuple
     p = y / y.sum()
     with torch.no_grad():
         lam0 = model.lambda_from_spectrum(y[None])[0]
+
     # optimise the first A-1 weights; the last one is 1 - sum (the barycentre constraint)
     def full(z: torch.Tensor) -> torch.Tensor:  # (m, A-1) -> (m, A)
         return torch.cat([z, 1.0 - z.sum(1, keepdim=True)], dim=1)

@@ -49,8 +49,9 @@ from napari_sushi.core.spectral.base import ModelMeta, SpectralModel
 from napari_sushi.core.spectral.nets import ParamScaler, ResMLP
 
 
-def shifted_bin_masses(mass: torch.Tensor, rest_edges: torch.Tensor, obs_edges: torch.Tensor,
-                       s: torch.Tensor) -> torch.Tensor:
+def shifted_bin_masses(
+    mass: torch.Tensor, rest_edges: torch.Tensor, obs_edges: torch.Tensor, s: torch.Tensor
+) -> torch.Tensor:
     """Rest-frame bin masses (n, R) on ``rest_edges`` (R+1) seen with Doppler factor s (n,) = E_obs/E_rest:
     masses (n, N) in the observed bins ``obs_edges`` (N+1), exactly for a uniform density in each rest
     bin. Differentiable in ``mass`` and ``s``; computed in float64 except on devices without it."""
@@ -67,8 +68,9 @@ def shifted_bin_masses(mass: torch.Tensor, rest_edges: torch.Tensor, obs_edges: 
     return phi[:, 1:] - phi[:, :-1]
 
 
-def shifted_folded(mass: torch.Tensor, rest_edges: torch.Tensor, obs_edges: torch.Tensor, s: torch.Tensor,
-                   fold: torch.Tensor) -> torch.Tensor:
+def shifted_folded(
+    mass: torch.Tensor, rest_edges: torch.Tensor, obs_edges: torch.Tensor, s: torch.Tensor, fold: torch.Tensor
+) -> torch.Tensor:
     """Unit-sum channel spectra (n, C) of rest-frame masses (n, R) seen with Doppler factor s (n,):
     :func:`shifted_bin_masses` onto the observed bins, folded with ``fold`` (N, C), normalised."""
     counts = shifted_bin_masses(mass, rest_edges, obs_edges, s).to(fold.dtype) @ fold
@@ -83,8 +85,17 @@ class IAEModel(SpectralModel):
     ``rest_edges_nkev`` (R+1), ``obs_edges_nkev`` (N+1) in 1e-9 keV, ``fold`` (N, C)).
     """
 
-    def __init__(self, meta: ModelMeta, scales: list[str], n_components: int, latent: int = 16,
-                 width: int = 128, blocks: int = 2, head_width: int = 64, doppler: dict | None = None) -> None:
+    def __init__(
+        self,
+        meta: ModelMeta,
+        scales: list[str],
+        n_components: int,
+        latent: int = 16,
+        width: int = 128,
+        blocks: int = 2,
+        head_width: int = 64,
+        doppler: dict | None = None,
+    ) -> None:
         super().__init__(meta)
         P, C, K = len(meta.parameters), meta.n_channels, int(n_components)
         self.latent, self.width, self.blocks, self.head_width = int(latent), int(width), int(blocks), int(head_width)
@@ -144,13 +155,28 @@ class IAEModel(SpectralModel):
         return torch.tensor(list(itertools.product([-1.0, 1.0], repeat=P))).reshape(2**P, P)
 
     def config(self) -> dict:
-        return {"scales": self.scaler.scales, "n_components": int(self.basis.shape[0]), "latent": self.latent,
-                "width": self.width, "blocks": self.blocks, "head_width": self.head_width, "doppler": self.doppler}
+        return {
+            "scales": self.scaler.scales,
+            "n_components": int(self.basis.shape[0]),
+            "latent": self.latent,
+            "width": self.width,
+            "blocks": self.blocks,
+            "head_width": self.head_width,
+            "doppler": self.doppler,
+        }
 
     @classmethod
     def from_config(cls, meta: ModelMeta, config: dict) -> "IAEModel":
-        return cls(meta, list(config["scales"]), int(config["n_components"]), int(config["latent"]),
-                   int(config["width"]), int(config["blocks"]), int(config["head_width"]), config.get("doppler"))
+        return cls(
+            meta,
+            list(config["scales"]),
+            int(config["n_components"]),
+            int(config["latent"]),
+            int(config["width"]),
+            int(config["blocks"]),
+            int(config["head_width"]),
+            config.get("doppler"),
+        )
 
     # -- the auto-encoder ------------------------------------------------------------------------
     def encode_log(self, log_spectra: torch.Tensor) -> torch.Tensor:
@@ -200,7 +226,9 @@ class IAEModel(SpectralModel):
 
     def _shape_marginal(self, lam: torch.Tensor) -> torch.Tensor:
         shape = torch.tensor(self._shape_of, device=lam.device)
-        return torch.zeros(lam.shape[0], int(shape.max()) + 1, dtype=lam.dtype, device=lam.device).index_add(1, shape, lam)
+        return torch.zeros(lam.shape[0], int(shape.max()) + 1, dtype=lam.dtype, device=lam.device).index_add(
+            1, shape, lam
+        )
 
     def barycenter_weights(self, codes: torch.Tensor, anchor_codes: torch.Tensor | None = None) -> torch.Tensor:
         """lambda (n, A), sum 1, whose barycentre of anchor codes is closest to ``codes`` (least squares;
@@ -228,8 +256,9 @@ class IAEModel(SpectralModel):
         v = lo + (u + 1.0) * 0.5 * (hi - lo)  # the velocity axis is linear
         mass = torch.softmax(rest_log, dim=1)
         wd = torch.float32 if mass.device.type == "mps" else torch.float64  # MPS has no float64
-        return shifted_folded(mass, self.rest_edges_nkev.to(wd) * 1e-9, self.obs_edges_nkev.to(wd) * 1e-9,
-                              1.0 - v / C_KMS, self.fold)
+        return shifted_folded(
+            mass, self.rest_edges_nkev.to(wd) * 1e-9, self.obs_edges_nkev.to(wd) * 1e-9, 1.0 - v / C_KMS, self.fold
+        )
 
     def decode(self, lam: torch.Tensor, anchor_codes: torch.Tensor | None = None) -> torch.Tensor:
         """Unit-sum channel spectra (n, C) decoded from barycentric weights (n, A)."""

@@ -64,12 +64,19 @@ class SpectralLibrary:
             raise LibraryError(f"a library needs at least 4 spectra to train on; got {n}")
 
     def meta(self, family: str) -> ModelMeta:
-        params = [ParameterInfo(nm, un, float(lo), float(hi), float(0.5 * (lo + hi)))
-                  for nm, un, lo, hi in zip(self.names, self.units, self.low, self.high)]
-        return ModelMeta(component=self.component, family=family, parameters=params,
-                         energy_edges=self.energy_edges.copy(), channels=self.channels,
-                         response_id=self.response_id,
-                         band=(float(self.energy_edges[0]), float(self.energy_edges[-1])))
+        params = [
+            ParameterInfo(nm, un, float(lo), float(hi), float(0.5 * (lo + hi)))
+            for nm, un, lo, hi in zip(self.names, self.units, self.low, self.high)
+        ]
+        return ModelMeta(
+            component=self.component,
+            family=family,
+            parameters=params,
+            energy_edges=self.energy_edges.copy(),
+            channels=self.channels,
+            response_id=self.response_id,
+            band=(float(self.energy_edges[0]), float(self.energy_edges[-1])),
+        )
 
     def grid_axes(self) -> list[np.ndarray] | None:
         """The sorted axes if the parameters form a full tensor-product grid, else None."""
@@ -102,15 +109,20 @@ def read_library(path: str | os.PathLike) -> SpectralLibrary:
             with np.load(p, allow_pickle=False) as z:
                 d = {k: z[k] for k in z.files}
         except ValueError as exc:
-            raise LibraryError(f"{p}: cannot read as a plain .npz library ({exc}); object arrays/pickles are refused") from None
+            raise LibraryError(
+                f"{p}: cannot read as a plain .npz library ({exc}); object arrays/pickles are refused"
+            ) from None
         need = ["energy_edges", "params", "param_names", "param_units", "spectra"]
         missing = [k for k in need if k not in d]
         if missing:
             raise LibraryError(f"{p}: library .npz lacks {missing}; it needs {need}")
         params = np.atleast_2d(d["params"].astype(float))
         return SpectralLibrary(
-            energy_edges=d["energy_edges"], params=params, spectra=d["spectra"],
-            names=_str_list(d["param_names"]), units=_str_list(d["param_units"]),
+            energy_edges=d["energy_edges"],
+            params=params,
+            spectra=d["spectra"],
+            names=_str_list(d["param_names"]),
+            units=_str_list(d["param_units"]),
             low=np.asarray(d.get("param_low", params.min(0)), float),
             high=np.asarray(d.get("param_high", params.max(0)), float),
             channels=None if "channels" not in d else d["channels"].astype(np.int64),
@@ -142,8 +154,18 @@ def read_library(path: str | os.PathLike) -> SpectralLibrary:
             spectra = np.asarray(sp.data["SPECTRUM"], float)
             low = np.array([hdr.get(f"{nm[:5].upper()}_LO", params[:, j].min()) for j, nm in enumerate(names)], float)
             high = np.array([hdr.get(f"{nm[:5].upper()}_HI", params[:, j].max()) for j, nm in enumerate(names)], float)
-            return SpectralLibrary(edges, params, spectra, names, units, low, high, channels,
-                                   str(hdr.get("COMPNAME", "custom")), str(hdr.get("RESPONSE", "")))
+            return SpectralLibrary(
+                edges,
+                params,
+                spectra,
+                names,
+                units,
+                low,
+                high,
+                channels,
+                str(hdr.get("COMPNAME", "custom")),
+                str(hdr.get("RESPONSE", "")),
+            )
     except OSError as exc:
         raise LibraryError(f"{p}: not a readable FITS file ({exc})") from None
     except KeyError as exc:
@@ -157,10 +179,17 @@ def write_library(lib: SpectralLibrary, path: str | os.PathLike, overwrite: bool
     p = Path(path)
     with atomic_path(p, overwrite=overwrite) as tmp:
         if p.name.lower().endswith(".npz"):
-            d = dict(energy_edges=lib.energy_edges, params=lib.params, spectra=lib.spectra,
-                     param_names=np.array(lib.names), param_units=np.array(lib.units),
-                     param_low=lib.low, param_high=lib.high, component=np.array(lib.component),
-                     response_id=np.array(lib.response_id))
+            d = dict(
+                energy_edges=lib.energy_edges,
+                params=lib.params,
+                spectra=lib.spectra,
+                param_names=np.array(lib.names),
+                param_units=np.array(lib.units),
+                param_low=lib.low,
+                param_high=lib.high,
+                component=np.array(lib.component),
+                response_id=np.array(lib.response_id),
+            )
             if lib.channels is not None:
                 d["channels"] = lib.channels
             with open(tmp, "wb") as fh:
@@ -170,10 +199,18 @@ def write_library(lib: SpectralLibrary, path: str | os.PathLike, overwrite: bool
 
             C = lib.energy_edges.size - 1
             ch = lib.channels if lib.channels is not None else np.arange(1, C + 1)
-            eb = fits.BinTableHDU.from_columns([
-                fits.Column("CHANNEL", "J", array=ch), fits.Column("E_MIN", "D", unit="keV", array=lib.energy_edges[:-1]),
-                fits.Column("E_MAX", "D", unit="keV", array=lib.energy_edges[1:])], name="EBOUNDS")
-            cols = [fits.Column(nm, "D", unit=un or None, array=lib.params[:, j]) for j, (nm, un) in enumerate(zip(lib.names, lib.units))]
+            eb = fits.BinTableHDU.from_columns(
+                [
+                    fits.Column("CHANNEL", "J", array=ch),
+                    fits.Column("E_MIN", "D", unit="keV", array=lib.energy_edges[:-1]),
+                    fits.Column("E_MAX", "D", unit="keV", array=lib.energy_edges[1:]),
+                ],
+                name="EBOUNDS",
+            )
+            cols = [
+                fits.Column(nm, "D", unit=un or None, array=lib.params[:, j])
+                for j, (nm, un) in enumerate(zip(lib.names, lib.units))
+            ]
             cols.append(fits.Column("SPECTRUM", f"{C}D", array=lib.spectra))
             sp = fits.BinTableHDU.from_columns(cols, name="SPECTRA")
             sp.header["COMPNAME"] = lib.component

@@ -35,8 +35,10 @@ def match_model_to_cube(model: SpectralModel, cube: HyperCube) -> tuple[HyperCub
             sub_ch = None if cc is None else cc[i0 : i0 + me.size - 1]
             if mc is None or sub_ch is None or np.array_equal(sub_ch, mc):
                 out = cube.select_band(float(me[0]), float(me[-1]))
-                msg = (f"cube ({_describe(ce, cc)}) restricted to the band of model '{model.component}' "
-                       f"({_describe(me, mc)}): {cube.n_energy - out.n_energy} bins outside it are not used.")
+                msg = (
+                    f"cube ({_describe(ce, cc)}) restricted to the band of model '{model.component}' "
+                    f"({_describe(me, mc)}): {cube.n_energy - out.n_energy} bins outside it are not used."
+                )
                 return out, msg
     raise ModelGridError(
         f"spectral model '{model.component}' ({model.meta.family}) was built for {_describe(me, mc)} "

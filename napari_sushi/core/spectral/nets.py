@@ -13,7 +13,9 @@ class ParamScaler(nn.Module):
         super().__init__()
         self.scales = list(scales)
         lo = [torch.log(torch.tensor(float(a))) if s == "log" else torch.tensor(float(a)) for a, s in zip(lows, scales)]
-        hi = [torch.log(torch.tensor(float(b))) if s == "log" else torch.tensor(float(b)) for b, s in zip(highs, scales)]
+        hi = [
+            torch.log(torch.tensor(float(b))) if s == "log" else torch.tensor(float(b)) for b, s in zip(highs, scales)
+        ]
         self.register_buffer("lo", torch.stack(lo).to(torch.float32))
         self.register_buffer("hi", torch.stack(hi).to(torch.float32))
 

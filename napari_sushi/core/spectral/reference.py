@@ -16,7 +16,9 @@ from napari_sushi.core.spectral.nets import ParamScaler
 class PCAMLPModel(SpectralModel):
     """Spectrum(theta) = softmax(mean + (MLP(theta) * coef_scale) @ basis)."""
 
-    def __init__(self, meta: ModelMeta, scales: list[str], n_components: int, width: int = 256, depth: int = 11) -> None:
+    def __init__(
+        self, meta: ModelMeta, scales: list[str], n_components: int, width: int = 256, depth: int = 11
+    ) -> None:
         super().__init__(meta)
         self.width, self.depth = int(width), int(depth)
         self.scaler = ParamScaler([p.low for p in meta.parameters], [p.high for p in meta.parameters], scales)
@@ -33,12 +35,18 @@ class PCAMLPModel(SpectralModel):
         self.register_buffer("coef_scale", torch.ones(int(n_components)))
 
     def config(self) -> dict:
-        return {"scales": self.scaler.scales, "n_components": int(self.basis.shape[0]),
-                "width": self.width, "depth": self.depth}
+        return {
+            "scales": self.scaler.scales,
+            "n_components": int(self.basis.shape[0]),
+            "width": self.width,
+            "depth": self.depth,
+        }
 
     @classmethod
     def from_config(cls, meta: ModelMeta, config: dict) -> "PCAMLPModel":
-        return cls(meta, list(config["scales"]), int(config["n_components"]), int(config["width"]), int(config["depth"]))
+        return cls(
+            meta, list(config["scales"]), int(config["n_components"]), int(config["width"]), int(config["depth"])
+        )
 
     def log_spectrum(self, theta: torch.Tensor) -> torch.Tensor:
         u = self.scaler.to_unit(theta.to(self.basis.dtype))
@@ -46,4 +54,6 @@ class PCAMLPModel(SpectralModel):
         return self.mean + c @ self.basis
 
     def _spectrum(self, theta: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.log_spectrum(theta), dim=1).to(theta.dtype if theta.is_floating_point() else torch.float32)
+        return torch.softmax(self.log_spectrum(theta), dim=1).to(
+            theta.dtype if theta.is_floating_point() else torch.float32
+        )

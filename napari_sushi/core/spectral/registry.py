@@ -56,15 +56,29 @@ def _entries(folder: Path, origin: str) -> list[ModelEntry]:
         try:
             head = _read_header(p)
             meta = json.loads(head["meta"])
-            params = tuple(f"{q['name']}" + (f" [{q['unit']}]" if q["unit"] else "") + f" {q['low']:g}..{q['high']:g}"
-                           for q in meta["parameters"])
+            params = tuple(
+                f"{q['name']}" + (f" [{q['unit']}]" if q["unit"] else "") + f" {q['low']:g}..{q['high']:g}"
+                for q in meta["parameters"]
+            )
             band = tuple(float(b) for b in meta["band"]) if meta.get("band") else None
             extra = meta.get("extra") or {}
             fixed = {str(k): float(v) for k, v in (extra.get("fixed") or {}).items()}
             preset = p.stem.split("-")[0] if origin == "shipped" else str(extra.get("preset", ""))
-            out.append(ModelEntry(name=p.stem, component=meta["component"], family=meta["family"], preset=preset,
-                                  description=meta.get("description", ""), path=p, parameters=params, band=band,
-                                  origin=origin, fixed=fixed, response_id=str(meta.get("response_id", ""))))
+            out.append(
+                ModelEntry(
+                    name=p.stem,
+                    component=meta["component"],
+                    family=meta["family"],
+                    preset=preset,
+                    description=meta.get("description", ""),
+                    path=p,
+                    parameters=params,
+                    band=band,
+                    origin=origin,
+                    fixed=fixed,
+                    response_id=str(meta.get("response_id", "")),
+                )
+            )
         except (ModelFileError, OSError, KeyError, TypeError, ValueError):
             continue
     return out

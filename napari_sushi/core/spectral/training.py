@@ -62,13 +62,28 @@ class _Progress:
         self.callback = callback
         self.t0 = time.perf_counter() if t0 is None else t0
 
-    def __call__(self, stage: str, step: int, total: int | None, train: float | None = None,
-                 val: float | None = None, partial: bool = False, **extra) -> None:
+    def __call__(
+        self,
+        stage: str,
+        step: int,
+        total: int | None,
+        train: float | None = None,
+        val: float | None = None,
+        partial: bool = False,
+        **extra,
+    ) -> None:
         if self.callback is None:
             return
-        info = {"stage": stage, "step": int(step), "total": None if total is None else int(total),
-                "train": None if train is None else float(train), "val": None if val is None else float(val),
-                "elapsed": time.perf_counter() - self.t0, "partial": bool(partial), **extra}
+        info = {
+            "stage": stage,
+            "step": int(step),
+            "total": None if total is None else int(total),
+            "train": None if train is None else float(train),
+            "val": None if val is None else float(val),
+            "elapsed": time.perf_counter() - self.t0,
+            "partial": bool(partial),
+            **extra,
+        }
         if self.callback(info) is True:
             raise TrainingCancelled(f"training cancelled by the callback during the {stage} stage (step {step}).")
 
@@ -82,8 +97,13 @@ def accuracy_summary(errors: np.ndarray, **info) -> dict:
     e = np.asarray(errors, float)
     if e.size == 0:
         return {"median": None, "p99": None, "n": 0, "metric": ACCURACY_METRIC, **info}
-    return {"median": float(np.median(e)), "p99": float(np.percentile(e, 99)), "n": int(e.size),
-            "metric": ACCURACY_METRIC, **info}
+    return {
+        "median": float(np.median(e)),
+        "p99": float(np.percentile(e, 99)),
+        "n": int(e.size),
+        "metric": ACCURACY_METRIC,
+        **info,
+    }
 
 
 def default_scales(meta: ModelMeta) -> list[str]:
@@ -160,12 +180,15 @@ def train_emulator(
     try:
         while True:
             level = len(curve) + 1
-            poll = (lambda done, of, lv=level, cl=list(cells):
-                    report("emulator", lv, total, partial=True, cells=cl, simulated=[int(done), int(of)]))
+            poll = lambda done, of, lv=level, cl=list(cells): report(
+                "emulator", lv, total, partial=True, cells=cl, simulated=[int(done), int(of)]
+            )
             model = build_grid_emulator(meta, generate, cells, scales, rel_tol=pca_tol, progress=poll)
             err = spectral_errors(model, theta_val, spec_val)
             med, p99 = float(np.median(err)), float(np.percentile(err, 99))
-            curve.append({"cells": list(cells), "n_components": int(model.basis.shape[0]), "val_median": med, "val_p99": p99})
+            curve.append(
+                {"cells": list(cells), "n_components": int(model.basis.shape[0]), "val_median": med, "val_p99": p99}
+            )
             bar.update(1)
             bar.set_postfix(cells="x".join(map(str, cells)), median=f"{med:.2e}", p99=f"{p99:.2e}")
             improved = best is None or p99 < 0.8 * curve[-2]["val_p99"]
@@ -180,13 +203,21 @@ def train_emulator(
             cells = nxt
     finally:
         bar.close()
-    best.meta.extra.update({
-        "training": {"source": meta.extra.get("source", "generator"), "seed": seed, "n_val": n_val,
-                     "scales": scales, "pca_tol": pca_tol, "seconds": round(time.perf_counter() - t0, 2),
-                     "early_stopping": "stop refining when the validation target is met or p99 gains < 20 %"},
-        "loss_curve": curve,
-        "accuracy": accuracy_summary(best_err, held_out="seeded random draws in the box (not grid nodes)"),
-    })
+    best.meta.extra.update(
+        {
+            "training": {
+                "source": meta.extra.get("source", "generator"),
+                "seed": seed,
+                "n_val": n_val,
+                "scales": scales,
+                "pca_tol": pca_tol,
+                "seconds": round(time.perf_counter() - t0, 2),
+                "early_stopping": "stop refining when the validation target is met or p99 gains < 20 %",
+            },
+            "loss_curve": curve,
+            "accuracy": accuracy_summary(best_err, held_out="seeded random draws in the box (not grid nodes)"),
+        }
+    )
     return best
 
 
@@ -244,9 +275,15 @@ def emulator_from_library(lib: SpectralLibrary, scales: list[str] | None = None,
     if validate and all(len(a) >= 5 for a in axes):
         sub = tuple(slice(0, None, 2) for _ in axes)
         sub_lib = spectra.reshape(*[len(a) for a in axes], -1)[sub]
-        coarse = SpectralLibrary(lib.energy_edges, np.stack(np.meshgrid(*[a[::2] for a in axes], indexing="ij"), -1).reshape(-1, len(axes)),
-                                 sub_lib.reshape(-1, sub_lib.shape[-1]), lib.names, lib.units,
-                                 np.array([a[::2][0] for a in axes]), np.array([a[::2][-1] for a in axes]))
+        coarse = SpectralLibrary(
+            lib.energy_edges,
+            np.stack(np.meshgrid(*[a[::2] for a in axes], indexing="ij"), -1).reshape(-1, len(axes)),
+            sub_lib.reshape(-1, sub_lib.shape[-1]),
+            lib.names,
+            lib.units,
+            np.array([a[::2][0] for a in axes]),
+            np.array([a[::2][-1] for a in axes]),
+        )
         cm = emulator_from_library(coarse, scales, validate=False)
         mask = np.zeros(len(lib.params), bool)
         for j, a in enumerate(axes):
@@ -254,23 +291,39 @@ def emulator_from_library(lib: SpectralLibrary, scales: list[str] | None = None,
         mask &= np.all((lib.params >= cm.bounds[:, 0]) & (lib.params <= cm.bounds[:, 1]), axis=1)
         if mask.any():
             err = spectral_errors(cm, lib.params[mask], lib.spectra[mask])
-            val = {"method": "every-other-node rebuild (upper bound)", "val_median": float(np.median(err)),
-                   "val_p99": float(np.percentile(err, 99))}
-            acc = accuracy_summary(err, held_out="library nodes left out of an every-other-node rebuild "
-                                                 "(an upper bound on the full model's error)")
-    model.meta.extra.update({"training": {"source": "library", "scales": scales,
-                                          "seconds": round(time.perf_counter() - t0, 2)},
-                             "loss_curve": [val] if val else [], "accuracy": acc})
+            val = {
+                "method": "every-other-node rebuild (upper bound)",
+                "val_median": float(np.median(err)),
+                "val_p99": float(np.percentile(err, 99)),
+            }
+            acc = accuracy_summary(
+                err,
+                held_out="library nodes left out of an every-other-node rebuild "
+                "(an upper bound on the full model's error)",
+            )
+    model.meta.extra.update(
+        {
+            "training": {"source": "library", "scales": scales, "seconds": round(time.perf_counter() - t0, 2)},
+            "loss_curve": [val] if val else [],
+            "accuracy": acc,
+        }
+    )
     return model
 
 
 # ----------------------------------------------------------------------------------- networks
 def _with_family(meta: ModelMeta, family: str) -> ModelMeta:
-    return ModelMeta(component=meta.component, family=family, parameters=list(meta.parameters),
-                     energy_edges=np.asarray(meta.energy_edges, float).copy(),
-                     channels=None if meta.channels is None else np.asarray(meta.channels).copy(),
-                     response_id=meta.response_id, band=meta.band, description=meta.description,
-                     extra=dict(meta.extra))
+    return ModelMeta(
+        component=meta.component,
+        family=family,
+        parameters=list(meta.parameters),
+        energy_edges=np.asarray(meta.energy_edges, float).copy(),
+        channels=None if meta.channels is None else np.asarray(meta.channels).copy(),
+        response_id=meta.response_id,
+        band=meta.band,
+        description=meta.description,
+        extra=dict(meta.extra),
+    )
 
 
 def train_network(
@@ -336,8 +389,17 @@ def train_network(
         model = IAEModel(meta, scales, K, **arch)
     else:
         vi = doppler["velocity_index"]
-        model = IAEModel(meta, scales, K, doppler={"velocity_index": vi, "n_rest": len(doppler["rest_edges"]) - 1,
-                                                   "n_obs": len(doppler["obs_edges"]) - 1}, **arch)
+        model = IAEModel(
+            meta,
+            scales,
+            K,
+            doppler={
+                "velocity_index": vi,
+                "n_rest": len(doppler["rest_edges"]) - 1,
+                "n_obs": len(doppler["obs_edges"]) - 1,
+            },
+            **arch,
+        )
         with torch.no_grad():
             model.set_grids(doppler["rest_edges"], doppler["obs_edges"])
             model.fold.copy_(torch.as_tensor(doppler["fold"], dtype=torch.float32))
@@ -358,7 +420,9 @@ def train_network(
         U = model.scaler.to_unit(Tt)
         idx = torch.cdist(corners, U[torch.as_tensor(it)]).argmin(1)
         with torch.no_grad():
-            model.anchors.copy_(Lt[torch.as_tensor(it)][idx] - torch.logsumexp(Lt[torch.as_tensor(it)][idx], 1, keepdim=True))
+            model.anchors.copy_(
+                Lt[torch.as_tensor(it)][idx] - torch.logsumexp(Lt[torch.as_tensor(it)][idx], 1, keepdim=True)
+            )
 
     data = {"T": Tt, "S": St, "L": Lt, "R": Rt}  # swapped for float64 copies by the L-BFGS polish
 
@@ -376,8 +440,12 @@ def train_network(
         rec_x = model.decode(lam_x, Za)
         rec_t = model.decode(lam_t, Za)
         u_hat = model.lambda_to_theta(lam_x)
-        return (rel_l2(rec_x, s).mean() + rel_l2(rec_t, s).mean()
-                + 0.1 * ((lam_t - lam_x) ** 2).sum(1).mean() + 0.01 * ((u_hat - u) ** 2).sum(1).mean())
+        return (
+            rel_l2(rec_x, s).mean()
+            + rel_l2(rec_t, s).mean()
+            + 0.1 * ((lam_t - lam_x) ** 2).sum(1).mean()
+            + 0.01 * ((u_hat - u) ** 2).sum(1).mean()
+        )
 
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(5, patience // 4))
@@ -416,8 +484,9 @@ def train_network(
                 sched.step(val)
             curve.append({"epoch": epoch + 1, "train": tot / len(it_t), "val": val})
             bar.set_postfix(train=f"{tot / len(it_t):.2e}", val=f"{val:.2e}")
-            report("network", epoch + 1, max_epochs, train=tot / len(it_t), val=val,
-                   lr=float(opt.param_groups[0]["lr"]))
+            report(
+                "network", epoch + 1, max_epochs, train=tot / len(it_t), val=val, lr=float(opt.param_groups[0]["lr"])
+            )
             if val < best_val * (1 - 1e-4):
                 best_val, bad = val, 0
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -441,17 +510,35 @@ def train_network(
     # keep the curve compact in the file: at most ~200 points, rounded
     step = max(1, len(curve) // 200)
     compact = [{k: (round(v, 7) if isinstance(v, float) else v) for k, v in c.items()} for c in curve[::step]]
-    model.meta.extra.update({
-        "training": {"source": meta.extra.get("source", "data"), "seed": seed, "n_train": int(len(it)),
-                     "n_val": int(len(iv)), "epochs": len(curve), "stop": stop, "best_val": best_val,
-                     "seconds": round(time.perf_counter() - t0, 1), "lr": lr, "batch_size": batch_size,
-                     "scales": scales, "schedule": schedule, "polish": polish,
-                     **({} if doppler is None else {"doppler": {"rest_bins": len(doppler["rest_edges"]) - 1,
-                                                                "grid": doppler.get("grid", {})}})},
-        "loss_curve": compact,
-        "accuracy": accuracy_summary(spectral_errors(model, theta[iv], spectra[iv]),
-                                     held_out="the validation split (never trained on; it picks the stopping epoch)"),
-    })
+    model.meta.extra.update(
+        {
+            "training": {
+                "source": meta.extra.get("source", "data"),
+                "seed": seed,
+                "n_train": int(len(it)),
+                "n_val": int(len(iv)),
+                "epochs": len(curve),
+                "stop": stop,
+                "best_val": best_val,
+                "seconds": round(time.perf_counter() - t0, 1),
+                "lr": lr,
+                "batch_size": batch_size,
+                "scales": scales,
+                "schedule": schedule,
+                "polish": polish,
+                **(
+                    {}
+                    if doppler is None
+                    else {"doppler": {"rest_bins": len(doppler["rest_edges"]) - 1, "grid": doppler.get("grid", {})}}
+                ),
+            },
+            "loss_curve": compact,
+            "accuracy": accuracy_summary(
+                spectral_errors(model, theta[iv], spectra[iv]),
+                held_out="the validation split (never trained on; it picks the stopping epoch)",
+            ),
+        }
+    )
     return model
 
 
@@ -461,8 +548,9 @@ def hellinger_rel(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 2.0 * torch.linalg.vector_norm(pred.clamp_min(0).sqrt() - target.clamp_min(0).sqrt(), dim=1)
 
 
-def doppler_loss(model: IAEModel, th: torch.Tensor, u: torch.Tensor, s: torch.Tensor, lg: torch.Tensor,
-                 rest: torch.Tensor) -> torch.Tensor:
+def doppler_loss(
+    model: IAEModel, th: torch.Tensor, u: torch.Tensor, s: torch.Tensor, lg: torch.Tensor, rest: torch.Tensor
+) -> torch.Tensor:
     """Joint loss of the exact-Doppler IAE on a batch: observed spectra decoded from the encoded
     spectra (auto-encoder) and from theta (physical head; relative L2 and Hellinger, the latter
     weighting channels as the Poisson fit does), the rest-frame spectra from theta, the
@@ -476,14 +564,27 @@ def doppler_loss(model: IAEModel, th: torch.Tensor, u: torch.Tensor, s: torch.Te
     rec_t = model.fold_rest(rest_t, u_t)
     rec_x = model.decode(lam_x, Za)
     shape_u = model.lambda_to_theta(model._shape_marginal(lam_x))
-    return (rel_l2(rec_x, s).mean() + rel_l2(rec_t, s).mean() + hellinger_rel(rec_t, s).mean()
-            + rel_l2(torch.softmax(rest_t, 1), rest).mean()
-            + 0.1 * ((lam_t - lam_x) ** 2).sum(1).mean() + 0.1 * ((code[:, -1] - u[:, vi]) ** 2).mean()
-            + 0.01 * ((shape_u - u[:, model.shape_index]) ** 2).sum(1).mean())
+    return (
+        rel_l2(rec_x, s).mean()
+        + rel_l2(rec_t, s).mean()
+        + hellinger_rel(rec_t, s).mean()
+        + rel_l2(torch.softmax(rest_t, 1), rest).mean()
+        + 0.1 * ((lam_t - lam_x) ** 2).sum(1).mean()
+        + 0.1 * ((code[:, -1] - u[:, vi]) ** 2).mean()
+        + 0.01 * ((shape_u - u[:, model.shape_index]) ** 2).sum(1).mean()
+    )
 
 
-def doppler_rank(mean: np.ndarray, U: np.ndarray, S: np.ndarray, Vt: np.ndarray, doppler: dict,
-                 velocity: np.ndarray, tol: float = 1e-4, n_check: int = 500) -> int:
+def doppler_rank(
+    mean: np.ndarray,
+    U: np.ndarray,
+    S: np.ndarray,
+    Vt: np.ndarray,
+    doppler: dict,
+    velocity: np.ndarray,
+    tol: float = 1e-4,
+    n_check: int = 500,
+) -> int:
     """Smallest multiple of 4 principal components of the rest-frame log-spectra whose truncation
     error, measured on the shifted and folded (observed) spectra of up to ``n_check`` training rows,
     is below ``tol`` (worst row, relative L2)."""
@@ -525,8 +626,9 @@ def adaptive_rest_edges(coarse: np.ndarray, fine_masses: np.ndarray, M: int, tol
     return np.asarray(out)
 
 
-def doppler_setup(preset: str | Preset, component: str, subdivide: int = 64, tol: float = 1e-5,
-                  n_shape_samples: int = 12) -> dict | None:
+def doppler_setup(
+    preset: str | Preset, component: str, subdivide: int = 64, tol: float = 1e-5, n_shape_samples: int = 12
+) -> dict | None:
     """What the exact-Doppler IAE needs from a simulator preset, or None for a component without a
     velocity: the observed input grid ``obs_edges`` (the response's), ``fold`` = transmission (fixed
     N_H, observer frame) x ARF x RMF (N, C), an adaptive rest-frame grid ``rest_edges`` covering the
@@ -567,17 +669,35 @@ def doppler_setup(preset: str | Preset, component: str, subdivide: int = 64, tol
 
     meta, _ = simulator_source(preset, component)
     t = np.linspace(0, 1, n_shape_samples)  # shape samples evenly over the box; rest_flux_on sets velocity 0
-    samples = np.stack([np.zeros_like(t) if j == vi else _box_values(p, sc, t)
-                        for j, (p, sc) in enumerate(zip(meta.parameters, default_scales(meta)))], axis=1)
+    samples = np.stack(
+        [
+            np.zeros_like(t) if j == vi else _box_values(p, sc, t)
+            for j, (p, sc) in enumerate(zip(meta.parameters, default_scales(meta)))
+        ],
+        axis=1,
+    )
     fine = lo + (h / subdivide) * np.arange(n * subdivide + 1)
     rest_edges = adaptive_rest_edges(coarse, rest_flux_on(fine, samples), subdivide, tol)
-    return {"velocity_index": vi, "obs_edges": E, "fold": fold, "rest_edges": rest_edges,
-            "rest_flux": lambda theta: rest_flux_on(rest_edges, theta),
-            "grid": {"coarse_keV": h, "subdivide": subdivide, "tol": tol}}
+    return {
+        "velocity_index": vi,
+        "obs_edges": E,
+        "fold": fold,
+        "rest_edges": rest_edges,
+        "rest_flux": lambda theta: rest_flux_on(rest_edges, theta),
+        "grid": {"coarse_keV": h, "subdivide": subdivide, "tol": tol},
+    }
 
 
-def _lbfgs_polish(model: SpectralModel, loss_fn, data: dict, it_t: torch.Tensor, iv_t: torch.Tensor,
-                  seconds: float, iae: bool, report: _Progress | None = None) -> dict:
+def _lbfgs_polish(
+    model: SpectralModel,
+    loss_fn,
+    data: dict,
+    it_t: torch.Tensor,
+    iv_t: torch.Tensor,
+    seconds: float,
+    iae: bool,
+    report: _Progress | None = None,
+) -> dict:
     """Refine a trained network by full-batch L-BFGS (strong Wolfe line search) in float64 on the same
     joint loss over the training rows, for ``seconds``; Adam's stochastic steps stall at the ~1e-4
     level, and a fit's velocity needs the spectra finer than that. The result is kept only if the
@@ -618,8 +738,13 @@ def _lbfgs_polish(model: SpectralModel, loss_fn, data: dict, it_t: torch.Tensor,
     if iae:
         model.refresh_anchor_codes()
     data.update(saved)
-    return {"seconds": round(time.perf_counter() - t0, 1), "lbfgs_steps": steps, "val_before": val0,
-            "val_after": val1, "kept": kept}
+    return {
+        "seconds": round(time.perf_counter() - t0, 1),
+        "lbfgs_steps": steps,
+        "val_before": val0,
+        "val_after": val1,
+        "kept": kept,
+    }
 
 
 def network_cells(P: int) -> list[int]:
@@ -628,8 +753,14 @@ def network_cells(P: int) -> list[int]:
     return [48] if P == 1 else [16] * P if P == 2 else [6] * P
 
 
-def network_training_set(meta: ModelMeta, generate: Generator, n_random: int, seed: int,
-                         cells: list[int] | None = None, scales: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def network_training_set(
+    meta: ModelMeta,
+    generate: Generator,
+    n_random: int,
+    seed: int,
+    cells: list[int] | None = None,
+    scales: list[str] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Training data for the networks: the emulator-style grid inside the box plus seeded random draws."""
     scales = scales or default_scales(meta)
     parts = []
@@ -662,9 +793,13 @@ def simulator_source(preset: str | Preset, component: str) -> tuple[ModelMeta, G
     if pr.group > 1:
         extra["group"] = int(pr.group)
     meta = ModelMeta(
-        component=component, family="", parameters=list(spec.parameters),
-        energy_edges=np.asarray(pr.channel_edges, float), channels=np.asarray(pr.channels, np.int64),
-        response_id=pr.response_id, band=(float(pr.band[0]), float(pr.band[1])),
+        component=component,
+        family="",
+        parameters=list(spec.parameters),
+        energy_edges=np.asarray(pr.channel_edges, float),
+        channels=np.asarray(pr.channels, np.int64),
+        response_id=pr.response_id,
+        band=(float(pr.band[0]), float(pr.band[1])),
         description=f"{spec.description}; preset {preset}" + (f"; fixed {fixed}" if fixed else ""),
         extra=extra,
     )
@@ -732,18 +867,32 @@ def train_model(
             return emulator_from_library(lib)
         meta = lib.meta(family)
         meta.extra["source"] = f"library {library}"
-        return train_network(family, meta, lib.params, lib.spectra, seed=seed, val_frac=val_frac,
-                             max_epochs=max_epochs, patience=patience, time_limit=time_limit,
-                             progress=progress, schedule=schedule, polish_seconds=polish_seconds,
-                             callback=report, **arch)
+        return train_network(
+            family,
+            meta,
+            lib.params,
+            lib.spectra,
+            seed=seed,
+            val_frac=val_frac,
+            max_epochs=max_epochs,
+            patience=patience,
+            time_limit=time_limit,
+            progress=progress,
+            schedule=schedule,
+            polish_seconds=polish_seconds,
+            callback=report,
+            **arch,
+        )
     meta, generate = simulator_source(preset, component)
     meta.extra["source"] = f"simulator preset {meta.extra['preset']}"
     if family == "emulator":
         P = len(meta.parameters)
-        opts = {"start_cells": start_cells or ([8] * P if quick else None),
-                "max_cells": max_cells or (32 if quick else 256),
-                "n_val": n_val or (200 if quick else 500),
-                "target": tuple(target) if target is not None else ((1e-3, 5e-3) if quick else (2e-4, 1e-3))}
+        opts = {
+            "start_cells": start_cells or ([8] * P if quick else None),
+            "max_cells": max_cells or (32 if quick else 256),
+            "n_val": n_val or (200 if quick else 500),
+            "target": tuple(target) if target is not None else ((1e-3, 5e-3) if quick else (2e-4, 1e-3)),
+        }
         model = train_emulator(meta, generate, seed=seed, progress=progress, pca_tol=pca_tol, callback=report, **opts)
         if quick:
             model.meta.extra["training"]["quick"] = True
@@ -755,9 +904,23 @@ def train_model(
     if dop is not None:
         dop["rest"] = _chunked(dop["rest_flux"], theta)
     prep = time.perf_counter() - t0
-    model = train_network(family, meta, theta, spectra, seed=seed, val_frac=val_frac, max_epochs=max_epochs,
-                          patience=patience, time_limit=time_limit, progress=progress, doppler=dop,
-                          schedule=schedule, polish_seconds=polish_seconds, callback=report, **arch)
+    model = train_network(
+        family,
+        meta,
+        theta,
+        spectra,
+        seed=seed,
+        val_frac=val_frac,
+        max_epochs=max_epochs,
+        patience=patience,
+        time_limit=time_limit,
+        progress=progress,
+        doppler=dop,
+        schedule=schedule,
+        polish_seconds=polish_seconds,
+        callback=report,
+        **arch,
+    )
     model.meta.extra["training"]["data_seconds"] = round(prep, 1)
     if quick:
         model.meta.extra["training"]["quick"] = True
@@ -765,5 +928,6 @@ def train_model(
     theta_acc = random_draws(meta, n_acc, seed + 2000)  # fresh draws: neither training nor validation rows
     model.meta.extra["accuracy"] = accuracy_summary(
         spectral_errors(model, theta_acc, _chunked(generate, theta_acc)),
-        held_out="fresh seeded simulator draws (not in the training set)")
+        held_out="fresh seeded simulator draws (not in the training set)",
+    )
     return model

@@ -69,12 +69,15 @@ def save_user_model(model: SpectralModel, name: str, overwrite: bool = False) ->
         raise ModelFileError(f"{n!r} is the name of a shipped model; choose another name for your model.")
     target = user_model_path(n)
     if target.exists() and not overwrite:
-        raise FileExistsError(f"a user model named {n!r} already exists ({target}); choose another name or overwrite it.")
+        raise FileExistsError(
+            f"a user model named {n!r} already exists ({target}); choose another name or overwrite it."
+        )
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OSError(f"cannot create the user model folder {target.parent} ({exc.strerror}); set "
-                      f"{ENV_VAR} to a writable folder.") from None
+        raise OSError(
+            f"cannot create the user model folder {target.parent} ({exc.strerror}); set {ENV_VAR} to a writable folder."
+        ) from None
     return save_model(model, target, overwrite=overwrite)
 
 

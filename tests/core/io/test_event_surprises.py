@@ -16,8 +16,11 @@ from napari_sushi.core.io import FileFormatError, bin_events, event_summary
 def _events(path, energy=None, n=500):
     rng = np.random.default_rng(0)
     e = rng.uniform(600, 7000, n) if energy is None else energy
-    cols = [fits.Column("x", "E", array=rng.uniform(1, 60, n)), fits.Column("y", "E", array=rng.uniform(1, 60, n)),
-            fits.Column("energy", "E", unit="eV", array=e)]
+    cols = [
+        fits.Column("x", "E", array=rng.uniform(1, 60, n)),
+        fits.Column("y", "E", array=rng.uniform(1, 60, n)),
+        fits.Column("energy", "E", unit="eV", array=e),
+    ]
     fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(cols, name="EVENTS")]).writeto(path)
     return path
 
@@ -55,8 +58,11 @@ def test_all_nan_sky_columns_are_an_error_not_inf_ranges(tmp_path):
     from napari_sushi.cli import main
 
     path = tmp_path / "nansky.fits"
-    cols = [fits.Column("x", "E", array=np.full(50, np.nan)), fits.Column("y", "E", array=np.full(50, np.nan)),
-            fits.Column("energy", "E", unit="eV", array=np.full(50, 2000.0))]
+    cols = [
+        fits.Column("x", "E", array=np.full(50, np.nan)),
+        fits.Column("y", "E", array=np.full(50, np.nan)),
+        fits.Column("energy", "E", unit="eV", array=np.full(50, 2000.0)),
+    ]
     fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(cols, name="EVENTS")]).writeto(path)
     with pytest.raises(FileFormatError, match="sky x and y columns hold no finite value") as exc:
         event_summary(path)

@@ -28,8 +28,14 @@ def _cube(edges=None, channels=None):
 def test_round_trip_uniform_cube_with_maps(tmp_path):
     cube = _cube()
     kt = np.linspace(1, 3, 54).reshape(6, 9)
-    path = write_cube_fits(cube, tmp_path / "c.fits", maps={"thermal kT": kt}, units={"thermal kT": "keV"},
-                           header={"SIMSEED": 42}, map_header={"TRUTH": True})
+    path = write_cube_fits(
+        cube,
+        tmp_path / "c.fits",
+        maps={"thermal kT": kt},
+        units={"thermal kT": "keV"},
+        header={"SIMSEED": 42},
+        map_header={"TRUTH": True},
+    )
     back = read_fits_cube(path)
     np.testing.assert_array_equal(back.counts, cube.counts)
     np.testing.assert_allclose(back.energy_edges, cube.energy_edges)
@@ -83,11 +89,16 @@ def _write_raw(path, data, header_cards, ebounds=None):
         hdus[0].header[k] = v
     if ebounds is not None:
         e = np.asarray(ebounds, dtype=float)
-        hdus.append(fits.BinTableHDU.from_columns([
-            fits.Column(name="CHANNEL", format="J", array=np.arange(1, e.size)),
-            fits.Column(name="E_MIN", format="E", unit="keV", array=e[:-1]),
-            fits.Column(name="E_MAX", format="E", unit="keV", array=e[1:]),
-        ], name="EBOUNDS"))
+        hdus.append(
+            fits.BinTableHDU.from_columns(
+                [
+                    fits.Column(name="CHANNEL", format="J", array=np.arange(1, e.size)),
+                    fits.Column(name="E_MIN", format="E", unit="keV", array=e[:-1]),
+                    fits.Column(name="E_MAX", format="E", unit="keV", array=e[1:]),
+                ],
+                name="EBOUNDS",
+            )
+        )
     fits.HDUList(hdus).writeto(path)
     return path
 
@@ -95,11 +106,26 @@ def _write_raw(path, data, header_cards, ebounds=None):
 def test_energy_axis_in_ev_on_the_first_fits_axis_is_moved_first(tmp_path):
     # numpy (y, x, E) = FITS axes E (1), x (2), y (3)
     data = np.arange(4 * 5 * 3, dtype=np.float32).reshape(4, 5, 3)
-    path = _write_raw(tmp_path / "ev.fits", data, {
-        "CTYPE1": "ENER", "CUNIT1": "eV", "CRPIX1": 1.0, "CRVAL1": 1500.0, "CDELT1": 1000.0,
-        "CTYPE2": "RA---TAN", "CTYPE3": "DEC--TAN", "CRVAL2": 10.0, "CRVAL3": 20.0, "CRPIX2": 3.0,
-        "CRPIX3": 2.5, "CDELT2": -0.001, "CDELT3": 0.001, "EXPOSURE": 50.0,
-    })
+    path = _write_raw(
+        tmp_path / "ev.fits",
+        data,
+        {
+            "CTYPE1": "ENER",
+            "CUNIT1": "eV",
+            "CRPIX1": 1.0,
+            "CRVAL1": 1500.0,
+            "CDELT1": 1000.0,
+            "CTYPE2": "RA---TAN",
+            "CTYPE3": "DEC--TAN",
+            "CRVAL2": 10.0,
+            "CRVAL3": 20.0,
+            "CRPIX2": 3.0,
+            "CRPIX3": 2.5,
+            "CDELT2": -0.001,
+            "CDELT3": 0.001,
+            "EXPOSURE": 50.0,
+        },
+    )
     cube = read_fits_cube(path)
     assert cube.shape == (3, 4, 5)
     np.testing.assert_allclose(cube.energy_edges, [1.0, 2.0, 3.0, 4.0])

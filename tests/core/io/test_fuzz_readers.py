@@ -44,9 +44,13 @@ PRETRAINED = Path(__file__).resolve().parents[3] / "napari_sushi" / "pretrained"
 CASES: dict[str, int] = {}
 OUTCOMES: dict[str, int] = {"ok": 0, "project error": 0}
 PER_CASE_S = 10.0
-SETTINGS = settings(max_examples=120, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                                           HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=120,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large],
+)
 
 
 class Hang(BaseException):  # not Exception: astropy swallows those while scanning HDUs
@@ -103,8 +107,9 @@ _SEEDS: dict[str, bytes] = {}
 def seed(kind: str) -> fits.HDUList:
     if not _SEEDS:
         arf, rmf = _response_hduls()
-        _SEEDS.update(cube=_to_bytes(_cube_hdul()), events=_to_bytes(_events_hdul()), arf=_to_bytes(arf),
-                      rmf=_to_bytes(rmf))
+        _SEEDS.update(
+            cube=_to_bytes(_cube_hdul()), events=_to_bytes(_events_hdul()), arf=_to_bytes(arf), rmf=_to_bytes(rmf)
+        )
     return fits.HDUList.fromstring(_SEEDS[kind])
 
 
@@ -119,29 +124,46 @@ def _mutate_table(hdul: fits.HDUList, data: st.DataObject) -> None:
     hdu = hdul[i]
     names = list(hdu.columns.names)
     col = data.draw(st.sampled_from(names), label="column")
-    how = data.draw(st.sampled_from(["rename", "drop", "nan", "inf", "negative", "zero", "string", "empty",
-                                     "extname", "unit", "huge"]), label="table mutation")
+    how = data.draw(
+        st.sampled_from(
+            ["rename", "drop", "nan", "inf", "negative", "zero", "string", "empty", "extname", "unit", "huge"]
+        ),
+        label="table mutation",
+    )
     cols = [c.copy() for c in hdu.columns]
     k = names.index(col)
     if how == "rename":
         cols[k].name = col + "_X"
     elif how == "drop":
         del cols[k]
-    elif how in ("nan", "inf", "negative", "zero", "huge") and cols[k].format.recformat[-2:] in ("f4", "f8", "i4", "i8", "i2"):
+    elif how in ("nan", "inf", "negative", "zero", "huge") and cols[k].format.recformat[-2:] in (
+        "f4",
+        "f8",
+        "i4",
+        "i8",
+        "i2",
+    ):
         arr = np.array(hdu.data[col], dtype=float)
         frac = data.draw(st.sampled_from([1.0, 0.5, 0.1]), label="fraction")
         sel = np.arange(arr.size) < max(1, int(frac * arr.size)) if arr.size else np.zeros(0, bool)
         value = {"nan": np.nan, "inf": np.inf, "negative": -1.0, "zero": 0.0, "huge": 1e30}[how]
         arr = arr.copy()
         arr.reshape(arr.shape[0], -1)[sel] = value
-        cols[k] = fits.Column(col, "D" if arr.ndim == 1 else f"{int(np.prod(arr.shape[1:]))}D", unit=cols[k].unit,
-                              array=arr.reshape(arr.shape[0], -1) if arr.ndim > 1 else arr)
+        cols[k] = fits.Column(
+            col,
+            "D" if arr.ndim == 1 else f"{int(np.prod(arr.shape[1:]))}D",
+            unit=cols[k].unit,
+            array=arr.reshape(arr.shape[0], -1) if arr.ndim > 1 else arr,
+        )
     elif how == "string":
         cols[k] = fits.Column(col, "8A", array=np.array(["abc"] * len(hdu.data)))
     elif how == "unit":
         cols[k].unit = "furlong"
-    new = fits.BinTableHDU.from_columns(cols, header=hdu.header, name=hdu.name) if how != "empty" else \
-        fits.BinTableHDU.from_columns(cols, nrows=0, header=hdu.header, name=hdu.name)
+    new = (
+        fits.BinTableHDU.from_columns(cols, header=hdu.header, name=hdu.name)
+        if how != "empty"
+        else fits.BinTableHDU.from_columns(cols, nrows=0, header=hdu.header, name=hdu.name)
+    )
     if how == "extname":
         new.name = "JUNK"
     hdul[i] = new
@@ -149,11 +171,15 @@ def _mutate_table(hdul: fits.HDUList, data: st.DataObject) -> None:
 
 def _mutate_image(hdul: fits.HDUList, data: st.DataObject) -> None:
     img = hdul[0]
-    how = data.draw(st.sampled_from(["nan", "inf", "negative", "2d", "4d", "int", "bool", "keyword", "zero",
-                                     "ebounds", "flip"]), label="image mutation")
+    how = data.draw(
+        st.sampled_from(["nan", "inf", "negative", "2d", "4d", "int", "bool", "keyword", "zero", "ebounds", "flip"]),
+        label="image mutation",
+    )
     arr = np.array(img.data, dtype=float)
     if how in ("nan", "inf", "negative"):
-        arr.flat[:: data.draw(st.integers(1, 5), label="stride")] = {"nan": np.nan, "inf": np.inf, "negative": -5.0}[how]
+        arr.flat[:: data.draw(st.integers(1, 5), label="stride")] = {"nan": np.nan, "inf": np.inf, "negative": -5.0}[
+            how
+        ]
         img.data = arr
     elif how == "2d":
         img.data = arr[0]
@@ -235,8 +261,15 @@ def check(kind: str, name: str, content: bytes, readers, extra: dict[str, bytes]
                     ) from exc
                 OUTCOMES["project error"] += 1
                 msg = str(exc)
-                assert str(path) in msg or path.name in msg or folder.name in msg or kind in ("arf", "rmf") \
-                    or "band" in msg or "bin" in msg or "cut-out" in msg, f"message names no file: {msg!r}"
+                assert (
+                    str(path) in msg
+                    or path.name in msg
+                    or folder.name in msg
+                    or kind in ("arf", "rmf")
+                    or "band" in msg
+                    or "bin" in msg
+                    or "cut-out" in msg
+                ), f"message names no file: {msg!r}"
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
                 signal.signal(signal.SIGALRM, old)
@@ -259,7 +292,6 @@ def test_fuzz_fits_cube(data):
     if data.draw(st.booleans(), label="structural"):
         _mutate_image(hdul, data)
     check("cube", "cube.fits", _bytes_mutation(_to_bytes(hdul), data), CUBE_READERS)
-
 
 
 @SETTINGS
@@ -300,13 +332,41 @@ def test_fuzz_response(data):
 
 
 def _arrays(data) -> np.ndarray:
-    how = data.draw(st.sampled_from(["ok", "nan", "inf", "negative", "2d", "4d", "int", "bool", "complex", "str",
-                                     "zero", "huge-shape", "float16"]), label="array")
+    how = data.draw(
+        st.sampled_from(
+            [
+                "ok",
+                "nan",
+                "inf",
+                "negative",
+                "2d",
+                "4d",
+                "int",
+                "bool",
+                "complex",
+                "str",
+                "zero",
+                "huge-shape",
+                "float16",
+            ]
+        ),
+        label="array",
+    )
     a = np.random.default_rng(2).poisson(2.0, (5, 4, 3)).astype(float)
     return {
-        "ok": a, "nan": np.where(a > 2, np.nan, a), "inf": np.where(a > 2, np.inf, a), "negative": -a,
-        "2d": a[0], "4d": a[None], "int": a.astype(np.int64), "bool": a > 1, "complex": a.astype(complex),
-        "str": a.astype(str), "zero": a[:0], "huge-shape": np.zeros((1, 1, 1)), "float16": a.astype(np.float16),
+        "ok": a,
+        "nan": np.where(a > 2, np.nan, a),
+        "inf": np.where(a > 2, np.inf, a),
+        "negative": -a,
+        "2d": a[0],
+        "4d": a[None],
+        "int": a.astype(np.int64),
+        "bool": a > 1,
+        "complex": a.astype(complex),
+        "str": a.astype(str),
+        "zero": a[:0],
+        "huge-shape": np.zeros((1, 1, 1)),
+        "float16": a.astype(np.float16),
     }[how]
 
 
@@ -317,8 +377,11 @@ def test_fuzz_numpy(data):
     buf = io.BytesIO()
     if data.draw(st.booleans(), label="npz"):
         key = data.draw(st.sampled_from(["counts", "cube", "data", "junk"]), label="key")
-        extra = {"energy_edges": np.linspace(0.5, 8, (arr.shape[0] if arr.ndim else 1) + 1)} if data.draw(
-            st.booleans(), label="edges") else {}
+        extra = (
+            {"energy_edges": np.linspace(0.5, 8, (arr.shape[0] if arr.ndim else 1) + 1)}
+            if data.draw(st.booleans(), label="edges")
+            else {}
+        )
         np.savez(buf, **{key: arr}, **extra)
         name = "cube.npz"
     else:

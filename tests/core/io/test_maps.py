@@ -47,8 +47,13 @@ def test_maps_round_trip_with_provenance(tmp_path):
 
 def test_cubes_are_stored_with_energy_axis(tmp_path):
     cube = np.ones((3, 4, 5))
-    path = write_maps_fits(tmp_path / "m.fits", {"a": np.zeros((4, 5))}, cubes={"model": cube},
-                           energy_edges=[1.0, 2.0, 3.0, 4.0], units={"model": "count"})
+    path = write_maps_fits(
+        tmp_path / "m.fits",
+        {"a": np.zeros((4, 5))},
+        cubes={"model": cube},
+        energy_edges=[1.0, 2.0, 3.0, 4.0],
+        units={"model": "count"},
+    )
     ms = read_maps_fits(path)
     np.testing.assert_array_equal(ms.cubes["model"], cube)
     np.testing.assert_allclose(ms.energy_edges, [1, 2, 3, 4])

@@ -34,11 +34,16 @@ def _fake_response(path, ebounds=True):
     hdus = [fits.PrimaryHDU()]
     if ebounds:
         ch = np.arange(1, 101)
-        hdus.append(fits.BinTableHDU.from_columns([
-            fits.Column(name="CHANNEL", format="J", array=ch),
-            fits.Column(name="E_MIN", format="E", unit="keV", array=(ch - 1) * 0.1),
-            fits.Column(name="E_MAX", format="E", unit="keV", array=ch * 0.1),
-        ], name="EBOUNDS"))
+        hdus.append(
+            fits.BinTableHDU.from_columns(
+                [
+                    fits.Column(name="CHANNEL", format="J", array=ch),
+                    fits.Column(name="E_MIN", format="E", unit="keV", array=(ch - 1) * 0.1),
+                    fits.Column(name="E_MAX", format="E", unit="keV", array=ch * 0.1),
+                ],
+                name="EBOUNDS",
+            )
+        )
     fits.HDUList(hdus).writeto(path)
     return path
 
@@ -119,8 +124,10 @@ def test_cube_copies_keep_the_response_and_fits_round_trip(tmp_path):
     # beside the output: relative, so the folder can move as a whole
     (tmp_path / "resp").mkdir()
     local = _fake_response(tmp_path / "resp" / "x.rmf")
-    out2 = write_cube_fits(HyperCube(np.ones((4, 6, 6)), np.linspace(1, 3, 5),
-                                     response=ResponseFiles(local.resolve(), None)), tmp_path / "d.fits")
+    out2 = write_cube_fits(
+        HyperCube(np.ones((4, 6, 6)), np.linspace(1, 3, 5), response=ResponseFiles(local.resolve(), None)),
+        tmp_path / "d.fits",
+    )
     h2 = fits.getheader(out2)
     assert h2["RESPFILE"] == "resp/x.rmf" and h2["ANCRFILE"] == "NONE"
     moved = tmp_path / "moved"

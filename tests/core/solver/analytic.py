@@ -19,11 +19,18 @@ class LineModel(SpectralModel):
     """Thermal-like: exp(-E/kT) continuum plus a Gaussian line at 6.7 keV shifted by the velocity."""
 
     def __init__(self, e: np.ndarray, nan_above: float | None = None) -> None:
-        super().__init__(ModelMeta(
-            component="thermal", family="analytic",
-            parameters=[ParameterInfo("kT", "keV", 1.0, 4.0, 2.0), ParameterInfo("velocity", "km/s", -5000.0, 5000.0, 0.0)],
-            energy_edges=e, response_id="test",
-        ))
+        super().__init__(
+            ModelMeta(
+                component="thermal",
+                family="analytic",
+                parameters=[
+                    ParameterInfo("kT", "keV", 1.0, 4.0, 2.0),
+                    ParameterInfo("velocity", "km/s", -5000.0, 5000.0, 0.0),
+                ],
+                energy_edges=e,
+                response_id="test",
+            )
+        )
         self.register_buffer("ec", torch.tensor(0.5 * (e[1:] + e[:-1]), dtype=torch.float32))
         self.nan_above = nan_above
 
@@ -45,10 +52,15 @@ class PowerLawModel(SpectralModel):
     """Unit-sum power law E^-index."""
 
     def __init__(self, e: np.ndarray) -> None:
-        super().__init__(ModelMeta(
-            component="powerlaw", family="analytic",
-            parameters=[ParameterInfo("index", "", 1.0, 4.0, 2.5)], energy_edges=e, response_id="test",
-        ))
+        super().__init__(
+            ModelMeta(
+                component="powerlaw",
+                family="analytic",
+                parameters=[ParameterInfo("index", "", 1.0, 4.0, 2.5)],
+                energy_edges=e,
+                response_id="test",
+            )
+        )
         self.register_buffer("ec", torch.tensor(0.5 * (e[1:] + e[:-1]), dtype=torch.float32))
 
     def _spectrum(self, theta: torch.Tensor) -> torch.Tensor:
@@ -62,8 +74,9 @@ def smooth_field(ny: int, nx: int, lo: float, hi: float, phase: float) -> np.nda
     return lo + (hi - lo) * f
 
 
-def make_cube(ny: int = 16, nx: int = 16, n_e: int = 40, counts: float = 300.0, seed: int = 0,
-              with_powerlaw: bool = True):
+def make_cube(
+    ny: int = 16, nx: int = 16, n_e: int = 40, counts: float = 300.0, seed: int = 0, with_powerlaw: bool = True
+):
     """A Poisson cube from smooth truth maps: returns (cube, truth dict, models)."""
     e = edges(n_e)
     th = LineModel(e)
@@ -75,12 +88,20 @@ def make_cube(ny: int = 16, nx: int = 16, n_e: int = 40, counts: float = 300.0, 
     }
     theta = np.stack([truth["thermal kT"].ravel(), truth["thermal velocity"].ravel()], 1)
     with torch.no_grad():
-        mu = truth["thermal amplitude"].ravel()[:, None] * th.spectrum(torch.tensor(theta, dtype=torch.float32)).double().numpy()
+        mu = (
+            truth["thermal amplitude"].ravel()[:, None]
+            * th.spectrum(torch.tensor(theta, dtype=torch.float32)).double().numpy()
+        )
         if with_powerlaw:
             truth["powerlaw index"] = smooth_field(ny, nx, 1.8, 3.2, 2.0)
             truth["powerlaw amplitude"] = np.full((ny, nx), counts * 0.4)
-            mu = mu + truth["powerlaw amplitude"].ravel()[:, None] * pl.spectrum(
-                torch.tensor(truth["powerlaw index"].ravel()[:, None], dtype=torch.float32)).double().numpy()
+            mu = (
+                mu
+                + truth["powerlaw amplitude"].ravel()[:, None]
+                * pl.spectrum(torch.tensor(truth["powerlaw index"].ravel()[:, None], dtype=torch.float32))
+                .double()
+                .numpy()
+            )
     rng = np.random.default_rng(seed)
     counts_arr = rng.poisson(mu).T.reshape(n_e, ny, nx).astype(np.float32)
     cube = HyperCube(counts_arr, e, name="analytic")

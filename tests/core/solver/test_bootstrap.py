@@ -22,8 +22,10 @@ KEYS = ["thermal kT", "thermal velocity", "powerlaw index"]
 
 
 def _comps():
-    return [Component("thermal", load_model("toy-thermal-emulator")),
-            Component("powerlaw", load_model("toy-powerlaw-emulator"))]
+    return [
+        Component("thermal", load_model("toy-thermal-emulator")),
+        Component("powerlaw", load_model("toy-powerlaw-emulator")),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -166,12 +168,30 @@ def test_cli_bootstrap_option(tmp_path, capsys):
     write_cube_fits(sim.cube, cube)
     models = ["--model", "toy-thermal-emulator", "--model", "toy-powerlaw-emulator"]
     out = tmp_path / "m.fits"
-    assert main(["fit", str(cube), *models, "--uncertainty", "bootstrap", "--bootstrap", "1", "-o", str(out),
-                 "-q"]) == 2
+    assert (
+        main(["fit", str(cube), *models, "--uncertainty", "bootstrap", "--bootstrap", "1", "-o", str(out), "-q"]) == 2
+    )
     err = capsys.readouterr().err
     assert "--bootstrap wants at least 2" in err and "Traceback" not in err and not out.exists()
-    assert main(["fit", str(cube), *models, "--max-iter", "6", "--uncertainty", "bootstrap", "--bootstrap", "2",
-                 "-o", str(out), "-q"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                str(cube),
+                *models,
+                "--max-iter",
+                "6",
+                "--uncertainty",
+                "bootstrap",
+                "--bootstrap",
+                "2",
+                "-o",
+                str(out),
+                "-q",
+            ]
+        )
+        == 0
+    )
     ms = read_maps_fits(out)
     assert "thermal kT bias" in ms.maps and "powerlaw amplitude bias" in ms.maps
     assert ms.provenance["provenance"]["sigma_method"].startswith("parametric bootstrap, 2 replicas")

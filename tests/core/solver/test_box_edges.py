@@ -32,13 +32,13 @@ def test_boxes_recorded_and_edge_shares_counted(short_fit):
     index = r.params["powerlaw index"].copy()
     ny, nx = index.shape
     index[: ny // 2] = lo  # half the pixels pinned at the lower edge
-    index[ny // 2:, : nx // 4] = hi  # an eighth at the upper edge
+    index[ny // 2 :, : nx // 4] = hi  # an eighth at the upper edge
     pinned = replace(r, params={**r.params, "powerlaw index": index})
     amp = r.amplitudes["powerlaw"]
     use = amp >= 1.0
     share_lo, share_hi = pinned.edge_shares()["powerlaw index"]
     assert share_lo == pytest.approx((use[: ny // 2]).sum() / use.sum())
-    assert share_hi == pytest.approx((use[ny // 2:, : nx // 4]).sum() / use.sum())
+    assert share_hi == pytest.approx((use[ny // 2 :, : nx // 4]).sum() / use.sum())
     text = pinned.edge_summary()
     assert "powerlaw index" in text and f"lower edge {lo:g}" in text and "wider box" in text
     # the unpinned maps of a short fit from the scan start are inside their boxes
@@ -64,6 +64,8 @@ def test_cli_summary_warns_of_pinned_maps(short_fit):
     r = short_fit
     lo = r.provenance["boxes"]["powerlaw index"][0]
     pinned = replace(r, params={**r.params, "powerlaw index": np.full_like(r.params["powerlaw index"], lo)})
-    assert any(line.strip().startswith("warning: on the model's box edge: powerlaw index 100 %")
-               for line in parameter_summary(pinned))
+    assert any(
+        line.strip().startswith("warning: on the model's box edge: powerlaw index 100 %")
+        for line in parameter_summary(pinned)
+    )
     assert not any("box edge" in line for line in parameter_summary(r))

@@ -47,8 +47,9 @@ def test_coarse_start_respects_user_choices(case32):
     # with the global scan a starting value is not an input: kT starts from the scanned coarse fit too,
     # while a fixed parameter stays fixed
     with pytest.warns(UserWarning, match="thermal.kT are not used with the global scan"):
-        scanned = coarse_start(cube, _comps(models, init={"kT": 2.0}, fixed={"velocity": 0.0}),
-                               replace(st, start="scan"))
+        scanned = coarse_start(
+            cube, _comps(models, init={"kT": 2.0}, fixed={"velocity": 0.0}), replace(st, start="scan")
+        )
     assert np.ndim(scanned[0].init["kT"]) == 2 and "velocity" not in scanned[0].init
     assert scanned[0].fixed == {"velocity": 0.0} and set(scanned[1].init) == {"index"}
     plain = _comps(models)

@@ -21,8 +21,10 @@ def models():
 
 def _comps(models, init=None):
     init = init or {}
-    return [Component("thermal", models["thermal"], init=init.get("thermal", {})),
-            Component("powerlaw", models["powerlaw"], init=init.get("powerlaw", {}))]
+    return [
+        Component("thermal", models["thermal"], init=init.get("thermal", {})),
+        Component("powerlaw", models["powerlaw"], init=init.get("powerlaw", {})),
+    ]
 
 
 def test_grid_is_cell_centres_within_the_budget():
@@ -38,9 +40,13 @@ def test_scan_finds_the_true_parameters_of_bright_pixels(models, bright):
     2 grid spacings of the truth, and it fits better than the models' defaults."""
     shape = (4, 4)
     amp = {"thermal": 20000.0 if bright == "thermal" else 200.0, "powerlaw": 20000.0 if bright == "powerlaw" else 200.0}
-    maps = {"thermal amplitude": np.full(shape, amp["thermal"]), "thermal kT": np.full(shape, 3.2),
-            "thermal velocity": np.full(shape, 2000.0), "powerlaw amplitude": np.full(shape, amp["powerlaw"]),
-            "powerlaw index": np.full(shape, 2.2)}
+    maps = {
+        "thermal amplitude": np.full(shape, amp["thermal"]),
+        "thermal kT": np.full(shape, 3.2),
+        "thermal velocity": np.full(shape, 2000.0),
+        "powerlaw amplitude": np.full(shape, amp["powerlaw"]),
+        "powerlaw index": np.full(shape, 2.2),
+    }
     sim = simulate_from_maps("toy", maps, seed=0)
     pb = build_problem(sim.cube, _comps(models), FitSettings(dtype="float64"))
     best = grid_scan(pb)
@@ -81,8 +87,10 @@ def test_the_start_no_longer_decides_the_answer(models):
         else:
             a = fit(sim.cube, _comps(models, lo), st)
             b = fit(sim.cube, _comps(models, hi), st)
-        out[start] = max(float(np.nanmax(np.abs(a.params[k] - b.params[k]))) / w
-                         for k, w in (("thermal kT", 4.5), ("thermal velocity", 12000.0), ("powerlaw index", 2.5)))
+        out[start] = max(
+            float(np.nanmax(np.abs(a.params[k] - b.params[k]))) / w
+            for k, w in (("thermal kT", 4.5), ("thermal velocity", 12000.0), ("powerlaw index", 2.5))
+        )
     assert out["scan"] < 1e-6  # the same maps from either start
     assert out["default"] > 0.05  # while the plain start moves them by more than 5 % of a box
 
@@ -96,9 +104,13 @@ def test_unknown_start_is_refused(models):
 def _bright_cube(shape=(4, 4), velocity=2000.0, powerlaw=200.0, counts=20000.0):
     """A cube of bright thermal pixels (``counts``, kT 3.2 keV) with a faint power law (index 2.2)."""
     vel = np.broadcast_to(np.asarray(velocity, float), shape).copy()
-    maps = {"thermal amplitude": np.full(shape, counts), "thermal kT": np.full(shape, 3.2),
-            "thermal velocity": vel, "powerlaw amplitude": np.full(shape, powerlaw),
-            "powerlaw index": np.full(shape, 2.2)}
+    maps = {
+        "thermal amplitude": np.full(shape, counts),
+        "thermal kT": np.full(shape, 3.2),
+        "thermal velocity": vel,
+        "powerlaw amplitude": np.full(shape, powerlaw),
+        "powerlaw index": np.full(shape, 2.2),
+    }
     return simulate_from_maps("toy", maps, seed=1).cube
 
 
@@ -119,8 +131,10 @@ def test_fixed_parameters_are_no_axis_and_fixed_maps_are_used_per_pixel(models):
     cube = _bright_cube(shape, velocity=vel)
 
     def scan(fixed):
-        comps = [Component("thermal", models["thermal"], fixed={"velocity": fixed}),
-                 Component("powerlaw", models["powerlaw"])]
+        comps = [
+            Component("thermal", models["thermal"], fixed={"velocity": fixed}),
+            Component("powerlaw", models["powerlaw"]),
+        ]
         pb = build_problem(cube, comps, FitSettings(dtype="float64"))
         return pb, grid_scan(pb)
 
@@ -172,8 +186,13 @@ def test_pixels_without_counts_take_the_scanned_median(models):
     shape = (4, 4)
     amp = np.full(shape, 20000.0)
     amp[0, :] = 0.0  # an empty row: nothing to scan there
-    maps = {"thermal amplitude": amp, "thermal kT": np.full(shape, 3.2), "thermal velocity": np.zeros(shape),
-            "powerlaw amplitude": np.zeros(shape), "powerlaw index": np.full(shape, 2.2)}
+    maps = {
+        "thermal amplitude": amp,
+        "thermal kT": np.full(shape, 3.2),
+        "thermal velocity": np.zeros(shape),
+        "powerlaw amplitude": np.zeros(shape),
+        "powerlaw index": np.full(shape, 2.2),
+    }
     cube = simulate_from_maps("toy", maps, seed=2).cube
     pb = build_problem(cube, _comps(models), FitSettings(dtype="float64"))
     best = grid_scan(pb)

@@ -38,8 +38,10 @@ def test_few_photon_pixels_do_not_become_single_pixel_spikes(monkeypatch):
     median (the truth is smooth; 37 such pixels when this test was written, 4 with the solver of
     December 2026, whose coarse start and objective phase changed since); with the floor none are."""
     sim = simulate_remnant(replace(get_preset("faint"), shape=(32, 32)), 0)
-    comps = [Component("thermal", load_model("toy-thermal-emulator")),
-             Component("powerlaw", load_model("toy-powerlaw-emulator"))]
+    comps = [
+        Component("thermal", load_model("toy-thermal-emulator")),
+        Component("powerlaw", load_model("toy-powerlaw-emulator")),
+    ]
     settings = FitSettings(kmad=5.0, n_scales=3, max_iter=300)
     floored = fit(sim.cube, comps, settings).params["thermal velocity"]
     assert _velocity_spikes(floored) == 0

@@ -44,8 +44,13 @@ def test_both_step_rules_reach_the_same_objective(small_case):
     phi_newton = _objective(problem, settings, newton)[-1]
     fixed = State(A=start.A.clone(), U=start.U.clone())
     trace = []
-    minimise(problem, replace(settings, max_iter=3000, tol=1e-10), fixed, step_rule="fixed",
-             callback=lambda p: trace.append(p.objective))
+    minimise(
+        problem,
+        replace(settings, max_iter=3000, tol=1e-10),
+        fixed,
+        step_rule="fixed",
+        callback=lambda p: trace.append(p.objective),
+    )
     phi_fixed = trace[-1]
     assert abs(phi_fixed - phi_newton) <= 1e-5 * abs(phi_newton), (phi_newton, phi_fixed)
     assert len(trace) > 10 * newton.n_iter  # the reference is much slower to get there

@@ -65,11 +65,15 @@ class _Dummy(SpectralModel):
     """A power law with a second parameter the spectrum does not depend on (a flat likelihood)."""
 
     def __init__(self, e: np.ndarray) -> None:
-        super().__init__(ModelMeta(
-            component="powerlaw", family="analytic",
-            parameters=[ParameterInfo("index", "", 1.0, 4.0, 2.5), ParameterInfo("dummy", "", -2.0, 6.0, 0.0)],
-            energy_edges=e, response_id="test",
-        ))
+        super().__init__(
+            ModelMeta(
+                component="powerlaw",
+                family="analytic",
+                parameters=[ParameterInfo("index", "", 1.0, 4.0, 2.5), ParameterInfo("dummy", "", -2.0, 6.0, 0.0)],
+                energy_edges=e,
+                response_id="test",
+            )
+        )
         self.register_buffer("ec", torch.tensor(0.5 * (e[1:] + e[:-1]), dtype=torch.float32))
 
     def _spectrum(self, theta: torch.Tensor) -> torch.Tensor:
@@ -109,12 +113,12 @@ def test_fits_export_includes_the_bounds(tmp_path):
 
     e = edges(40)
     pl = PowerLawModel(e)
-    r = pixelfit(_draws(pl, [2.6], 150.0, 4, 4, seed=1), [Component("powerlaw", pl)],
-                 FitSettings(max_iter=20, n_starts=1))
+    r = pixelfit(
+        _draws(pl, [2.6], 150.0, 4, 4, seed=1), [Component("powerlaw", pl)], FitSettings(max_iter=20, n_starts=1)
+    )
     ms = read_maps_fits(r.to_fits(tmp_path / "m.fits"))
     assert {"powerlaw index lower", "powerlaw index upper", "powerlaw index sigma"} <= set(ms.maps)
     assert ms.units["powerlaw index lower"] == r.units["powerlaw index"]
-
 
 
 def test_profile_minimises_the_other_variables_to_convergence(monkeypatch):
@@ -130,14 +134,20 @@ def test_profile_minimises_the_other_variables_to_convergence(monkeypatch):
 
     sim = simulate_remnant("toy", 0)
     cube = HyperCube(sim.cube.counts[:, 40:52, 40:52], sim.cube.energy_edges)
-    comps = [Component("thermal", load_model("toy-thermal-emulator")),
-             Component("powerlaw", load_model("toy-powerlaw-emulator"))]
+    comps = [
+        Component("thermal", load_model("toy-thermal-emulator")),
+        Component("powerlaw", load_model("toy-powerlaw-emulator")),
+    ]
     r = pixelfit(cube, comps, FitSettings(max_iter=40, n_starts=2))
     prob = build_problem(cube, comps, FitSettings())
-    A = torch.as_tensor(np.stack([r.amplitudes[c].ravel() for c in ("thermal", "powerlaw")]), dtype=prob.dtype,
-                        device=prob.device)
-    U = torch.as_tensor(np.stack([(r.params[fp.keys[0].replace(".", " ")].ravel() - fp.low) / fp.width
-                                  for fp in prob.free]), dtype=prob.dtype, device=prob.device).clamp(0, 1)
+    A = torch.as_tensor(
+        np.stack([r.amplitudes[c].ravel() for c in ("thermal", "powerlaw")]), dtype=prob.dtype, device=prob.device
+    )
+    U = torch.as_tensor(
+        np.stack([(r.params[fp.keys[0].replace(".", " ")].ravel() - fp.low) / fp.width for fp in prob.free]),
+        dtype=prob.dtype,
+        device=prob.device,
+    ).clamp(0, 1)
     shipped = (unc.PROFILE_INNER, unc.PROFILE_CENTRE, unc.PROFILE_MAX)
 
     def ends(inner: int, centre: int, most: int) -> np.ndarray:

@@ -30,7 +30,9 @@ def small_fit():
 
 def test_round_trip_keeps_maps_units_wcs_settings(small_fit, tmp_path):
     cube, res = small_fit
-    out = save_session(tmp_path / "mine", [SessionRun("S1", res, "testcube", str(tmp_path / "cube.fits"), "S1 (SUSHI)")])
+    out = save_session(
+        tmp_path / "mine", [SessionRun("S1", res, "testcube", str(tmp_path / "cube.fits"), "S1 (SUSHI)")]
+    )
     assert out.name == "mine.sushi" and (out / "session.json").is_file()
     index = json.loads((out / "session.json").read_text())
     assert index["version"] == 1 and index["runs"][0]["settings"]["kmad"] == res.provenance["settings"]["kmad"]

@@ -91,8 +91,9 @@ def test_share_amplitude_sigmas_are_those_of_the_free_amplitudes(small_case):
     the delta method on the share form's covariance gives the free amplitudes' Fisher sigmas."""
     cube, truth, models, _ = small_case
     base = build_problem(cube, _comps(models), FitSettings(dtype="float64"))
-    A = torch.stack([torch.as_tensor(truth["thermal amplitude"].ravel()),
-                     torch.as_tensor(truth["powerlaw amplitude"].ravel())]).double()
+    A = torch.stack(
+        [torch.as_tensor(truth["thermal amplitude"].ravel()), torch.as_tensor(truth["powerlaw amplitude"].ravel())]
+    ).double()
     sp = share_form(base, FitSettings())
     U = torch.cat([base.U0, (A[0] / A.sum(0))[None]])
     ref = fisher_sigmas(base, A, base.U0)

@@ -87,10 +87,12 @@ def test_gradient_and_fisher_match_autograd(small_case, deriv, tol):
     assert (err > 1e-5) if deriv == "fd" else (err < 1e-6)
     # Fisher = J^T diag(1/m) J with J from finite differences on one pixel
     i = 7
+
     def m_of(v):
         A2, U2 = A.clone(), U.clone()
         A2[:, i], U2[:, i] = v[:2], v[2:]
         return prob.model(A2, U2)[i]
+
     v0 = torch.cat([A[:, i], U[:, i]])
     Jfd = torch.autograd.functional.jacobian(m_of, v0)
     m = m_of(v0)
@@ -141,8 +143,11 @@ def test_robust_to_extreme_pixels_and_mask():
 
 def test_diverging_fixed_step_is_recovered(small_case):
     cube, _, models, _ = small_case
-    r = fit(cube, _comps(models), FitSettings(step_rule="fixed", fixed_step=1e3, max_iter=15, tol=0,
-                                                   minimise_objective=False))  # the thresholding phase's guard
+    r = fit(
+        cube,
+        _comps(models),
+        FitSettings(step_rule="fixed", fixed_step=1e3, max_iter=15, tol=0, minimise_objective=False),
+    )  # the thresholding phase's guard
     assert r.provenance["n_backtracks"] > 0  # the step was reduced
     h = r.cost_history
     assert np.all(np.isfinite(h)) and np.all(np.diff(h) <= 1e-4 * np.abs(h[:-1]) + 1e-6)
@@ -152,8 +157,11 @@ def test_diverging_fixed_step_is_recovered(small_case):
 def test_newton_step_into_nan_region_is_rejected(small_case):
     cube, _, models, _ = small_case
     trap = LineModel(models["thermal"].energy_edges, nan_above=2.6)  # NaN spectra for kT > 2.6
-    r = fit(cube, [Component("thermal", trap), Component("powerlaw", models["powerlaw"])],
-            FitSettings(kmad=1.0, max_iter=20))
+    r = fit(
+        cube,
+        [Component("thermal", trap), Component("powerlaw", models["powerlaw"])],
+        FitSettings(kmad=1.0, max_iter=20),
+    )
     assert r.provenance["n_rejected_pixel_steps"] > 0
     assert all(np.isfinite(v).all() for v in r.params.values())
     assert np.nanmax(r.params["thermal kT"]) <= 2.6 + 1e-4
@@ -201,8 +209,10 @@ def test_grid_mismatch_refused(small_case):
 def test_fixed_and_linked_parameters():
     cube, truth, models, _ = make_cube(12, 12, 40, counts=300.0, seed=2)
     fixed_v = truth["thermal velocity"]
-    comps = [Component("thermal", models["thermal"], fixed={"velocity": fixed_v}),
-             Component("powerlaw", models["powerlaw"])]
+    comps = [
+        Component("thermal", models["thermal"], fixed={"velocity": fixed_v}),
+        Component("powerlaw", models["powerlaw"]),
+    ]
     r = fit(cube, comps, FitSettings(max_iter=40, kmad=2.0))
     np.testing.assert_allclose(r.params["thermal velocity"], fixed_v, rtol=1e-5, atol=1e-2)
     assert np.all(r.sigmas["thermal velocity"] == 0)

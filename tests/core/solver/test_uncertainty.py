@@ -34,8 +34,10 @@ def test_parameters_of_zero_amplitude_components_go_to_box_centre():
     from napari_sushi.core.solver.pixelfit import unidentified_to_centre
 
     # free maps: 0 = thermal kT, 1 = velocity linked between both components, 2 = power-law index
-    comps = [SimpleNamespace(sources=[("free", 0), ("free", 1)]),
-             SimpleNamespace(sources=[("free", 1), ("fixed", torch.tensor(0.0)), ("free", 2)])]
+    comps = [
+        SimpleNamespace(sources=[("free", 0), ("free", 1)]),
+        SimpleNamespace(sources=[("free", 1), ("fixed", torch.tensor(0.0)), ("free", 2)]),
+    ]
     A = torch.tensor([[5.0, 0.0, 0.0], [0.0, 3.0, 0.0]])  # pixel 0: thermal only, 1: power law only, 2: nothing
     U = torch.full((3, 3), 0.1)
     V = unidentified_to_centre(SimpleNamespace(comps=comps, n_free=3), A, U)

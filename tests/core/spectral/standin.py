@@ -25,11 +25,11 @@ def thermal(theta: np.ndarray) -> np.ndarray:
     """Folded thermal stand-in; theta columns: kT (keV), velocity (km/s)."""
     kT, v = np.asarray(theta, float).T
     E = _FINE[None, :]
-    cont = np.exp(-E / kT[:, None]) * E ** -0.3 / np.sqrt(kT[:, None])
+    cont = np.exp(-E / kT[:, None]) * E**-0.3 / np.sqrt(kT[:, None])
     shift = 1.0 - v[:, None] / C_KMS
     lines = np.zeros_like(cont)
     for e0, amp, t0 in _LINES:
-        emis = amp * np.exp(-t0 / kT) * kT ** -0.5
+        emis = amp * np.exp(-t0 / kT) * kT**-0.5
         lines += emis[:, None] * np.exp(-0.5 * ((E - e0 * shift) / 0.004) ** 2) / (0.004 * 2.5066)
     return ((cont + lines) * _AREA) @ _KERNEL.T
 
@@ -45,8 +45,15 @@ def meta(component: str) -> ModelMeta:
         params = [ParameterInfo("kT", "keV", 0.5, 5.0, 2.0), ParameterInfo("velocity", "km/s", -6000, 6000, 0.0)]
     else:
         params = [ParameterInfo("index", "", 1.5, 4.0, 2.5)]
-    return ModelMeta(component=component, family="emulator", parameters=params, energy_edges=EDGES.copy(),
-                     channels=np.arange(205, 580), response_id="standin-gauss55", band=(3.0, 8.48))
+    return ModelMeta(
+        component=component,
+        family="emulator",
+        parameters=params,
+        energy_edges=EDGES.copy(),
+        channels=np.arange(205, 580),
+        response_id="standin-gauss55",
+        band=(3.0, 8.48),
+    )
 
 
 def generator(component: str):

@@ -53,7 +53,8 @@ def test_unit_sum_batched_and_differentiable(thermal_emulator):
     f(th).backward()
     g = th.grad[1].clone()
     for j, h in enumerate([1e-5, 1e-2]):
-        d = torch.zeros_like(th); d[1, j] = h
+        d = torch.zeros_like(th)
+        d[1, j] = h
         fd = (f(th.detach() + d) - f(th.detach() - d)) / (2 * h)
         assert float(g[j]) == pytest.approx(float(fd), rel=1e-3, abs=1e-10)
 
@@ -78,7 +79,9 @@ def test_training_refines_until_target():
     em = train_emulator(m, standin.thermal, n_val=100, start_cells=[2, 2], target=(1e-3, 5e-3), progress=False)
     curve = em.meta.extra["loss_curve"]
     assert len(curve) >= 2 and curve[-1]["val_p99"] < curve[0]["val_p99"]
-    assert (curve[-1]["val_median"] < 1e-3 and curve[-1]["val_p99"] < 5e-3) or curve[-1]["val_p99"] > 0.8 * curve[-2]["val_p99"]
+    assert (curve[-1]["val_median"] < 1e-3 and curve[-1]["val_p99"] < 5e-3) or curve[-1]["val_p99"] > 0.8 * curve[-2][
+        "val_p99"
+    ]
 
 
 def test_forward_mode_ad_matches_reverse(thermal_emulator):

@@ -46,6 +46,7 @@ def test_save_refuses_overwrite(thermal_emulator, tmp_path):
 class _Boom:
     def __reduce__(self):
         import os
+
         return (os.mkdir, (self.target,))
 
 

@@ -37,7 +37,7 @@ def test_shift_operator_moves_a_line_exactly():
     obs = torch.linspace(0.0, 10.0, 41, dtype=torch.float64)  # 0.25 bins
     got = shifted_bin_masses(m, rest, obs, torch.tensor([1.1], dtype=torch.float64))[0]
     lo, hi = obs[:-1], obs[1:]
-    want = ((torch.minimum(hi, torch.tensor(6.6)) - torch.maximum(lo, torch.tensor(5.5))).clamp_min(0) / 1.1)
+    want = (torch.minimum(hi, torch.tensor(6.6)) - torch.maximum(lo, torch.tensor(5.5))).clamp_min(0) / 1.1
     assert torch.allclose(got, want, atol=1e-12)
 
 
@@ -47,15 +47,24 @@ def test_adaptive_rest_edges_refines_only_lines():
     fine[0, 8 * 3 + 5] += 50.0  # a narrow line inside coarse bin 3
     edges = adaptive_rest_edges(coarse, fine, 8, 1e-3)
     assert np.all(np.isin(np.round(coarse, 12), np.round(edges, 12)))
-    assert np.all(np.diff(edges)[np.r_[0:3, 9:len(edges) - 1]] == pytest.approx(0.1))
+    assert np.all(np.diff(edges)[np.r_[0:3, 9 : len(edges) - 1]] == pytest.approx(0.1))
     assert np.isclose(np.diff(edges).min(), 0.1 / 8)
 
 
 @pytest.fixture(scope="module")
 def doppler_iae():
     torch.set_num_threads(1)
-    return train_model("iae", preset="toy", component="thermal", n_random=60, max_epochs=2, progress=False,
-                       width=32, latent=8, head_width=16)
+    return train_model(
+        "iae",
+        preset="toy",
+        component="thermal",
+        n_random=60,
+        max_epochs=2,
+        progress=False,
+        width=32,
+        latent=8,
+        head_width=16,
+    )
 
 
 def _rest_and_spectrum(m, th):
@@ -103,8 +112,18 @@ def test_doppler_iae_lambda_api_and_roundtrip(doppler_iae, tmp_path):
 def test_lbfgs_polish_keeps_only_an_improvement():
     """The float64 L-BFGS phase lowers the validation loss or leaves the model as it was (float32)."""
     torch.set_num_threads(1)
-    m = train_model("iae", preset="toy", component="thermal", n_random=40, max_epochs=1, progress=False,
-                    width=16, latent=4, head_width=8, polish_seconds=1.0)
+    m = train_model(
+        "iae",
+        preset="toy",
+        component="thermal",
+        n_random=40,
+        max_epochs=1,
+        progress=False,
+        width=16,
+        latent=4,
+        head_width=8,
+        polish_seconds=1.0,
+    )
     rec = m.meta.extra["training"]["polish"]
     assert rec["lbfgs_steps"] >= 1 and m.fold.dtype == torch.float32 and m.basis.dtype == torch.float32
     assert rec["kept"] == (rec["val_after"] < rec["val_before"])

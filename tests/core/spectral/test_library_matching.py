@@ -20,9 +20,18 @@ def _grid_library(n_kt=13, n_v=17, shuffle=True):
     th = np.stack(np.meshgrid(kt, v, indexing="ij"), -1).reshape(-1, 2)
     if shuffle:
         th = th[np.random.default_rng(0).permutation(len(th))]
-    return SpectralLibrary(standin.EDGES, th, standin.thermal(th), ["kT", "velocity"], ["keV", "km/s"],
-                           th.min(0), th.max(0), channels=np.arange(205, 580), component="thermal",
-                           response_id="standin")
+    return SpectralLibrary(
+        standin.EDGES,
+        th,
+        standin.thermal(th),
+        ["kT", "velocity"],
+        ["keV", "km/s"],
+        th.min(0),
+        th.max(0),
+        channels=np.arange(205, 580),
+        component="thermal",
+        response_id="standin",
+    )
 
 
 @pytest.mark.parametrize("suffix", [".npz", ".fits"])
@@ -44,8 +53,9 @@ def test_library_roundtrip_and_emulator(suffix, tmp_path):
 
 def test_scattered_library_refused_for_emulator_but_trains_iae(tmp_path):
     th = random_draws(standin.meta("thermal"), 120, 1)
-    lib = SpectralLibrary(standin.EDGES, th, standin.thermal(th), ["kT", "velocity"], ["keV", "km/s"],
-                          th.min(0), th.max(0))
+    lib = SpectralLibrary(
+        standin.EDGES, th, standin.thermal(th), ["kT", "velocity"], ["keV", "km/s"], th.min(0), th.max(0)
+    )
     p = write_library(lib, tmp_path / "scatter.npz")
     with pytest.raises(LibraryError, match="full grid"):
         train_model("emulator", library=str(p))
@@ -60,8 +70,14 @@ def test_bad_libraries(tmp_path):
     with pytest.raises(LibraryError, match="lacks"):
         read_library(p)
     q = tmp_path / "obj.npz"
-    np.savez(q, energy_edges=standin.EDGES, params=np.zeros((10, 1)), spectra=np.ones((10, 375)),
-             param_names=np.array([{"a": 1}], dtype=object), param_units=np.array([""]))
+    np.savez(
+        q,
+        energy_edges=standin.EDGES,
+        params=np.zeros((10, 1)),
+        spectra=np.ones((10, 375)),
+        param_names=np.array([{"a": 1}], dtype=object),
+        param_units=np.array([""]),
+    )
     with pytest.raises(LibraryError, match="pickle"):
         read_library(q)
     with pytest.raises(LibraryError, match="shape"):
@@ -80,7 +96,9 @@ def test_match_same_grid(thermal_emulator):
 
 def test_match_selects_band(thermal_emulator):
     d = standin.EDGES[1] - standin.EDGES[0]
-    edges = np.concatenate([standin.EDGES[0] - d * np.arange(20, 0, -1), standin.EDGES, standin.EDGES[-1] + d * np.arange(1, 11)])
+    edges = np.concatenate(
+        [standin.EDGES[0] - d * np.arange(20, 0, -1), standin.EDGES, standin.EDGES[-1] + d * np.arange(1, 11)]
+    )
     cube = _cube(edges, np.arange(185, 185 + len(edges) - 1))
     out, msg = match_model_to_cube(thermal_emulator, cube)
     assert out.n_energy == 375 and np.allclose(out.energy_edges, standin.EDGES)

@@ -64,8 +64,11 @@ def test_emulator_callback_reports_levels_and_accuracy_is_held_out():
     model = train_model("emulator", pre, "thermal", quick=True, progress=False, callback=infos.append)
     levels = [i for i in infos if not i["partial"]]
     assert all(KEYS <= set(i) and i["stage"] == "emulator" for i in infos)
-    assert [i["step"] for i in levels] == list(range(1, len(levels) + 1)) == \
-        list(range(1, len(model.meta.extra["loss_curve"]) + 1))
+    assert (
+        [i["step"] for i in levels]
+        == list(range(1, len(levels) + 1))
+        == list(range(1, len(model.meta.extra["loss_curve"]) + 1))
+    )
     assert all(i["total"] == 3 for i in infos)  # 8 -> 16 -> 32 cells in quick mode
     assert [i["val"] for i in levels] == [c["val_p99"] for c in model.meta.extra["loss_curve"]]
     assert all(b["elapsed"] >= a["elapsed"] for a, b in zip(infos, infos[1:]))
@@ -97,8 +100,17 @@ def test_callback_cancels_cleanly():
         return info["step"] >= 3
 
     with pytest.raises(TrainingCancelled, match="network stage"):
-        train_model("reference", pre, "powerlaw", quick=True, progress=False, callback=stop_at_epoch_3,
-                    n_random=100, width=16, depth=2)
+        train_model(
+            "reference",
+            pre,
+            "powerlaw",
+            quick=True,
+            progress=False,
+            callback=stop_at_epoch_3,
+            n_random=100,
+            width=16,
+            depth=2,
+        )
     assert epochs == [1, 2, 3]
 
 
@@ -106,8 +118,18 @@ def test_network_accuracy_and_polish_stage():
     m = standin.meta("powerlaw")
     th = np.linspace(1.5, 4.0, 60)[:, None]
     infos: list[dict] = []
-    model = train_network("reference", m, th, standin.powerlaw(th), max_epochs=3, progress=False, width=16,
-                          depth=2, polish_seconds=0.3, callback=infos.append)
+    model = train_network(
+        "reference",
+        m,
+        th,
+        standin.powerlaw(th),
+        max_epochs=3,
+        progress=False,
+        width=16,
+        depth=2,
+        polish_seconds=0.3,
+        callback=infos.append,
+    )
     stages = [i["stage"] for i in infos]
     assert stages[:3] == ["network"] * 3 and "polish" in stages
     acc = model.meta.extra["accuracy"]
@@ -118,8 +140,9 @@ def test_network_accuracy_and_polish_stage():
 
 def test_simulator_network_accuracy_on_fresh_draws():
     pre = response_preset(RMF, ARF, components=("powerlaw",))
-    model = train_model("reference", pre, "powerlaw", quick=True, progress=False, n_random=60, max_epochs=5,
-                        width=16, depth=2, n_val=50)
+    model = train_model(
+        "reference", pre, "powerlaw", quick=True, progress=False, n_random=60, max_epochs=5, width=16, depth=2, n_val=50
+    )
     acc = model.meta.extra["accuracy"]
     meta, gen = simulator_source(pre, "powerlaw")
     theta = random_draws(meta, 50, 2000)
