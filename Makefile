@@ -25,7 +25,7 @@ $(VENV)/.torch: | $(VENV)/bin/python
 	touch $@
 
 $(VENV)/.app: pyproject.toml $(VENV)/.torch
-	$(PIP) install -q -e ".[test]"
+	$(PIP) install -q -e ".[test,apec]"
 	$(PY) -c "import napari_sushi, napari, PyQt6"
 	touch $@
 

@@ -39,6 +39,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--abundance", type=float, help="metal abundance of the thermal plasma (solar units) held fixed")
     p.add_argument(
+        "--physics",
+        choices=["builtin", "apec"],
+        default=None,
+        help="emission code of the thermal plasma: builtin (approximate, default) or apec (AtomDB APEC "
+        "through the nnapec emulator; pip install 'napari-sushi[apec]')",
+    )
+    p.add_argument(
         "--band",
         nargs=2,
         type=float,
@@ -181,9 +188,12 @@ def _check_options(args: argparse.Namespace) -> None:
             ("--abundance", args.abundance),
             ("--fix", args.fix or None),
             ("--range", args.range or None),
+            ("--physics", args.physics),
         ):
             if val is not None:
                 raise CLIError(f"{opt} changes simulated spectra: give --preset or --rmf, not --library")
+    if args.physics == "apec" and args.component != "thermal":
+        raise CLIError("--physics apec is a thermal plasma: use it with --component thermal")
     if args.abundance is not None and args.component != "thermal":
         raise CLIError("--abundance applies to the thermal component (--component thermal)")
     if args.group is not None and args.group < 1:
@@ -272,9 +282,10 @@ def _preset(args: argparse.Namespace):
                 ranges=ranges or None,
                 fixed=fixed or None,
                 components=(args.component,),
+                physics=args.physics or "builtin",
             )
-        if args.preset and (fixed or ranges):
-            return customise_preset(args.preset, args.component, fixed=fixed, ranges=ranges)
+        if args.preset and (fixed or ranges or args.physics):
+            return customise_preset(args.preset, args.component, fixed=fixed, ranges=ranges, physics=args.physics)
     except SimulationError as exc:
         raise CLIError(str(exc)) from None
     return args.preset

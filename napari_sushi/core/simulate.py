@@ -28,17 +28,45 @@ import os
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS
 
 from napari_sushi.core.cube import HyperCube
-from napari_sushi.core.physics import Absorption, PhysicsError, PowerLaw, Thermal
+from napari_sushi.core.physics import Absorption, Apec, Model, PhysicsError, PowerLaw, Thermal
 from napari_sushi.core.response import RESPONSES, Response, load_response, response_identity
 from napari_sushi.core.spectral.base import ParameterInfo
 
+if TYPE_CHECKING:
+    from napari_sushi.core.io.atable import TableModel
+
 COMPONENT_MODELS = {"thermal": Thermal, "powerlaw": PowerLaw}
+# emission physics a component can be simulated with: the built-in approximation, or APEC (optional extra)
+PHYSICS = {"thermal": {"builtin": Thermal, "apec": Apec}, "powerlaw": {"builtin": PowerLaw}}
+
+
+TABLE_PREFIX = "table:"  # physics "table:<path>": an XSPEC additive table model (core.io.atable)
+
+
+def component_model(component: str, physics: str = "builtin") -> Model:
+    """The emission model of ``component`` with ``physics`` ("builtin"; "apec" for a thermal plasma;
+    ``"table:<path>"`` for an XSPEC additive table model, any component name)."""
+    if physics.startswith(TABLE_PREFIX):
+        return _table(physics[len(TABLE_PREFIX) :])
+    if component not in PHYSICS:
+        raise SimulationError(f"unknown component {component!r}; choose one of {sorted(PHYSICS)}.")
+    if physics not in PHYSICS[component]:
+        raise SimulationError(f"the {component} component has physics {sorted(PHYSICS[component])}; got {physics!r}.")
+    if physics == "apec":
+        from napari_sushi.core.physics import apec
+
+        if not apec.available():
+            raise SimulationError(f"APEC physics needs its emulator: {apec.INSTALL_HINT}.")
+    return PHYSICS[component][physics]()
+
+
 _CHUNK = 4096  # parameter sets evaluated at once (bounds memory to ~ chunk x input bins)
 
 
@@ -54,6 +82,7 @@ class ComponentSpec:
     parameters: tuple[ParameterInfo, ...]
     fixed: dict[str, float] = field(default_factory=dict)
     description: str = ""
+    physics: str = "builtin"  # key of PHYSICS[name]: which emission code makes the spectra
 
     @property
     def param_names(self) -> list[str]:
@@ -124,6 +153,7 @@ class Preset:
             self.band,
             exposure,
             abundance_table=self.abundance_table,
+            physics=spec.physics,
         )
 
 
@@ -153,7 +183,13 @@ def _component(preset: Preset, component: str) -> ComponentSpec:
     return preset.components[component]
 
 
-def _thermal_spec(kt_lo: float, kt_hi: float, fixed: dict[str, float]) -> ComponentSpec:
+_THERMAL_DESCRIPTION = {
+    "builtin": "bremsstrahlung + K-shell/Fe-L lines (approximate CIE plasma, napari_sushi.core.physics)",
+    "apec": "APEC CIE plasma (AtomDB, AG89 abundances) via the nnapec emulator (napari_sushi.core.physics.apec)",
+}
+
+
+def _thermal_spec(kt_lo: float, kt_hi: float, fixed: dict[str, float], physics: str = "builtin") -> ComponentSpec:
     return ComponentSpec(
         "thermal",
         (
@@ -168,7 +204,8 @@ def _thermal_spec(kt_lo: float, kt_hi: float, fixed: dict[str, float]) -> Compon
             ),
         ),
         fixed={"abundance": 1.0, "sigma_v": 0.0, **fixed},
-        description="bremsstrahlung + K-shell/Fe-L lines (approximate CIE plasma, napari_sushi.core.physics)",
+        description=_THERMAL_DESCRIPTION[physics],
+        physics=physics,
     )
 
 
@@ -227,25 +264,97 @@ def get_preset(name: str | Preset) -> Preset:
     return PRESETS[name]
 
 
+@lru_cache(maxsize=4)
+def _table(path: str) -> TableModel:
+    """The table at ``path`` as simulation physics: extrapolated up to 20 % of each axis beyond its grid,
+    for the grid emulator's boundary nodes (the component's validity box stays the grid)."""
+    from napari_sushi.core.io.atable import read_atable
+
+    return replace(read_atable(path), margin=0.2)
+
+
+def table_preset(
+    table: str | os.PathLike,
+    rmf: str | os.PathLike,
+    arf: str | os.PathLike | None = None,
+    band: tuple[float, float] = (0.5, 8.0),
+    group: int = 1,
+    nH: float | None = None,
+    component: str = "thermal",
+    velocity: bool = True,
+    fixed: dict[str, float] | None = None,
+    ranges: dict[str, tuple[float, float]] | None = None,
+    name: str | None = None,
+) -> Preset:
+    """A preset whose one component is an XSPEC additive table model (e.g. APEC or vnei made in
+    XSPEC), on one's own response, to train a model for it.
+
+    The table's interpolated parameters become the component's (validity box = the table's grid);
+    ``velocity`` adds our exact Doppler shift as a free parameter (-6000..6000 km/s); ``nH`` absorbs;
+    ``fixed``/``ranges`` as in :func:`customise_preset` (e.g. ``{"Abundanc": 1.0}`` to hold a table
+    parameter). Bad tables fail here with a :class:`~napari_sushi.core.io.atable.TableError`.
+    """
+    tpath = Path(table).expanduser().resolve()
+    tm = _table(str(tpath))
+    base = response_preset(rmf, arf, band=band, group=group, nH=nH, components=("powerlaw",))
+    params = [
+        ParameterInfo(q.name, q.unit, q.low, q.high, float(tm.defaults[q.name]), f"table {tm.name} parameter")
+        for q in tm.parameters
+        if q.values.size > 1
+    ]
+    held = {q.name: float(q.values[0]) for q in tm.parameters if q.values.size == 1}
+    if velocity:
+        params.append(_thermal_spec(0.2, 5.0, {}).parameters[1])
+    else:
+        held["velocity"] = 0.0
+    if nH is not None:
+        held["nH"] = float(nH)
+    spec = ComponentSpec(
+        component,
+        tuple(params),
+        fixed=held,
+        description=f"XSPEC table model {tm.name} ({tpath.name})",
+        physics=f"{TABLE_PREFIX}{tpath}",
+    )
+    label = name or f"{tm.name} table on {base.name}"
+    pre = replace(
+        base,
+        name=label,
+        description=f"{spec.description}; {base.description}",
+        components={component: spec},
+        truth_ranges={},
+    )
+    if fixed or ranges:
+        pre = replace(customise_preset(pre, component, fixed=fixed, ranges=ranges), name=label)
+    return pre
+
+
 # ====================================================================== folded spectra
 def customise_preset(
     preset: Preset | str,
     component: str,
     fixed: dict[str, float] | None = None,
     ranges: dict[str, tuple[float, float]] | None = None,
+    physics: str | None = None,
 ) -> Preset:
     """``preset`` with one component changed, to train models for one's own source.
 
     ``fixed``: physical parameters held at a value (e.g. ``{"nH": 0.95}`` for that absorption in
     1e22 cm-2, ``{"velocity": 0.0}``, ``{"abundance": 0.5}``); a free parameter named here stops being
     one. ``ranges``: a new validity box (low, high) for a free parameter (its default is moved inside).
+    ``physics``: another emission code for the component (``"apec"`` for the thermal plasma).
     The response, band and other component are the preset's.
     """
     pre = get_preset(preset)
     spec = _component(pre, component)
+    if physics is not None and physics != spec.physics:
+        component_model(component, physics)  # checks the name and that the code is available
+        desc = _THERMAL_DESCRIPTION[physics] if component == "thermal" else spec.description
+        spec = replace(spec, physics=physics, description=desc)
+        pre = replace(pre, name=f"{pre.name} {physics}", components={**pre.components, component: spec})
     fixed = {str(k): float(v) for k, v in (fixed or {}).items()}
     ranges = {str(k): (float(v[0]), float(v[1])) for k, v in (ranges or {}).items()}
-    known = set(COMPONENT_MODELS[component]().param_names) | {"nH"}
+    known = set(component_model(component, spec.physics).param_names) | {"nH"}
     for k, v in fixed.items():
         if k not in known:
             raise SimulationError(f"{component} has no parameter {k!r} to fix; it has {sorted(known)}.")
@@ -291,6 +400,7 @@ def response_preset(
     components: tuple[str, ...] | list[str] = ("thermal", "powerlaw"),
     name: str | None = None,
     fixed: dict[str, float] | None = None,
+    physics: str = "builtin",
 ) -> Preset:
     """A preset on one's own instrument response (OGIP RMF, optional ARF), to train models for that data.
 
@@ -301,7 +411,8 @@ def response_preset(
     index 1.5-4), each absorbed by ``nH`` (1e22 cm-2) when given; ``abundance`` sets the plasma's
     metal abundance (solar units). ``ranges``: new validity boxes, keyed by a parameter (``"kT"``,
     applied to every component that has it) or ``"<component> <parameter>"``; ``fixed``: more
-    parameters held at a value (e.g. ``{"velocity": 0.0}``), by the same keys. The response is read
+    parameters held at a value (e.g. ``{"velocity": 0.0}``), by the same keys. ``physics``: the thermal
+    plasma's emission code, ``"builtin"`` or ``"apec"`` (the optional APEC emulator). The response is read
     now, so bad files fail here with a :class:`~napari_sushi.core.response.ResponseError` naming them.
     """
     comps = [components] if isinstance(components, str) else list(components)
@@ -321,11 +432,13 @@ def response_preset(
         raise SimulationError(f"abundance must be a finite number > 0 (solar units); got {abundance}.")
     rmf_path = Path(rmf).expanduser()
     key = (str(rmf_path),) if arf is None else (str(rmf_path), str(Path(arf).expanduser()))
+    if "thermal" in comps:
+        component_model("thermal", physics)  # unknown physics or a missing APEC extra fail before any work
     resp = _restricted(key, (lo, hi), int(group))  # reads and checks the files now
     base_fixed = {} if nH is None else {"nH": float(nH)}
     specs = {
         "thermal": _thermal_spec(
-            0.2, 5.0, {**base_fixed, **({} if abundance is None else {"abundance": float(abundance)})}
+            0.2, 5.0, {**base_fixed, **({} if abundance is None else {"abundance": float(abundance)})}, physics
         ),
         "powerlaw": _powerlaw_spec(base_fixed),
     }
@@ -333,6 +446,7 @@ def response_preset(
         f"{rmf_path.stem} {lo:g}-{hi:g} keV"
         + (f" group {group}" if group > 1 else "")
         + ("" if nH is None else f" nH={nH:g}")
+        + ("" if physics == "builtin" or "thermal" not in comps else f" {physics}")
     )
     pre = Preset(
         label,
@@ -433,6 +547,7 @@ def folded_spectra(
     band: tuple[float, float],
     exposure: float = 1.0,
     abundance_table: str = "wilm",
+    physics: str = "builtin",
 ) -> np.ndarray:
     """Expected counts per channel (n, C) of ``component`` folded through ``response`` in ``band``.
 
@@ -441,8 +556,6 @@ def folded_spectra(
     multiplies by interstellar absorption. Parameters are scalars or (n,) arrays; normalisations
     follow :mod:`napari_sushi.core.physics` (divide by the row sum for unit-sum shapes).
     """
-    if component not in COMPONENT_MODELS:
-        raise SimulationError(f"unknown component {component!r}; choose one of {sorted(COMPONENT_MODELS)}.")
     emin, emax = (float(b) for b in band)
     if isinstance(response, (str, tuple, list)):
         resp = _restricted(_response_key(response), (emin, emax))  # cached per (response, band)
@@ -450,7 +563,7 @@ def folded_spectra(
         resp = response.restrict(emin, emax)
     else:
         resp = response
-    model = COMPONENT_MODELS[component]()
+    model = component_model(component, physics)
     p = {k: np.atleast_1d(np.asarray(v, dtype=float)) for k, v in params.items()}
     needed = [k for k in model.param_names if k not in model.defaults]
     missing = [k for k in needed if k not in p]

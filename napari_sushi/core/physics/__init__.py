@@ -9,7 +9,7 @@ from napari_sushi.core.physics.absorption import ABUNDANCES, cross_section, tran
 from napari_sushi.core.physics.continuum import bremsstrahlung, gaunt_ff
 from napari_sushi.core.physics.grid import C_KMS, PhysicsError, check_edges
 from napari_sushi.core.physics.lines import LINES, Line
-from napari_sushi.core.physics.models import Absorption, Model, PowerLaw, Product, Sum, Thermal
+from napari_sushi.core.physics.models import Absorption, Apec, Model, PowerLaw, Product, Sum, Thermal
 from napari_sushi.core.physics.powerlaw import powerlaw
 from napari_sushi.core.physics.thermal import thermal
 
@@ -18,6 +18,7 @@ __all__ = [
     "C_KMS",
     "LINES",
     "Absorption",
+    "Apec",
     "Line",
     "Model",
     "PhysicsError",

@@ -63,6 +63,16 @@ class Thermal(Model):
         return thermal(edges, g("kT"), g("velocity"), g("abundance"), g("sigma_v"), g("norm"))
 
 
+class Apec(Thermal):
+    """APEC plasma from the optional emulator (:func:`apec.apec`): the same parameters as :class:`Thermal`."""
+
+    def __call__(self, edges: np.ndarray, params: Params) -> np.ndarray:
+        from napari_sushi.core.physics.apec import apec
+
+        g = lambda k: self._get(params, k)  # noqa: E731
+        return apec(edges, g("kT"), g("velocity"), g("abundance"), g("sigma_v"), g("norm"))
+
+
 class PowerLaw(Model):
     """Power law (:func:`powerlaw.powerlaw`): index, norm, optional e_cut (keV; <= 0 or absent: none)."""
 

@@ -636,7 +636,7 @@ def doppler_setup(
     The rest grid is the input grid's bin width, refined where sample rest spectra (shape parameters
     spread over the box, velocity 0) have sub-bin structure, see :func:`adaptive_rest_edges`."""
     from napari_sushi.core.physics.models import Absorption
-    from napari_sushi.core.simulate import COMPONENT_MODELS, get_preset
+    from napari_sushi.core.simulate import component_model, get_preset
 
     pr = get_preset(preset)
     spec = pr.components[component]
@@ -658,7 +658,7 @@ def doppler_setup(
     lo, hi = E[0] / s_hi - h, E[-1] / s_lo + h
     n = int(np.ceil((hi - lo) / h))
     coarse = lo + h * np.arange(n + 1)
-    model = COMPONENT_MODELS[component]()
+    model = component_model(component, spec.physics)
 
     def rest_flux_on(edges: np.ndarray, theta: np.ndarray) -> np.ndarray:
         theta = np.atleast_2d(np.asarray(theta, float))
@@ -787,7 +787,7 @@ def simulator_source(preset: str | Preset, component: str) -> tuple[ModelMeta, G
     spec = pr.components[component]
     names = spec.param_names
     fixed = ", ".join(f"{k}={v:g}" for k, v in spec.fixed.items())
-    extra = {"preset": preset, "fixed": {k: float(v) for k, v in spec.fixed.items()}}
+    extra = {"preset": preset, "fixed": {k: float(v) for k, v in spec.fixed.items()}, "physics": spec.physics}
     if pr.response_files is not None:  # a response read from files: where they were, for provenance
         extra["response"] = pr.response_files
     if pr.group > 1:
