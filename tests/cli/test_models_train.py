@@ -349,3 +349,48 @@ def test_library_emulator_reports_its_training_time(tmp_path, capsys):
     assert "trained in ? s" not in out and "trained in " in out and "held-out spectral error" in out
     acc = load_model_file(tmp_path / "lib.safetensors").meta.extra["accuracy"]
     assert acc["n"] > 0 and "every-other-node" in acc["held_out"]
+
+
+def test_train_with_apec_physics(tmp_path, capsys):
+    from napari_sushi.core.physics import apec
+
+    assert (
+        main(
+            [
+                "train",
+                "--preset",
+                "wide",
+                "--component",
+                "powerlaw",
+                "--physics",
+                "apec",
+                "-o",
+                str(tmp_path / "x.safetensors"),
+            ]
+        )
+        == 2
+    )
+    assert "thermal" in capsys.readouterr().err
+    if not apec.available():
+        pytest.skip("APEC extra not installed (pip install 'napari-sushi[apec]')")
+    out = tmp_path / "apec.safetensors"
+    rc = main(
+        [
+            "train",
+            "--preset",
+            "wide",
+            "--component",
+            "thermal",
+            "--physics",
+            "apec",
+            "--fix",
+            "velocity=0",
+            "--quick",
+            "--quiet",
+            "-o",
+            str(out),
+        ]
+    )
+    assert rc == 0
+    model = load_model_file(out)
+    assert model.meta.extra["physics"] == "apec" and "APEC" in model.meta.description
