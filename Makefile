@@ -1,7 +1,8 @@
 # One-command set-up for users and CI.
 #   make demo   create .venv if missing, install torch (CPU 2.13.0 unless TORCH_SPEC says otherwise),
 #               the plugin and a Qt binding, then open napari with the toy remnant and the fit dock.
-#   make test   the same set-up plus the test extras and the Xvfb/GL system libraries, then pytest.
+#   make test   the same set-up plus the test extras and the Xvfb/GL system libraries, then ruff (lint and
+#               format check), mypy on napari_sushi/core, and pytest.
 # Both are idempotent: a stamp file records what is installed for the current pyproject.toml.
 
 PYTHON ?= python3
@@ -47,6 +48,8 @@ demo: venv
 
 test: venv system-deps
 	$(VENV)/bin/ruff check napari_sushi tests scripts benchmarks
+	$(VENV)/bin/ruff format --check napari_sushi tests scripts benchmarks
+	$(VENV)/bin/mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 screenshots: venv system-deps

@@ -121,7 +121,7 @@ class HyperCube:
     # ------------------------------------------------------------------ views
     @property
     def shape(self) -> tuple[int, int, int]:
-        return tuple(self.counts.shape)  # type: ignore[return-value]
+        return tuple(self.counts.shape)
 
     @property
     def n_energy(self) -> int:

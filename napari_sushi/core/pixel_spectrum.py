@@ -304,8 +304,8 @@ class PixelSpectrum:
         if starts.size == self.counts.size:
             return replace(self, min_counts=float(min_counts))
 
-        def g(a: np.ndarray | None) -> np.ndarray | None:
-            return None if a is None else np.add.reduceat(np.asarray(a, float), starts)
+        def g(a: np.ndarray) -> np.ndarray:
+            return np.add.reduceat(np.asarray(a, float), starts)
 
         edges = np.append(self.energy_edges[starts], self.energy_edges[-1])
         return replace(
@@ -314,7 +314,7 @@ class PixelSpectrum:
             counts=g(self.counts),
             model=g(self.model),
             components={k: g(v) for k, v in self.components.items()},
-            background=g(self.background),
+            background=None if self.background is None else g(self.background),
             min_counts=float(min_counts),
         )
 

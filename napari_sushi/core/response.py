@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -91,7 +92,7 @@ class Response:
         return np.asarray(self.matrix.sum(axis=1)).ravel()
 
     def dense_matrix(self) -> np.ndarray:
-        return self.matrix.toarray() if sp.issparse(self.matrix) else np.asarray(self.matrix)
+        return cast(sp.sparray, self.matrix).toarray() if sp.issparse(self.matrix) else np.asarray(self.matrix)
 
     # ------------------------------------------------------------------ folding
     def fold(self, flux: np.ndarray, exposure: float = 1.0) -> np.ndarray:
@@ -109,7 +110,7 @@ class Response:
         if self._eff is None:
             m = self.matrix
             self._eff = (
-                sp.csr_array(m.multiply(self.arf[:, None]))
+                sp.csr_array(cast(sp.sparray, m).multiply(self.arf[:, None]))
                 if sp.issparse(m)
                 else np.ascontiguousarray(self.arf[:, None] * m)
             )
@@ -154,7 +155,7 @@ class Response:
         r0, r1 = rows[0], rows[-1] + 1
         m = m[r0:r1]
         if sp.issparse(m) and m.shape[0] * m.shape[1] <= _DENSE_LIMIT:
-            m = m.toarray()
+            m = cast(sp.sparray, m).toarray()
         return Response(
             energy_edges=self.energy_edges[r0 : r1 + 1],
             arf=self.arf[r0:r1],
@@ -413,6 +414,7 @@ def write_rmf(response: Response, path: str | os.PathLike, overwrite: bool = Fal
             row_vals = np.zeros(response.n_channels)
             row_vals[cols] = vals
         else:
+            assert dense is not None
             row_vals = dense[i]
         nz = np.flatnonzero(row_vals != 0)
         starts = nz[np.r_[True, np.diff(nz) > 1]] if nz.size else nz
@@ -562,7 +564,8 @@ def load_response(name_or_paths: str | os.PathLike | tuple | list) -> Response:
         paths = [p for p in name_or_paths if p is not None]
         if not paths:
             raise ResponseError("give (rmf,) or (rmf, arf) paths; the RMF is missing.")
-        return read_response(*paths, name=response_identity(*paths))
+        rmf, arf = paths[0], (paths[1] if len(paths) > 1 else None)
+        return read_response(rmf, arf, name=response_identity(rmf, arf))
     key = str(name_or_paths)
     if key == "chandra-acis-i-cy0":
         return read_response(_data_file("acisi_aimpt_cy0.rmf"), _data_file("acisi_aimpt_cy0.arf"), name=key)

@@ -14,6 +14,8 @@ over all pixels with counts, with the same RMSE / skill / slope.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 SELECTION = "truth: component amplitude >= 0.2 x total expected counts, and total expected counts > 0"
@@ -31,7 +33,8 @@ def parameter_keys(truth: dict[str, np.ndarray]) -> list[str]:
 
 
 def total_expected(truth: dict[str, np.ndarray]) -> np.ndarray:
-    return sum(truth[f"{c} amplitude"] for c in components_of(truth))
+    # sum() of arrays is typed ``ndarray | Literal[0]``; a truth holds at least one component
+    return cast(np.ndarray, sum(truth[f"{c} amplitude"] for c in components_of(truth)))
 
 
 def selected(truth: dict[str, np.ndarray], key: str) -> np.ndarray:

@@ -25,6 +25,7 @@ for a seed (``numpy.random.default_rng(seed)``).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -44,7 +45,10 @@ if TYPE_CHECKING:
 
 COMPONENT_MODELS = {"thermal": Thermal, "powerlaw": PowerLaw}
 # emission physics a component can be simulated with: the built-in approximation, or APEC (optional extra)
-PHYSICS = {"thermal": {"builtin": Thermal, "apec": Apec}, "powerlaw": {"builtin": PowerLaw}}
+PHYSICS: dict[str, dict[str, type[Model]]] = {
+    "thermal": {"builtin": Thermal, "apec": Apec},
+    "powerlaw": {"builtin": PowerLaw},
+}
 
 
 TABLE_PREFIX = "table:"  # physics "table:<path>": an XSPEC additive table model (core.io.atable)
@@ -118,6 +122,7 @@ class Preset:
         """``{"rmf": path, "arf": path or None}`` when the response comes from files, else None."""
         if isinstance(self.response, (tuple, list)):
             rmf, arf = (list(self.response) + [None])[:2]
+            assert rmf is not None  # (rmf,) or (rmf, arf)
             return {
                 "rmf": str(Path(rmf).expanduser().resolve()),
                 "arf": None if arf is None else str(Path(arf).expanduser().resolve()),
@@ -542,7 +547,7 @@ def preset_for_cube(cube: HyperCube, rmf: str | os.PathLike, arf: str | os.PathL
 
 def folded_spectra(
     component: str,
-    params: dict[str, np.ndarray],
+    params: Mapping[str, float | np.ndarray],
     response: Response | str,
     band: tuple[float, float],
     exposure: float = 1.0,
@@ -649,10 +654,10 @@ def remnant_maps(preset: Preset, rng: np.random.Generator) -> dict[str, np.ndarr
     knots = np.zeros((ny, nx))
     for _ in range(12):
         kr = radius * rng.uniform(0.55, 0.95)
-        kt = rng.uniform(0, 2 * np.pi)
+        ka = rng.uniform(0, 2 * np.pi)
         ks = rng.uniform(1.5, 3.0) * scale
         knots += rng.uniform(0.6, 1.6) * np.exp(
-            -((x - cx - kr * np.cos(kt)) ** 2 + (y - cy - kr * np.sin(kt)) ** 2) / (2 * ks**2)
+            -((x - cx - kr * np.cos(ka)) ** 2 + (y - cy - kr * np.sin(ka)) ** 2) / (2 * ks**2)
         )
     th_amp = (shell * side * lumps + knots * (r < radius)) * (r < 1.02 * radius)
 

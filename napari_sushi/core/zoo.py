@@ -24,6 +24,7 @@ Deterministic per (seed, shape, counts_scale).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -60,7 +61,7 @@ def _grf(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.n
 
 def _multiscale(rng: np.random.Generator, shape: tuple[int, int], scale: float) -> np.ndarray:
     """A sum of random fields on 3 scales with random weights (unit std)."""
-    f = sum(rng.uniform(0.3, 1.0) * _grf(rng, shape, s * scale) for s in (1.5, 4.0, 10.0))
+    f = cast(np.ndarray, sum(rng.uniform(0.3, 1.0) * _grf(rng, shape, s * scale) for s in (1.5, 4.0, 10.0)))
     return f / (f.std() + 1e-12)
 
 
@@ -228,7 +229,8 @@ def zoo_maps(
     """
     pre = get_preset(preset)
     rng = np.random.default_rng([int(seed), 20261201])
-    g = _Geometry(rng, tuple(int(n) for n in shape))
+    ny, nx = shape
+    g = _Geometry(rng, (int(ny), int(nx)))
     kinds = {
         "thermal": THERMAL_KINDS[int(rng.integers(len(THERMAL_KINDS)))],
         "synchrotron": SYNCHROTRON_KINDS[int(rng.integers(len(SYNCHROTRON_KINDS)))],

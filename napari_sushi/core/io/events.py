@@ -144,6 +144,7 @@ def open_event_table(path: str | os.PathLike, rmf: str | os.PathLike | None = No
             f"the events table of {p} lacks the column(s) {', '.join(missing)} (it has: {', '.join(names)}). "
             "An event list needs sky x, y and either energy (eV) or pi."
         )
+    assert x_col is not None and y_col is not None  # else listed in ``missing`` above
     table = EventTable(
         path=p,
         hdu_index=index,
@@ -222,6 +223,7 @@ def _read_energy(t: EventTable, hdu: fits.BinTableHDU, start: int, stop: int) ->
 def _pi_to_energy(table: EventTable, pi: np.ndarray) -> np.ndarray:
     """Channel centre energies (keV) of PI values; NaN outside the mapped channels."""
     edges = table.channel_edges
+    assert edges is not None  # open_event_table refuses a pi column without a channel mapping
     idx = pi - table.first_channel
     ok = (idx >= 0) & (idx < edges.size - 1)
     out = np.full(pi.shape, np.nan)
@@ -339,6 +341,7 @@ def default_event_options(
     native = bool(native)
     if binning is None:
         if native:
+            assert summary.channel_edges is not None  # native_channels
             sl = band_slice(summary.channel_edges, emin, emax)
             n_e = max(1, (sl.stop - sl.start) // max(group, 1))
         else:

@@ -219,8 +219,8 @@ def read_fits_cube(path: str | os.PathLike, hdu: int | str | None = None) -> Hyp
         if data.dtype.byteorder not in ("=", "|"):
             data = data.astype(data.dtype.newbyteorder("="))
         data = np.moveaxis(data, 3 - axis, 0).copy()
-        others = tuple(i for i in (1, 2, 3) if i != axis)
-        wcs = celestial_wcs(header, others)
+        x_axis, y_axis = (i for i in (1, 2, 3) if i != axis)
+        wcs = celestial_wcs(header, (x_axis, y_axis))
         exposure = _exposure(header, hdul[0].header)
         keyed = header if "RESPFILE" in header else hdul[0].header
         response = response_from_header(keyed, p)

@@ -29,7 +29,7 @@ class _GuardedHDUList(fits.HDUList):
     _sushi_path: Path = Path()
     _sushi_error: type[Exception] = FileFormatError
 
-    def __exit__(self, type_, value, traceback):  # type: ignore[no-untyped-def]
+    def __exit__(self, type_, value, traceback):
         super().__exit__(type_, value, traceback)
         if value is not None and isinstance(value, _FOREIGN) and not _is_project_error(value):
             raise damaged(self._sushi_path, value, self._sushi_error) from value

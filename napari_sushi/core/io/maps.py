@@ -87,7 +87,8 @@ def fit_export(ms: MapSet) -> FitExport | None:
     h = ms.header
     if h.get("SUSHITYP") != "MAPS" or "METHOD" not in h or "NITER" not in h:
         return None
-    inner = ms.provenance.get("provenance") if isinstance(ms.provenance.get("provenance"), Mapping) else {}
+    nested = ms.provenance.get("provenance")
+    inner: Mapping[str, Any] = nested if isinstance(nested, Mapping) else {}
     run = inner.get("run", ms.provenance.get("run"))
     wall = h.get("WALLTIME")
     return FitExport(

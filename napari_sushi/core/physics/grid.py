@@ -63,7 +63,7 @@ def as_param(
     return a
 
 
-def batch_size(*values: float | np.ndarray) -> int:
+def batch_size(*values: float | np.ndarray | None) -> int:
     """Number of parameter sets implied by scalar/1-D parameters (all non-scalars must agree)."""
     sizes = {np.size(v) for v in values if v is not None and np.size(v) != 1}
     if len(sizes) > 1:
@@ -80,7 +80,7 @@ def simpson_bins(edges: np.ndarray, density) -> np.ndarray:
     return width / 6.0 * (f_edges[..., :-1] + 4.0 * f_mid + f_edges[..., 1:])
 
 
-def doppler_factor(velocity_kms: np.ndarray) -> np.ndarray:
+def doppler_factor(velocity_kms: float | np.ndarray) -> np.ndarray:
     """E_obs / E_rest = 1 - v/c for line-of-sight velocity v (km/s), positive = receding (redshift)."""
     v = np.asarray(velocity_kms, dtype=float)
     if np.any(np.abs(v) >= 0.1 * C_KMS):

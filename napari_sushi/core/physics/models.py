@@ -122,10 +122,14 @@ class _Binary(Model):
 class Sum(_Binary):
     """a + b on the same parameters."""
 
-    _op = staticmethod(np.add)
+    @staticmethod
+    def _op(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.add(x, y)
 
 
 class Product(_Binary):
     """a * b on the same parameters (e.g. absorption times emission)."""
 
-    _op = staticmethod(np.multiply)
+    @staticmethod
+    def _op(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.multiply(x, y)

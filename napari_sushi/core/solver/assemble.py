@@ -83,6 +83,7 @@ def assemble(
     A, U = state.A, state.U
     maps = problem.unpack(A, U)
     t_sig = time.perf_counter()
+    intervals: dict[str, tuple[np.ndarray, np.ndarray]]
     if sigmas is not None:
         sig, intervals = dict(sigmas), {}
         sigma_method = "given by the caller"

@@ -151,6 +151,7 @@ def bootstrap(
         X = replica(problem, A, U, rng)
         prob = replace(problem, X=X, signal=(problem.w > 0) & (X.sum(dim=1) > 0))
         if use_objective:
+            assert pen is not None  # set above whenever use_objective
             pen_r = pen
             if anchor is not None:
                 prob = replace(prob, U0=anchor(X))
@@ -243,7 +244,8 @@ def coarse_anchor(
     amps = problem.amplitudes(problem.A0, problem.U0)
     comps = []
     for c, (comp, spec) in enumerate(zip(components, problem.comps)):
-        fixed, init = {}, {}
+        fixed: dict[str, float | np.ndarray] = {}
+        init: dict[str, float | np.ndarray] = {}
         for name, (kind, k) in zip(spec.model.param_names, spec.sources):
             if kind == "fixed":
                 fixed[name] = float(k) if k.ndim == 0 else image(k)

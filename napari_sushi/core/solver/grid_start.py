@@ -263,7 +263,7 @@ def grid_scan(
                 sel = torch.arange(G, device=pb.device)[None].expand(ids.numel(), G)
                 A = (T / nc)[:, None, None].expand(ids.numel(), G, nc).clone()
             else:
-                W = 1.0 / (T[:, None] * shape + bk + MODEL_FLOOR) if poisson else 1.0 / pb.sigma2[ids]
+                W = 1.0 / (T[:, None] * shape + bk + MODEL_FLOOR) if pb.sigma2 is None else 1.0 / pb.sigma2[ids]
                 A_q, q = _quadratic_stage(pb, S, X, bk, W)
                 sel = torch.topk(q, k, dim=1, largest=False).indices  # (P, k)
                 A = torch.gather(A_q, 1, sel[:, :, None].expand(*sel.shape, nc))
@@ -272,6 +272,7 @@ def grid_scan(
             if poisson:
                 A, cost = _poisson_em(Ssel, A, X, bk, n_em)
             else:
+                assert pb.sigma2 is not None  # chi-square
                 m = (A[..., None] * Ssel).sum(2) + bk[:, None, :] + MODEL_FLOOR
                 cost = ((X[:, None, :] - m) ** 2 / pb.sigma2[ids][:, None, :]).sum(-1)
             j = torch.argmin(cost, dim=1)

@@ -130,9 +130,11 @@ class Penalty:
         return starlet_adjoint(Y).reshape(Y.shape[0], -1)
 
     def penalty_of(self, WU: torch.Tensor) -> float:
+        assert self.lam is not None, "set_weights first"
         return float((self.lam * WU.abs()).sum(dtype=torch.float64))
 
     def project_dual(self, Y: torch.Tensor) -> torch.Tensor:
+        assert self.lam is not None, "set_weights first"
         return torch.maximum(torch.minimum(Y, self.lam), -self.lam)
 
 
@@ -202,10 +204,12 @@ def minimise(
             if pen.lam is None:
                 pen.set_weights(torch.diagonal(F, dim1=1, dim2=2)[:, nc:].T)
             sigma, rho = pen.dual_steps(DUAL_STEP)
+            assert pen.lam is not None  # set just above
             Y = torch.zeros_like(pen.lam)
             pen_now = pen.penalty_of(WU)
             if not newton and not settings.fixed_step:
                 step = min(step, 1.0 / _largest_curvature(F[:, nc:, nc:]))
+        assert pen_now is not None  # set with Y at the first iteration
         if newton:
             phi0 = _sum(c0) + pen_now
             zA, zU, Yn, zA_only = _prox_newton_step(problem, pen, st, WU, Y, g, F, mu, sigma, rho, frozen)

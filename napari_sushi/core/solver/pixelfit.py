@@ -81,6 +81,7 @@ def pixelfit(
         if best_c is None:
             best_A, best_U, best_c = st.A, st.U, c
         else:
+            assert best_A is not None and best_U is not None  # set with best_c
             better = c < best_c
             best_A = torch.where(better[None], st.A, best_A)
             best_U = torch.where(better[None], st.U, best_U)
@@ -92,6 +93,7 @@ def pixelfit(
         if st.stop_reason == "cancelled" or is_cancelled(cancel):
             total.stop_reason = "cancelled"
             break
+    assert best_A is not None and best_U is not None  # the loop runs at least once
     total.A, total.U, total.n_iter = best_A, unidentified_to_centre(problem, best_A, best_U), offset
     return assemble(
         problem, total, settings, "pixelfit", time.perf_counter() - t0, {"n_starts": n_starts}, profile=True

@@ -13,6 +13,7 @@ are expected counts in the band. Pixels are flattened: maps (Y, X) become vector
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -71,13 +72,18 @@ class FreeParam:
         return self.high - self.low
 
 
+# Where one parameter of a component comes from: ("free", k) row k of U, or ("fixed", tensor (N,)).
+# The tag says which; the value is Any because mypy cannot narrow a tagged tuple through unpacking.
+Source = tuple[str, Any]
+
+
 @dataclass
 class ComponentSpec:
     """How to assemble one component's theta (n, P): per parameter either a free map or a fixed value."""
 
     name: str
     model: SpectralModel
-    sources: list[tuple[str, object]]  # ("free", k) or ("fixed", tensor (N,))
+    sources: list[Source]  # ("free", k) or ("fixed", tensor (N,))
 
 
 @dataclass
@@ -185,6 +191,7 @@ class Problem:
         for c, (spec, th) in enumerate(zip(self.comps, self.thetas(U, idx))):
             term = Ac[c, :, None] * spec.model.spectrum(th)
             m = term if m is None else m + term
+        assert m is not None  # a problem has at least one component
         if self.bkg is not None:
             m = m + (self.bkg[sl] if self.bkg.shape[0] > 1 else self.bkg)
         return m + MODEL_FLOOR
@@ -277,6 +284,7 @@ class Problem:
                     dS = self._dspec(spec.model, th, cols, [self.free[k].width for k in ks], S)
                     for i, k in enumerate(ks):
                         J[:, :, na + k] += Ac[c, :, None] * dS[i]
+            assert m is not None  # a problem has at least one component
             if self.bkg is not None:
                 m = m + (self.bkg[idx] if self.bkg.shape[0] > 1 else self.bkg)
             m = m + MODEL_FLOOR
@@ -403,7 +411,7 @@ def _bin_map(arr: np.ndarray, f: int, how: str) -> np.ndarray:
         return a.sum(axis=(-3, -1))
     if how == "mean":
         return a.mean(axis=(-3, -1))
-    return a.all(axis=(-3, -1))
+    return np.asarray(a.all(axis=(-3, -1)))
 
 
 def _chunk(n_channels: int, n_vars: int) -> int:
@@ -544,12 +552,12 @@ def build_problem(cube, components: list[Component], settings: FitSettings) -> P
         if settings.sigma is None:
             s2 = torch.clamp(X, min=1.0)
         else:
-            s = _energy(np.asarray(settings.sigma, float), "sigma")
-            if f > 1 and s.shape[1:] == (ny0, nx0):
-                s = np.sqrt(_bin_map(s**2, f, "sum"))
-            if s.shape != (E, ny, nx) or not np.all(s > 0):
+            sig = _energy(np.asarray(settings.sigma, float), "sigma")
+            if f > 1 and sig.shape[1:] == (ny0, nx0):
+                sig = np.sqrt(_bin_map(sig**2, f, "sum"))
+            if sig.shape != (E, ny, nx) or not np.all(sig > 0):
                 raise FitSetupError(f"sigma must be a positive cube of shape {(E, ny, nx)}.")
-            s2 = torch.as_tensor((s**2).reshape(E, N).T.copy(), dtype=dtype, device=device)
+            s2 = torch.as_tensor((sig**2).reshape(E, N).T.copy(), dtype=dtype, device=device)
         sigma2 = s2
 
     # --- parameters: links, fixed, free
@@ -576,7 +584,7 @@ def build_problem(cube, components: list[Component], settings: FitSettings) -> P
         return float(kmad)
 
     warm = settings.warm_start
-    warm_maps = {}
+    warm_maps: dict[str, np.ndarray] = {}
     if warm is not None:
         warm_maps = dict(getattr(warm, "params", {}))
         for cname, amp in getattr(warm, "amplitudes", {}).items():
@@ -600,7 +608,7 @@ def build_problem(cube, components: list[Component], settings: FitSettings) -> P
                 f"component {comp.name!r} has no parameter(s) {sorted(unknown)}; its parameters are "
                 f"{comp.model.param_names}."
             )
-        sources: list[tuple[str, object]] = []
+        sources: list[Source] = []
         for p in comp.model.meta.parameters:
             key = f"{comp.name}.{p.name}"
             if p.name in comp.fixed:

@@ -10,7 +10,7 @@ import numpy as np
 from astropy.wcs import WCS
 
 
-def unconstrained(sigma: np.ndarray, cap: float | None) -> np.ndarray:
+def unconstrained(sigma: np.ndarray | float, cap: float | None) -> np.ndarray:
     """True where a parameter's 1-sigma is (at least) its validity box's spread ``cap`` (width / sqrt(12)).
 
     There the pixel's own data constrain the parameter no better than the box does: a SUSHI map

@@ -6,7 +6,7 @@ import threading
 import time
 import warnings
 from dataclasses import replace
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -68,7 +68,11 @@ def fit(
         cancel=cancel,
         max_iter=min(max(1, total // 2), THRESHOLD_MAX_ITER) if second else total,
     )
-    phases = {"threshold_iterations": state.n_iter, "threshold_stop": state.stop_reason, "objective_iterations": 0}
+    phases: dict[str, Any] = {
+        "threshold_iterations": state.n_iter,
+        "threshold_stop": state.stop_reason,
+        "objective_iterations": 0,
+    }
     left = total - state.n_iter
     pen = None
     if second and state.stop_reason != "cancelled" and left > 0:

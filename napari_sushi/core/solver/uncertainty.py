@@ -21,6 +21,7 @@ validity box (width / sqrt(12)): the posterior spread when the data say nothing 
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import numpy as np
 import torch
@@ -181,6 +182,7 @@ class _Chunk:
                 fp = self.p.free[k]
                 cols.append(fp.low + fp.width * U[k])
             else:
+                assert fx is not None  # a fixed parameter's values
                 cols.append(fx)
         return torch.stack(cols, dim=1)
 
@@ -188,7 +190,8 @@ class _Chunk:
         return [spec.model.spectrum(self.theta(c, U)) for c, spec in enumerate(self.p.comps)]
 
     def model(self, A: torch.Tensor, S: list[torch.Tensor]) -> torch.Tensor:
-        m = sum(A[c, :, None] * S[c] for c in range(len(S)))
+        # sum() is typed ``Tensor | Literal[0]``: a problem has at least one component
+        m = cast(torch.Tensor, sum(A[c, :, None] * S[c] for c in range(len(S))))
         if self.bkg is not None:
             m = m + self.bkg
         return m + MODEL_FLOOR
@@ -307,14 +310,14 @@ def _profile_one(ch: _Chunk, A0, U0, k: int, scale: torch.Tensor) -> tuple[torch
         pts = torch.stack(loc + box, dim=1)
         pts = pts.sort(dim=1, descending=sgn < 0).values  # outwards from the estimate
         A, U, lam = Ac, Uc.clone(), lam0.clone()
-        stats, states = [], []
+        per_point, states = [], []
         for i in range(pts.shape[1]):
             U = U.clone()
             U[k] = pts[:, i]
             A, U, st, lam = _minimise_others(ch, A, U, k, lam.clamp(max=1e-2), PROFILE_INNER)
-            stats.append(st)
+            per_point.append(st)
             states.append((A, U))
-        stats = torch.stack(stats, dim=1)
+        stats = torch.stack(per_point, dim=1)
         best = torch.minimum(best, stats.min(dim=1).values)
         sides.append((pts, stats, states))
     ends = []
@@ -402,7 +405,11 @@ def identified(problem: Problem, A: torch.Tensor, U: torch.Tensor | None = None)
     count as identified where the total is positive.
     """
     n_share = getattr(problem, "n_share", 0)
-    Ac = problem.amplitudes(A, U) if n_share else A
+    if n_share:
+        assert U is not None, "the share form needs U"
+        Ac = problem.amplitudes(A, U)
+    else:
+        Ac = A
     used = torch.zeros(problem.n_free, A.shape[1], dtype=torch.bool, device=A.device)
     for c, spec in enumerate(problem.comps):
         for kind, k in spec.sources:

@@ -107,6 +107,15 @@ class SpectralModel(torch.nn.Module):
     def _spectrum(self, theta: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def config(self) -> dict:  # pragma: no cover - abstract
+        """The constructor arguments besides ``meta`` (JSON), saved in the model file's header."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_config(cls, meta: ModelMeta, config: dict) -> "SpectralModel":  # pragma: no cover - abstract
+        """A model of this family with untrained tensors, built from ``meta`` and :meth:`config`."""
+        raise NotImplementedError
+
     def spectrum(self, theta: torch.Tensor) -> torch.Tensor:
         """Unit-sum spectra (n, C) for parameters theta (n, P); differentiable in theta."""
         if theta.ndim != 2 or theta.shape[1] != self.n_params:

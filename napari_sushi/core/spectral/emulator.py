@@ -190,7 +190,11 @@ class _Interpolate(torch.autograd.Function):
         for r in range(1 + P if jac else 1):  # r = 0: c; r = 1 + p: dc/df_p (axis p differentiated)
             W = None
             for j in range(P):  # tensor-product weights of the 4^P neighbours, row-major
-                wj = dw[:, j] if r == 1 + j else w[:, j]
+                if r == 1 + j:
+                    assert dw is not None  # r > 0 only with jac
+                    wj = dw[:, j]
+                else:
+                    wj = w[:, j]
                 W = wj if W is None else (W[:, :, None] * wj[:, None, :]).reshape(W.shape[0], -1)
             outs.append(F.embedding_bag(nodes, table, mode="sum", per_sample_weights=W))
         if jac:
@@ -217,6 +221,15 @@ class GridEmulator(SpectralModel):
     ``mean`` (C,), ``t0``/``step`` (P,) of the uniform grid in its coordinate (log or linear per
     parameter), ``cells`` (P,) number of cells per axis.
     """
+
+    coef: torch.Tensor  # buffers (registered in __init__)
+    basis: torch.Tensor
+    mean: torch.Tensor
+    t0: torch.Tensor
+    step: torch.Tensor
+    cells: torch.Tensor
+    _strides: torch.Tensor
+    _neighbours: torch.Tensor
 
     def __init__(self, meta: ModelMeta, cells: list[int], scales: list[str], n_components: int) -> None:
         super().__init__(meta)

@@ -25,7 +25,7 @@ class ModelFileError(ValueError):
     """A file is not a readable napari-sushi model (message says what it is and what to do)."""
 
 
-def _families() -> dict[str, type]:
+def _families() -> dict[str, type[SpectralModel]]:
     from napari_sushi.core.spectral.emulator import GridEmulator
     from napari_sushi.core.spectral.iae import IAEModel
     from napari_sushi.core.spectral.reference import PCAMLPModel

@@ -85,6 +85,17 @@ class IAEModel(SpectralModel):
     ``rest_edges_nkev`` (R+1), ``obs_edges_nkev`` (N+1) in 1e-9 keV, ``fold`` (N, C)).
     """
 
+    basis: torch.Tensor  # buffers (registered in __init__)
+    mean: torch.Tensor
+    coef_scale: torch.Tensor
+    in_mean: torch.Tensor
+    in_scale: torch.Tensor
+    anchors: torch.Tensor
+    anchor_codes: torch.Tensor
+    rest_edges_nkev: torch.Tensor  # Doppler mode only
+    obs_edges_nkev: torch.Tensor
+    fold: torch.Tensor
+
     def __init__(
         self,
         meta: ModelMeta,
@@ -99,7 +110,7 @@ class IAEModel(SpectralModel):
         super().__init__(meta)
         P, C, K = len(meta.parameters), meta.n_channels, int(n_components)
         self.latent, self.width, self.blocks, self.head_width = int(latent), int(width), int(blocks), int(head_width)
-        self.doppler = None if doppler is None else {k: int(v) for k, v in doppler.items()}
+        self.doppler: dict[str, int] | None = None if doppler is None else {k: int(v) for k, v in doppler.items()}
         self.n_anchors = 2**P
         self.scaler = ParamScaler([p.low for p in meta.parameters], [p.high for p in meta.parameters], scales)
         corners = self.corner_units(P)
@@ -251,6 +262,7 @@ class IAEModel(SpectralModel):
 
     def fold_rest(self, rest_log: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """Unit-sum channel spectra (n, C) of rest-frame log-masses (n, R) at velocity coordinates u (n,)."""
+        assert self.doppler is not None  # Doppler mode
         vi = self.doppler["velocity_index"]
         lo, hi = self.scaler.lo[vi].to(u.dtype), self.scaler.hi[vi].to(u.dtype)
         v = lo + (u + 1.0) * 0.5 * (hi - lo)  # the velocity axis is linear

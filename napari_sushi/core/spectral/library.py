@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -179,7 +180,7 @@ def write_library(lib: SpectralLibrary, path: str | os.PathLike, overwrite: bool
     p = Path(path)
     with atomic_path(p, overwrite=overwrite) as tmp:
         if p.name.lower().endswith(".npz"):
-            d = dict(
+            d: dict[str, Any] = dict(
                 energy_edges=lib.energy_edges,
                 params=lib.params,
                 spectra=lib.spectra,

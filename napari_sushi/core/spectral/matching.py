@@ -25,8 +25,7 @@ def match_model_to_cube(model: SpectralModel, cube: HyperCube) -> tuple[HyperCub
     mc = model.meta.channels
     ce = cube.energy_edges
     cc = cube.channels
-    channels_ok = mc is None or cc is None
-    if _same(me, ce) and (channels_ok or np.array_equal(mc, cc)):
+    if _same(me, ce) and (mc is None or cc is None or np.array_equal(mc, cc)):
         return cube, None
     if ce.size > me.size and ce[0] <= me[0] + 1e-4 and ce[-1] >= me[-1] - 1e-4:
         i0 = int(np.argmin(np.abs(ce - me[0])))

@@ -9,6 +9,9 @@ from torch import nn
 class ParamScaler(nn.Module):
     """Maps physical parameters to [-1, 1] per axis (log axes in log) and back."""
 
+    lo: torch.Tensor  # buffers (registered in __init__)
+    hi: torch.Tensor
+
     def __init__(self, lows: list[float], highs: list[float], scales: list[str]) -> None:
         super().__init__()
         self.scales = list(scales)

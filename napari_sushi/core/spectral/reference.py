@@ -16,6 +16,10 @@ from napari_sushi.core.spectral.nets import ParamScaler
 class PCAMLPModel(SpectralModel):
     """Spectrum(theta) = softmax(mean + (MLP(theta) * coef_scale) @ basis)."""
 
+    basis: torch.Tensor  # buffers (registered in __init__)
+    mean: torch.Tensor
+    coef_scale: torch.Tensor
+
     def __init__(
         self, meta: ModelMeta, scales: list[str], n_components: int, width: int = 256, depth: int = 11
     ) -> None:

@@ -13,6 +13,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from napari_sushi.core.spectral.base import SpectralModel
 from napari_sushi.core.spectral.files import ModelFileError, _read_header, load_model_file
@@ -47,7 +48,7 @@ def pretrained_dir() -> Path:
 
 def _entries(folder: Path, origin: str) -> list[ModelEntry]:
     """Entries for the model files of a folder, read from the file headers only (unreadable files skipped)."""
-    out = []
+    out: list[ModelEntry] = []
     if not folder.is_dir():
         return out
     for p in sorted(folder.glob("*.safetensors")):
@@ -60,7 +61,7 @@ def _entries(folder: Path, origin: str) -> list[ModelEntry]:
                 f"{q['name']}" + (f" [{q['unit']}]" if q["unit"] else "") + f" {q['low']:g}..{q['high']:g}"
                 for q in meta["parameters"]
             )
-            band = tuple(float(b) for b in meta["band"]) if meta.get("band") else None
+            band = cast(tuple[float, float], tuple(float(b) for b in meta["band"])) if meta.get("band") else None
             extra = meta.get("extra") or {}
             fixed = {str(k): float(v) for k, v in (extra.get("fixed") or {}).items()}
             preset = p.stem.split("-")[0] if origin == "shipped" else str(extra.get("preset", ""))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -148,7 +148,7 @@ def train_emulator(
     scales: list[str] | None = None,
     progress: bool = True,
     pca_tol: float = 1e-3,
-    callback: Callback | None = None,
+    callback: Callback | _Progress | None = None,
 ) -> GridEmulator:
     """Refine a grid emulator until validation (median, p99) error < target or no further gain.
 
@@ -203,6 +203,7 @@ def train_emulator(
             cells = nxt
     finally:
         bar.close()
+    assert best is not None and best_err is not None  # the first level always becomes the best
     best.meta.extra.update(
         {
             "training": {
@@ -344,7 +345,7 @@ def train_network(
     doppler: dict | None = None,
     schedule: str = "plateau",
     polish_seconds: float = 0.0,
-    callback: Callback | None = None,
+    callback: Callback | _Progress | None = None,
     **arch,
 ) -> SpectralModel:
     """Train an ``iae`` or ``reference`` model on (theta, spectra) with a seeded split and early stopping.
@@ -384,7 +385,7 @@ def train_network(
         K = n_components or doppler_rank(mean, U, S, Vt, doppler, theta[it][:, doppler["velocity_index"]])
     coefs = U * S
     if family == "reference":
-        model: SpectralModel = PCAMLPModel(meta, scales, K, **arch)
+        model: PCAMLPModel | IAEModel = PCAMLPModel(meta, scales, K, **arch)
     elif doppler is None:
         model = IAEModel(meta, scales, K, **arch)
     else:
@@ -408,6 +409,7 @@ def train_network(
         model.mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
         model.coef_scale.copy_(torch.as_tensor(coefs[:, :K].std(0) + 1e-6, dtype=torch.float32))
         if family == "iae":
+            assert isinstance(model, IAEModel)
             model.in_mean.copy_(torch.as_tensor(L[it].mean(0), dtype=torch.float32))
             model.in_scale.copy_(torch.as_tensor(L[it].std(0) + 1e-3, dtype=torch.float32))
     Tt = torch.as_tensor(theta, dtype=torch.float32)
@@ -415,6 +417,7 @@ def train_network(
     St = torch.softmax(Lt, dim=1)
     Rt = None if doppler is None else torch.softmax(torch.as_tensor(L_dec, dtype=torch.float32), dim=1)
     if family == "iae":
+        assert isinstance(model, IAEModel)
         corners = IAEModel.corner_units(len(meta.parameters))
         # anchors: the training spectra nearest to each corner of the box (in unit coordinates)
         U = model.scaler.to_unit(Tt)
@@ -424,15 +427,19 @@ def train_network(
                 Lt[torch.as_tensor(it)][idx] - torch.logsumexp(Lt[torch.as_tensor(it)][idx], 1, keepdim=True)
             )
 
-    data = {"T": Tt, "S": St, "L": Lt, "R": Rt}  # swapped for float64 copies by the L-BFGS polish
+    # swapped for float64 copies by the L-BFGS polish
+    data: dict[str, torch.Tensor | None] = {"T": Tt, "S": St, "L": Lt, "R": Rt}
 
     def loss_fn(ix: torch.Tensor) -> torch.Tensor:
         Tt, St, Lt, Rt = data["T"], data["S"], data["L"], data["R"]
+        assert Tt is not None and St is not None and Lt is not None  # only "R" (rest-frame targets) may be None
         th, s, lg = Tt[ix], St[ix], Lt[ix]
         if family == "reference":
             return rel_l2(model.spectrum(th), s).mean()
+        assert isinstance(model, IAEModel)  # family "iae"
         u = model.scaler.to_unit(th)
         if doppler is not None:
+            assert Rt is not None  # the rest-frame targets of the Doppler mode
             return doppler_loss(model, th, u, s, lg, Rt[ix])
         Za = model.encode_log(model.anchors)
         lam_x = model.barycenter_weights(model.encode_log(lg), Za)
@@ -475,6 +482,7 @@ def train_network(
                 tot += float(loss.detach()) * len(ix)
             model.eval()
             if family == "iae":
+                assert isinstance(model, IAEModel)
                 model.refresh_anchor_codes()
             with torch.no_grad():
                 model.train(family == "iae")  # IAE validation uses the same joint loss
@@ -500,9 +508,15 @@ def train_network(
                 break
     finally:
         bar.close()
+    if best_state is None:  # no epoch ran, or no validation loss was finite
+        raise ValueError(
+            f"training the {family} network gave no finite validation loss in {len(curve)} epoch(s) "
+            "(max_epochs must be >= 1; check the training spectra for NaN or infinite values)"
+        )
     model.load_state_dict(best_state)
     model.eval()
     if family == "iae":
+        assert isinstance(model, IAEModel)
         model.refresh_anchor_codes()
     polish = None
     if polish_seconds > 0:
@@ -555,6 +569,7 @@ def doppler_loss(
     spectra (auto-encoder) and from theta (physical head; relative L2 and Hellinger, the latter
     weighting channels as the Poisson fit does), the rest-frame spectra from theta, the
     agreement of both barycentres, the encoder's velocity estimate and the lambda -> theta read-out."""
+    assert model.doppler is not None  # the Doppler mode
     vi = model.doppler["velocity_index"]
     Za = model.codes_of_anchors()
     code = model.encode_log(lg)
@@ -736,6 +751,7 @@ def _lbfgs_polish(
     if not kept:
         model.load_state_dict(before)
     if iae:
+        assert isinstance(model, IAEModel)
         model.refresh_anchor_codes()
     data.update(saved)
     return {
@@ -787,7 +803,11 @@ def simulator_source(preset: str | Preset, component: str) -> tuple[ModelMeta, G
     spec = pr.components[component]
     names = spec.param_names
     fixed = ", ".join(f"{k}={v:g}" for k, v in spec.fixed.items())
-    extra = {"preset": preset, "fixed": {k: float(v) for k, v in spec.fixed.items()}, "physics": spec.physics}
+    extra: dict[str, Any] = {
+        "preset": preset,
+        "fixed": {k: float(v) for k, v in spec.fixed.items()},
+        "physics": spec.physics,
+    }
     if pr.response_files is not None:  # a response read from files: where they were, for provenance
         extra["response"] = pr.response_files
     if pr.group > 1:
@@ -883,20 +903,23 @@ def train_model(
             callback=report,
             **arch,
         )
+    assert preset is not None  # exactly one of preset and library
+    if component is None:
+        raise ValueError("give the component to train from the simulator preset")
     meta, generate = simulator_source(preset, component)
     meta.extra["source"] = f"simulator preset {meta.extra['preset']}"
     if family == "emulator":
         P = len(meta.parameters)
-        opts = {
+        opts: dict[str, Any] = {
             "start_cells": start_cells or ([8] * P if quick else None),
             "max_cells": max_cells or (32 if quick else 256),
             "n_val": n_val or (200 if quick else 500),
             "target": tuple(target) if target is not None else ((1e-3, 5e-3) if quick else (2e-4, 1e-3)),
         }
-        model = train_emulator(meta, generate, seed=seed, progress=progress, pca_tol=pca_tol, callback=report, **opts)
+        emu = train_emulator(meta, generate, seed=seed, progress=progress, pca_tol=pca_tol, callback=report, **opts)
         if quick:
-            model.meta.extra["training"]["quick"] = True
-        return model
+            emu.meta.extra["training"]["quick"] = True
+        return emu
     t0 = time.perf_counter()
     report("network", 0, max_epochs, partial=True, preparing="simulating the training set")
     theta, spectra = network_training_set(meta, generate, n_random, seed, cells=network_cells(len(meta.parameters)))
