@@ -78,6 +78,7 @@ class TrainingRequest:
     arf: str | None
     nH: float | None
     abundance: float | None
+    physics: str = "builtin"  # thermal emission code: "builtin" or "apec" (optional extra)
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     fixed: dict[str, float] = field(default_factory=dict)
     cube: Any = None  # the HyperCube the model must match (its band and channels), or None
@@ -95,6 +96,7 @@ class TrainingRequest:
             ranges={k: v for k, v in self.ranges.items() if k not in self.fixed} or None,
             fixed=dict(self.fixed) or None,
             components=(self.component,),
+            physics=self.physics if self.component == "thermal" else "builtin",
         )
         if self.cube is not None:
             return preset_for_cube(self.cube, self.rmf, self.arf, **kw)
@@ -239,6 +241,15 @@ class TrainingDock(QWidget):
         self.abundance.setSuffix(" × solar")
         self.abundance.setToolTip("metal abundance of the plasma, held fixed (thermal only)")
         f2.addRow("abundance", self.abundance)
+        self.physics_combo = QComboBox()
+        self.physics_combo.addItem("built-in (approximate lines)", "builtin")
+        self.physics_combo.addItem("APEC (nnapec emulator)", "apec")
+        self.physics_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.physics_combo.setMinimumContentsLength(24)
+        self.physics_combo.setToolTip(
+            "emission code of the thermal plasma; APEC needs the optional extra: pip install 'napari-sushi[apec]'"
+        )
+        f2.addRow("plasma physics", self.physics_combo)
         boxes = QGroupBox("Parameter boxes")
         self.box_grid = QGridLayout(boxes)
         f2.addRow(boxes)
@@ -368,6 +379,7 @@ class TrainingDock(QWidget):
         self.boxes = [ParameterBox(self.box_grid, i, info) for i, info in enumerate(component_parameters(comp))]
         keep_text_visible(self)
         self.abundance.setEnabled(comp == "thermal")
+        self.physics_combo.setEnabled(comp == "thermal")
         self._suggest_name()
 
     def _suggest_name(self) -> None:
@@ -443,6 +455,12 @@ class TrainingDock(QWidget):
         if cube is None and not band[1] > band[0]:
             raise ValueError(f"the band {band[0]:g}-{band[1]:g} keV is empty; the upper end must be larger.")
         nh = float(self.nh.value())
+        physics = str(self.physics_combo.currentData()) if self.component == "thermal" else "builtin"
+        if physics == "apec":
+            from napari_sushi.core.physics import apec
+
+            if not apec.available():
+                raise ValueError(f"APEC physics needs its emulator: {apec.INSTALL_HINT}.")
         return TrainingRequest(
             component=self.component,
             family=str(self.family_combo.currentData()),
@@ -452,6 +470,7 @@ class TrainingDock(QWidget):
             arf=arf,
             nH=nh if nh > 0 else None,
             abundance=float(self.abundance.value()) if self.component == "thermal" else None,
+            physics=physics,
             ranges=ranges,
             fixed=fixed,
             cube=cube,

@@ -179,3 +179,33 @@ def test_retraining_under_the_same_name_replaces_the_model_in_the_fit_dock(
     assert not tnotes["error"], tnotes["error"]
     assert pl.choice.source == "mine" and pl.model.meta.parameters[0].high == pytest.approx(3.5)
     assert pl.row("index").info.high == pytest.approx(3.5)
+
+
+def test_apec_physics_choice(make_napari_viewer, qtbot, model_dir, gaussian_pair, tnotes, monkeypatch):
+    from napari_sushi.core.physics import apec
+
+    viewer = make_napari_viewer()
+    dock = td.TrainingDock(viewer)
+    rmf, arf = gaussian_pair
+    dock.rmf_edit.setText(str(rmf))
+    dock.arf_edit.setText(str(arf))
+    dock.emin.setValue(0.5)
+    dock.emax.setValue(7.0)
+    dock.component_combo.setCurrentIndex(dock.component_combo.findData("powerlaw"))
+    assert not dock.physics_combo.isEnabled()  # a power law has one physics
+    dock.component_combo.setCurrentIndex(dock.component_combo.findData("thermal"))
+    assert dock.physics_combo.isEnabled()
+    dock.physics_combo.setCurrentIndex(dock.physics_combo.findData("apec"))
+    dock.set_box("velocity", fixed=0.0)
+    dock.quick_check.setChecked(True)
+    dock.name_edit.setText("apec-quick")
+    if apec.available():
+        _train(qtbot, dock)
+        assert not tnotes["error"], tnotes["error"]
+        m = dock.last_model
+        assert m.meta.extra["physics"] == "apec" and "APEC" in m.meta.description
+    monkeypatch.setenv(apec.WEIGHTS_ENV, str(model_dir / "missing.h5"))  # as without the extra
+    dock.name_edit.setText("apec-missing")
+    assert dock.start() is None
+    assert "pip install 'napari-sushi[apec]'" in dock.status.text()
+    assert not (model_dir / "apec-missing.safetensors").exists()
