@@ -33,8 +33,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from napari_sushi.core.physics.grid import C_KMS, PhysicsError, as_param, batch_size, check_edges, doppler_factor
+from napari_sushi.core.physics.grid import C_KMS, PhysicsError, check_edges, doppler_factor
 from napari_sushi.core.physics.rebin import shifted_bins
+from napari_sushi.core.physics.thermal import plasma_parameters
 
 WEIGHTS_ENV = "NAPARI_SUSHI_APEC_WEIGHTS"
 INSTALL_HINT = "install the APEC extra (pip install 'napari-sushi[apec]') or set $NAPARI_SUSHI_APEC_WEIGHTS"
@@ -205,12 +206,7 @@ def apec(
     """Photon flux per bin (n, E) of an APEC plasma on the keV ``edges`` (same parameters as
     :func:`thermal.thermal`; ``norm`` scales the emulator's spectrum for APEC norm 1)."""
     edges = check_edges(edges)
-    n = batch_size(kT, velocity, abundance, sigma_v, norm)
-    kt = as_param(kT, "kT", n, low=0.0, low_inclusive=False)
-    v = as_param(velocity, "velocity", n)
-    ab = as_param(abundance, "abundance", n, low=0.0)
-    sv = as_param(sigma_v, "sigma_v", n, low=0.0)
-    nm = as_param(norm, "norm", n, low=0.0)
+    kt, v, ab, sv, nm = plasma_parameters(kT, velocity, abundance, sigma_v, norm)
     s = doppler_factor(v)
     emu = emulator()
     cells = emu.density(kt, ab) * emu.cell_width  # photons per emulator cell

@@ -17,6 +17,25 @@ from napari_sushi.core.physics.continuum import bremsstrahlung
 from napari_sushi.core.physics.grid import as_param, batch_size, check_edges, doppler_factor
 
 
+def plasma_parameters(
+    kT: float | np.ndarray,
+    velocity: float | np.ndarray,
+    abundance: float | np.ndarray,
+    sigma_v: float | np.ndarray,
+    norm: float | np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A plasma's parameters as checked (n,) arrays: kT > 0, abundance, sigma_v, norm >= 0 (every
+    thermal code takes the same five)."""
+    n = batch_size(kT, velocity, abundance, sigma_v, norm)
+    return (
+        as_param(kT, "kT", n, low=0.0, low_inclusive=False),
+        as_param(velocity, "velocity", n),
+        as_param(abundance, "abundance", n, low=0.0),
+        as_param(sigma_v, "sigma_v", n, low=0.0),
+        as_param(norm, "norm", n, low=0.0),
+    )
+
+
 def thermal(
     edges: np.ndarray,
     kT: float | np.ndarray,
@@ -28,12 +47,7 @@ def thermal(
 ) -> np.ndarray:
     """Photon flux per bin (n, E) [photons/cm2/s] of a thermal plasma on the keV ``edges``."""
     edges = check_edges(edges)
-    n = batch_size(kT, velocity, abundance, sigma_v, norm)
-    kt = as_param(kT, "kT", n, low=0.0, low_inclusive=False)
-    v = as_param(velocity, "velocity", n)
-    ab = as_param(abundance, "abundance", n, low=0.0)
-    sv = as_param(sigma_v, "sigma_v", n, low=0.0)
-    nm = as_param(norm, "norm", n, low=0.0)
+    kt, v, ab, sv, nm = plasma_parameters(kT, velocity, abundance, sigma_v, norm)
     s = doppler_factor(v)
     flux = bremsstrahlung(edges, kt, v, nm)
     if not lines:
