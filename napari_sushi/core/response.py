@@ -561,10 +561,9 @@ def load_response(name_or_paths: str | os.PathLike | tuple | list) -> Response:
     if isinstance(name_or_paths, (tuple, list)):
         if len(name_or_paths) not in (1, 2):
             raise ResponseError("give (rmf,) or (rmf, arf) paths.")
-        paths = [p for p in name_or_paths if p is not None]
-        if not paths:
-            raise ResponseError("give (rmf,) or (rmf, arf) paths; the RMF is missing.")
-        rmf, arf = paths[0], (paths[1] if len(paths) > 1 else None)
+        rmf, arf = name_or_paths[0], (name_or_paths[1] if len(name_or_paths) > 1 else None)
+        if rmf is None:  # an ARF alone is no response (and must not be read as the RMF)
+            raise ResponseError("give (rmf,) or (rmf, arf) paths; the RMF is missing (an ARF alone is no response).")
         return read_response(rmf, arf, name=response_identity(rmf, arf))
     key = str(name_or_paths)
     if key == "chandra-acis-i-cy0":

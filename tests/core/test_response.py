@@ -243,3 +243,12 @@ def test_bad_response_files_name_the_file(tmp_path, case):
     with pytest.raises(ResponseError, match=match):
         read_response(rmf, arf)
     assert str(bad.name) in match
+
+
+def test_an_arf_alone_is_not_read_as_the_rmf(tmp_path):
+    from napari_sushi.core.response import write_arf
+
+    r = gaussian_response(0.13, 0.5, 0.3, 9.0, channel_width=0.1)
+    arf = write_arf(r, tmp_path / "only.arf")
+    with pytest.raises(ResponseError, match="RMF is missing"):
+        load_response((None, str(arf)))

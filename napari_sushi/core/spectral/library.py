@@ -132,12 +132,17 @@ def read_library(path: str | os.PathLike) -> SpectralLibrary:
         )
     if not any(name.endswith(s) for s in (".fits", ".fit", ".fits.gz", ".fts")):
         raise LibraryError(f"{p}: unknown library format; use .fits or .npz (see the library format in the docs)")
-    from astropy.io import fits
+    from napari_sushi.core.io.fits_file import open_fits
 
     try:
-        with fits.open(p) as hdul:
+        with open_fits(p, error=LibraryError) as hdul:
             if "EBOUNDS" not in hdul or "SPECTRA" not in hdul:
                 raise LibraryError(f"{p}: a FITS library needs EBOUNDS and SPECTRA tables")
+            missing = [c for c in ("E_MIN", "E_MAX") if c not in hdul["EBOUNDS"].columns.names]
+            if missing:
+                raise LibraryError(
+                    f"{p}: missing column {missing[0]!r} in EBOUNDS (see the library format in the docs)"
+                )
             eb = hdul["EBOUNDS"].data
             emin, emax = np.asarray(eb["E_MIN"], float), np.asarray(eb["E_MAX"], float)
             if not np.allclose(emin[1:], emax[:-1]):
@@ -169,8 +174,6 @@ def read_library(path: str | os.PathLike) -> SpectralLibrary:
             )
     except OSError as exc:
         raise LibraryError(f"{p}: not a readable FITS file ({exc})") from None
-    except KeyError as exc:
-        raise LibraryError(f"{p}: missing column {exc} (see the library format in the docs)") from None
 
 
 def write_library(lib: SpectralLibrary, path: str | os.PathLike, overwrite: bool = False) -> Path:

@@ -112,3 +112,31 @@ def test_match_refuses_other_grids(thermal_emulator):
     # same energies but other channel numbers: refused too
     with pytest.raises(ModelGridError, match="channels 1-375"):
         match_model_to_cube(thermal_emulator, _cube(standin.EDGES, np.arange(1, 376)))
+
+
+def test_damaged_fits_library_is_a_library_error(tmp_path):
+    from astropy.io import fits
+
+    rng = np.random.default_rng(0)
+    lib = SpectralLibrary(
+        np.linspace(1.0, 5.0, 9),
+        rng.uniform(1, 3, (6, 1)),
+        rng.uniform(0.1, 1, (6, 8)),
+        ["kT"],
+        ["keV"],
+        np.array([1.0]),
+        np.array([3.0]),
+    )
+    good = write_library(lib, tmp_path / "lib.fits")
+    raw = good.read_bytes()
+    cut = tmp_path / "cut.fits"
+    cut.write_bytes(raw[: len(raw) - 2000])
+    with pytest.raises(LibraryError, match="cut.fits"):
+        read_library(cut)
+    with fits.open(good) as h:
+        hdul = fits.HDUList([x.copy() for x in h])
+    cols = [c for c in hdul["EBOUNDS"].columns if c.name != "E_MIN"]
+    hdul["EBOUNDS"] = fits.BinTableHDU.from_columns(cols, name="EBOUNDS")
+    hdul.writeto(tmp_path / "noemin.fits")
+    with pytest.raises(LibraryError, match="E_MIN"):
+        read_library(tmp_path / "noemin.fits")
