@@ -6,7 +6,7 @@ abundance 1 minus abundance 0; their smooth continuum (free-free and free-bound 
 APEC has and the built-in physics lacks) is removed as the straight line between the window's
 sidebands. The same estimator is applied to both codes.
 
-    .venv/bin/python benchmarks/line_shares.py      # writes benchmarks/results/line_shares.{json,md}
+    .venv/bin/python benchmarks/bench_line_shares.py      # writes benchmarks/results/line_shares.{json,md}
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def main(out_dir: Path = Path(__file__).parent / "results") -> int:
     lines = [
         "# Line shares of 0.5-7 keV photons: built-in physics vs APEC (nnapec emulator)",
         "",
-        "`benchmarks/line_shares.py`; share = metal line photons (abundance 1 - abundance 0, sideband continuum "
+        "`benchmarks/bench_line_shares.py`; share = metal line photons (abundance 1 - abundance 0, sideband continuum "
         "removed) in the window / all photons 0.5-7 keV; built-in / APEC (ratio; target 0.8-1.2).",
         "",
         "| kT keV | " + " | ".join(WINDOWS) + " |",
