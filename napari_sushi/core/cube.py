@@ -181,7 +181,68 @@ class HyperCube:
         wcs = None
         if self.wcs is not None:
             wcs = _bin_wcs(self.wcs, factor)
-        return replace(self, counts=c, wcs=wcs)
+        return replace(self, counts=c, wcs=wcs, header=_binned_sky_keywords(self.header, factor))
+
+    def crop(self, y0: int, y1: int, x0: int, x1: int) -> "HyperCube":
+        """The pixels [y0:y1, x0:x1] (0-based, end excluded), with the celestial WCS and the sky-pixel
+        binning record (LTV or FIELDX0/FIELDY0) moved so that sky and physical coordinates still land
+        on the same pixels."""
+        _, ny, nx = self.shape
+        y0, y1, x0, x1 = (int(v) for v in (y0, y1, x0, x1))
+        if not (0 <= y0 < y1 <= ny and 0 <= x0 < x1 <= nx):
+            raise CubeError(f"crop [{y0}:{y1}, {x0}:{x1}] is not a non-empty part of the {ny}x{nx} image.")
+        wcs = None if self.wcs is None else self.wcs[y0:y1, x0:x1]
+        return replace(
+            self,
+            counts=self.counts[:, y0:y1, x0:x1],
+            wcs=wcs,
+            header=_cropped_sky_keywords(self.header, y0, x0),
+        )
+
+    def tiles(self, tile: int, halo: int = 0) -> list[tuple[tuple[slice, slice], tuple[slice, slice], "HyperCube"]]:
+        """Overlapping tiles covering the image: ``(core, inner, cube)`` per tile, where ``core`` is
+        the tile's own pixels in the full image, ``inner`` the same pixels inside the tile's cube,
+        and the cube reaches ``halo`` pixels further on each side (less at the image's borders).
+        Stitching the ``inner`` parts of the tiles' maps into ``core`` gives the full image once."""
+        tile, halo = int(tile), int(halo)
+        if tile < 1 or halo < 0:
+            raise CubeError(f"tiles need a tile size >= 1 and a halo >= 0; got {tile} and {halo}.")
+        _, ny, nx = self.shape
+        out = []
+        for ya in range(0, ny, tile):
+            for xa in range(0, nx, tile):
+                yb, xb = min(ny, ya + tile), min(nx, xa + tile)
+                y0, x0 = max(0, ya - halo), max(0, xa - halo)
+                y1, x1 = min(ny, yb + halo), min(nx, xb + halo)
+                core = (slice(ya, yb), slice(xa, xb))
+                inner = (slice(ya - y0, yb - y0), slice(xa - x0, xb - x0))
+                out.append((core, inner, self.crop(y0, y1, x0, x1)))
+        return out
+
+
+def _cropped_sky_keywords(header: fits.Header, y0: int, x0: int) -> fits.Header:
+    """The header with its physical -> image record shifted by a crop starting at (y0, x0)."""
+    h = header.copy()
+    if "LTV1" in h or "LTM1_1" in h:  # image (1-based) = LTM * physical + LTV
+        h["LTV1"] = float(h.get("LTV1", 0.0)) - x0
+        h["LTV2"] = float(h.get("LTV2", 0.0)) - y0
+    if "SPBIN" in h and "FIELDX0" in h and "FIELDY0" in h:
+        b = float(h["SPBIN"])
+        h["FIELDX0"] = float(h["FIELDX0"]) + x0 * b
+        h["FIELDY0"] = float(h["FIELDY0"]) + y0 * b
+    return h
+
+
+def _binned_sky_keywords(header: fits.Header, factor: int) -> fits.Header:
+    """The header with its physical -> image record for ``factor`` x ``factor`` blocks of pixels."""
+    h = header.copy()
+    if "LTV1" in h or "LTM1_1" in h:  # new image1 = (old image1 - 0.5) / factor + 0.5
+        for i in (1, 2):
+            h[f"LTM{i}_{i}"] = float(h.get(f"LTM{i}_{i}", 1.0)) / factor
+            h[f"LTV{i}"] = (float(h.get(f"LTV{i}", 0.0)) - 0.5) / factor + 0.5
+    if "SPBIN" in h:
+        h["SPBIN"] = float(h["SPBIN"]) * factor
+    return h
 
 
 def _bin_wcs(wcs: WCS, factor: int) -> WCS:
