@@ -194,19 +194,17 @@ _THERMAL_DESCRIPTION = {
 }
 
 
+VELOCITY = ParameterInfo(
+    "velocity", "km/s", -6000.0, 6000.0, 0.0, "line-of-sight velocity, positive = receding (E_obs = E_rest (1 - v/c))"
+)
+
+
 def _thermal_spec(kt_lo: float, kt_hi: float, fixed: dict[str, float], physics: str = "builtin") -> ComponentSpec:
     return ComponentSpec(
         "thermal",
         (
             ParameterInfo("kT", "keV", kt_lo, kt_hi, 2.0, "plasma temperature"),
-            ParameterInfo(
-                "velocity",
-                "km/s",
-                -6000.0,
-                6000.0,
-                0.0,
-                "line-of-sight velocity, positive = receding (E_obs = E_rest (1 - v/c))",
-            ),
+            VELOCITY,
         ),
         fixed={"abundance": 1.0, "sigma_v": 0.0, **fixed},
         description=_THERMAL_DESCRIPTION[physics],
@@ -309,7 +307,7 @@ def table_preset(
     ]
     held = {q.name: float(q.values[0]) for q in tm.parameters if q.values.size == 1}
     if velocity:
-        params.append(_thermal_spec(0.2, 5.0, {}).parameters[1])
+        params.append(VELOCITY)
     else:
         held["velocity"] = 0.0
     if nH is not None:

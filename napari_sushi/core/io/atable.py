@@ -138,6 +138,11 @@ class TableModel(Model):
         return norm[:, None] * shifted_bins(self.energy_edges, self.photons(theta), edges, s)
 
 
+def grid_rows(parameters: Sequence[TableParameter]) -> np.ndarray:
+    """Every grid point (N_1 x ... x N_P, P) in the table's row order (last parameter changing fastest)."""
+    return np.stack(np.meshgrid(*[q.values for q in parameters], indexing="ij"), -1).reshape(-1, len(parameters))
+
+
 # ------------------------------------------------------------------------------------ reading
 def _flag(header: fits.Header, key: str, default: bool = False) -> bool:
     v = header.get(key, default)
@@ -213,7 +218,7 @@ def read_atable(path: str | os.PathLike) -> TableModel:
             f"{p}: SPECTRA has {pv.shape[0]} rows of {pv.shape[1]} parameters and {spec.shape[1]} bins; the grid "
             f"needs {int(np.prod(shape))} rows of {n_int} and {lo.size} bins."
         )
-    mesh = np.stack(np.meshgrid(*[q.values for q in params], indexing="ij"), -1).reshape(-1, n_int)
+    mesh = grid_rows(params)
     if not np.allclose(pv, mesh, rtol=1e-5, atol=1e-12):
         raise TableError(f"{p}: SPECTRA rows are not the parameter grid in order (last parameter changing fastest).")
     if not np.all(np.isfinite(spec)) or np.any(spec < 0):
@@ -280,7 +285,7 @@ def write_atable(
     etab.header.update(
         {"HDUCLASS": "OGIP", "HDUCLAS1": "XSPEC TABLE MODEL", "HDUCLAS2": "ENERGIES", "HDUVERS": "1.0.0"}
     )
-    mesh = np.stack(np.meshgrid(*[q.values for q in params], indexing="ij"), -1).reshape(-1, len(params))
+    mesh = grid_rows(params)
     stab = fits.BinTableHDU.from_columns(
         [
             fits.Column("PARAMVAL", f"{len(params)}D", array=mesh),
@@ -325,7 +330,7 @@ def physics_table(
     unknown = [q.name for q in params if q.name not in model.names()]
     if unknown:
         raise TableError(f"{type(model).__name__} has no parameters {unknown}; it takes {model.names()}.")
-    mesh = np.stack(np.meshgrid(*[q.values for q in params], indexing="ij"), -1).reshape(-1, len(params))
+    mesh = grid_rows(params)
     p = {**(fixed or {}), **{q.name: mesh[:, j] for j, q in enumerate(params)}}
     flux = model(check_edges(energy_edges), p)
     return flux.reshape(*[q.values.size for q in params], -1)
