@@ -9,7 +9,7 @@ hardness ratio < -0.5), the knots' median kT and thermal share, the C-stat/dof o
 brightest knot pixel, and the nebula's median photon index where the power law holds >= 70 % of the
 counts.
 
-Writes benchmarks/results/msh_physics.json and .md.
+Writes benchmarks/results/msh_physics.json and .md, and docs/images/msh_physics_maps.png.
 Run:  .venv/bin/python benchmarks/bench_msh_physics.py   (about 9 minutes on 2 cores; needs
       ../shared/data/chandra_msh1552/ and `pip install 'napari-sushi[apec]'`)
 """
@@ -41,6 +41,37 @@ from napari_sushi.core.solver.sushi import fit  # noqa: E402
 from napari_sushi.core.spectral.training import train_model  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "msh_physics"
+FIGURE = ROOT / "docs" / "images" / "msh_physics_maps.png"
+MIN_COUNTS = 30  # pixels with fewer counts are blank in the figure
+
+
+def save_figure(counts: np.ndarray, maps: dict[str, dict[str, np.ndarray]], path: Path = FIGURE) -> None:
+    """kT, thermal share and photon index maps of each physics, side by side (rows: physics)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [
+        ("thermal kT", "kT (keV)", "inferno", (0.2, 2.0)),
+        ("thermal share", "thermal share", "viridis", (0, 1)),
+        ("powerlaw index", "photon index", "cividis", (1.0, 3.5)),
+    ]
+    fig, axes = plt.subplots(len(maps), len(panels), figsize=(4.2 * len(panels), 3.8 * len(maps)), squeeze=False)
+    for i, (physics, m) in enumerate(maps.items()):
+        for j, (key, label, cmap, (lo, hi)) in enumerate(panels):
+            img = np.where(counts >= MIN_COUNTS, m[key], np.nan)
+            im = axes[i, j].imshow(img, origin="lower", cmap=cmap, vmin=lo, vmax=hi)
+            axes[i, j].set_title(f"{physics}: {label}")
+            axes[i, j].set_xticks([])
+            axes[i, j].set_yticks([])
+            fig.colorbar(im, ax=axes[i, j], shrink=0.8)
+    fig.suptitle(f"MSH 15-52 (ObsID 754), SUSHI defaults; pixels with >= {MIN_COUNTS} counts")
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=80)
+    plt.close(fig)
+    tmp.replace(path)
 
 
 def main() -> int:
@@ -55,6 +86,7 @@ def main() -> int:
     cube = bin_events(EVENTS, band=(0.5, 8.0), native=True, binning=16)
     sel = knots(cube)
     rows = []
+    maps: dict[str, dict[str, np.ndarray]] = {}
     for physics in ("builtin", "apec"):
         pre = base if physics == "builtin" else customise_preset(base, "thermal", physics="apec")
         t0 = time.perf_counter()
@@ -67,6 +99,11 @@ def main() -> int:
         counts = cube.counts.sum(0)
         brightest = np.unravel_index(np.argmax(np.where(sel, counts, -1)), counts.shape)
         nebula = (share < 0.3) & (counts >= 100)
+        maps["built-in lines" if physics == "builtin" else "APEC"] = {
+            "thermal kT": res.params["thermal kT"],
+            "thermal share": share,
+            "powerlaw index": res.params["powerlaw index"],
+        }
         rows.append(
             {
                 "physics": physics,
@@ -88,6 +125,7 @@ def main() -> int:
         )
         print(rows[-1], flush=True)
     OUT.with_suffix(".json").write_text(json.dumps(rows, indent=1))
+    save_figure(cube.counts.sum(0), maps)
     lines = [
         "# MSH 15-52: built-in thermal physics vs APEC (benchmarks/bench_msh_physics.py)",
         "",
