@@ -85,6 +85,8 @@ def main() -> int:
     powerlaw = train_model("emulator", preset=base, component="powerlaw", progress=False)
     cube = bin_events(EVENTS, band=(0.5, 8.0), native=True, binning=16)
     sel = knots(cube)
+    counts = cube.counts.sum(0)
+    brightest = np.unravel_index(np.argmax(np.where(sel, counts, -1)), counts.shape)
     rows = []
     maps: dict[str, dict[str, np.ndarray]] = {}
     for physics in ("builtin", "apec"):
@@ -96,8 +98,6 @@ def main() -> int:
         res = fit(cube, [Component("thermal", thermal), Component("powerlaw", powerlaw)], FitSettings())
         t_fit = time.perf_counter() - t0
         share = res.amplitudes["thermal"] / np.maximum(res.amplitudes["thermal"] + res.amplitudes["powerlaw"], 1e-9)
-        counts = cube.counts.sum(0)
-        brightest = np.unravel_index(np.argmax(np.where(sel, counts, -1)), counts.shape)
         nebula = (share < 0.3) & (counts >= 100)
         maps["built-in lines" if physics == "builtin" else "APEC"] = {
             "thermal kT": res.params["thermal kT"],
@@ -125,7 +125,7 @@ def main() -> int:
         )
         print(rows[-1], flush=True)
     OUT.with_suffix(".json").write_text(json.dumps(rows, indent=1))
-    save_figure(cube.counts.sum(0), maps)
+    save_figure(counts, maps)
     lines = [
         "# MSH 15-52: built-in thermal physics vs APEC (benchmarks/bench_msh_physics.py)",
         "",

@@ -85,13 +85,8 @@ assert set(FITTED) == set(LITERATURE)
 
 def apec_targets() -> np.ndarray:
     """APEC share (len(KTS), windows) per fit window."""
-    rows = []
-    for kt in KTS:
-        s = shares_bench.window_shares(
-            shares_bench.spectrum("apec", kt, 1.0), shares_bench.spectrum("apec", kt, 0.0), FIT_WINDOWS
-        )
-        rows.append([s[w] for w in FIT_WINDOWS])
-    return np.array(rows)
+    rows = [shares_bench.shares("apec", kt, FIT_WINDOWS) for kt in KTS]
+    return np.array([[s[w] for w in FIT_WINDOWS] for s in rows])
 
 
 def table(x: np.ndarray) -> tuple[L.Ion, ...]:
@@ -118,8 +113,7 @@ class BuiltinShares:
         self.kt = KTS[:, None]
 
     def __call__(self, ions: tuple[L.Ion, ...]) -> np.ndarray:
-        lines = L.build_lines(ions)
-        arr = L._Arrays(lines)
+        arr = L.LineArrays(L.build_lines(ions))
         f = arr.fluxes(self.kt, slice(None))  # (kT, lines)
         in_band = (arr.energy > shares_bench.BAND[0]) & (arr.energy < shares_bench.BAND[1])
         total = self.continuum + f[:, in_band].sum(axis=1)

@@ -193,8 +193,8 @@ def build_lines(ions: tuple[Ion, ...] = IONS) -> tuple[Line, ...]:
 LINES: tuple[Line, ...] = build_lines()
 
 
-class _Arrays:
-    """The line list as arrays, for vectorised emissivities."""
+class LineArrays:
+    """A line list as arrays, for vectorised emissivities (the module's own, or a trial table's)."""
 
     def __init__(self, lines: tuple[Line, ...]) -> None:
         self.energy = np.array([ln.energy for ln in lines])
@@ -213,7 +213,7 @@ class _Arrays:
         return self.k[sel] * np.exp(-0.5 * (d / width) ** 2) * np.exp(-self.energy[sel] / kt) / np.sqrt(kt)
 
 
-_ARR = _Arrays(LINES)
+_ARR = LineArrays(LINES)
 
 
 def line_energies() -> np.ndarray:
