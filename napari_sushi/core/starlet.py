@@ -31,15 +31,35 @@ def _mirror_index(n: int, offset: int, device: torch.device) -> torch.Tensor:
     return torch.where(idx >= n, period - idx, idx)
 
 
+@functools.lru_cache(maxsize=512)
+def _tap_index(n: int, step: int, device: torch.device) -> torch.Tensor:
+    """The five taps' mirrored indices (5 n,), tap by tap: where each output pixel reads its inputs."""
+    return torch.cat([_mirror_index(n, k * step, device) for k in range(-2, 3)])
+
+
+def _tap_weights(like: torch.Tensor) -> torch.Tensor:
+    return _weights(like.dtype, like.device)
+
+
+@functools.lru_cache(maxsize=16)
+def _weights(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The B3 taps as a tensor, made once per dtype and device (no host-to-device copy per call)."""
+    return torch.tensor(_B3, dtype=dtype, device=device)
+
+
 def _smooth_axis(x: torch.Tensor, step: int, dim: int) -> torch.Tensor:
-    """Convolve along ``dim`` with the B3 kernel whose taps are ``step`` pixels apart."""
+    """Convolve along ``dim`` (-1 or -2) with the B3 kernel whose taps are ``step`` pixels apart.
+
+    One gather of all five taps' inputs and one small matrix product with the weights: four tensor
+    operations per axis instead of fourteen (one index_select, multiply and add per tap), which on an
+    accelerator is four kernel launches; the same arithmetic, summed in the same tap order.
+    """
     n = x.shape[dim]
-    out = None
-    for k, wk in zip(range(-2, 3), _B3):
-        shifted = torch.index_select(x, dim, _mirror_index(n, k * step, x.device))
-        out = shifted * wk if out is None else out + shifted * wk
-    assert out is not None  # five taps
-    return out
+    taps = torch.index_select(x, dim, _tap_index(n, step, x.device))
+    w = _tap_weights(x)
+    if dim == -1:
+        return (w @ taps.reshape(-1, 5, n)).reshape(x.shape)
+    return (w @ taps.reshape(-1, 5, n * x.shape[-1])).reshape(x.shape)
 
 
 def starlet_smooth(x: torch.Tensor, scale: int) -> torch.Tensor:
@@ -71,12 +91,15 @@ def starlet_reconstruct(coeffs: torch.Tensor) -> torch.Tensor:
 
 
 def _smooth_axis_adjoint(y: torch.Tensor, step: int, dim: int) -> torch.Tensor:
-    """Adjoint of :func:`_smooth_axis`: each tap's weighted values are added back where they were read."""
-    out = torch.zeros_like(y)
+    """Adjoint of :func:`_smooth_axis`: each tap's weighted values are added back where they were read
+    (one product with the weights and one scatter-add over all five taps)."""
     n = y.shape[dim]
-    for k, wk in zip(range(-2, 3), _B3):
-        out.index_add_(dim, _mirror_index(n, k * step, y.device), y, alpha=wk)
-    return out
+    w = _tap_weights(y)[:, None]
+    if dim == -1:
+        spread = (w * y.reshape(-1, 1, n)).reshape(*y.shape[:-1], 5 * n)
+    else:
+        spread = (w * y.reshape(-1, 1, n * y.shape[-1])).reshape(*y.shape[:-2], 5 * n, y.shape[-1])
+    return torch.zeros_like(y).index_add_(y.ndim + dim, _tap_index(n, step, y.device), spread)
 
 
 def starlet_smooth_adjoint(y: torch.Tensor, scale: int) -> torch.Tensor:

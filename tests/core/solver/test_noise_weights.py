@@ -33,18 +33,19 @@ def _velocity_spikes(v: np.ndarray) -> int:
 
 
 def test_few_photon_pixels_do_not_become_single_pixel_spikes(monkeypatch):
-    """A faint 32x32 remnant (median 5 counts per pixel): with weights that fall to zero with the
+    """Faint 32x32 remnants (median 5 counts per pixel): with weights that fall to zero with the
     information, single photons pull velocity pixels more than 1500 km/s off their neighbours'
-    median (the truth is smooth; 37 such pixels when this test was written, 4 with the solver of
-    December 2026, whose coarse start and objective phase changed since); with the floor none are."""
-    sim = simulate_remnant(replace(get_preset("faint"), shape=(32, 32)), 0)
+    median (the truth is smooth). Counted over two seeds, because which pixels spike moves with the
+    rounding of the solver's arithmetic: 0 and 9 spikes (seeds 0, 1) with the blocked Jacobian of
+    December 2026, 4 on seed 0 before it, 37 when this test was written; with the floor none."""
     comps = [
         Component("thermal", load_model("toy-thermal-emulator")),
         Component("powerlaw", load_model("toy-powerlaw-emulator")),
     ]
     settings = FitSettings(kmad=5.0, n_scales=3, max_iter=300)
-    floored = fit(sim.cube, comps, settings).params["thermal velocity"]
-    assert _velocity_spikes(floored) == 0
+    cubes = [simulate_remnant(replace(get_preset("faint"), shape=(32, 32)), seed).cube for seed in (0, 1)]
+    for cube in cubes:
+        assert _velocity_spikes(fit(cube, comps, settings).params["thermal velocity"]) == 0
 
     def unfloored(kmad, hnorm, info):
         hn = torch.tensor(hnorm, dtype=info.dtype, device=info.device)[None, :, None, None]
@@ -53,4 +54,4 @@ def test_few_photon_pixels_do_not_become_single_pixel_spikes(monkeypatch):
     monkeypatch.setattr(engine, "noise_weights", unfloored)
     monkeypatch.setattr(objective, "noise_weights", unfloored)
     monkeypatch.setattr(objective, "floored_information", lambda kmad, hnorm, info: info)
-    assert _velocity_spikes(fit(sim.cube, comps, settings).params["thermal velocity"]) >= 2
+    assert sum(_velocity_spikes(fit(cube, comps, settings).params["thermal velocity"]) for cube in cubes) >= 2
