@@ -37,29 +37,28 @@ def _tap_index(n: int, step: int, device: torch.device) -> torch.Tensor:
     return torch.cat([_mirror_index(n, k * step, device) for k in range(-2, 3)])
 
 
-def _tap_weights(like: torch.Tensor) -> torch.Tensor:
-    return _weights(like.dtype, like.device)
-
-
 @functools.lru_cache(maxsize=16)
-def _weights(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """The B3 taps as a tensor, made once per dtype and device (no host-to-device copy per call)."""
-    return torch.tensor(_B3, dtype=dtype, device=device)
+def _weights(dtype: torch.dtype, device: torch.device, column: bool = False) -> torch.Tensor:
+    """The B3 taps as a (1, 5) row or (5, 1) column, made once per dtype and device (no
+    host-to-device copy per call)."""
+    w = torch.tensor([_B3], dtype=dtype, device=device)
+    return w.T.contiguous() if column else w
 
 
 def _smooth_axis(x: torch.Tensor, step: int, dim: int) -> torch.Tensor:
     """Convolve along ``dim`` (-1 or -2) with the B3 kernel whose taps are ``step`` pixels apart.
 
-    One gather of all five taps' inputs and one small matrix product with the weights: four tensor
-    operations per axis instead of fourteen (one index_select, multiply and add per tap), which on an
-    accelerator is four kernel launches; the same arithmetic, summed in the same tap order.
+    One gather of all five taps' inputs and one batched product with the weights: two kernels per axis
+    (the rest are views) instead of fourteen (an index_select, multiply and add per tap). Along the rows
+    the maps are transposed (a view) so that the product is one per map, not one per row. One thread,
+    3 maps, J = 3, transform / adjoint: 94x94 0.56 / 0.45 ms -> 0.31 / 0.56 ms; 512x512 120 / 95 ms ->
+    27 / 19 ms.
     """
-    n = x.shape[dim]
-    taps = torch.index_select(x, dim, _tap_index(n, step, x.device))
-    w = _tap_weights(x)
-    if dim == -1:
-        return (w @ taps.reshape(-1, 5, n)).reshape(x.shape)
-    return (w @ taps.reshape(-1, 5, n * x.shape[-1])).reshape(x.shape)
+    if dim == -1:  # along the rows: the same on the transposed maps (views), so the product is one per map
+        return _smooth_axis(x.transpose(-1, -2), step, -2).transpose(-1, -2)
+    n, m = x.shape[-2], x.shape[-1]
+    taps = torch.index_select(x, -2, _tap_index(n, step, x.device)).reshape(-1, 5, n * m)  # (maps, tap, pixels)
+    return torch.bmm(_weights(x.dtype, x.device).expand(taps.shape[0], 1, 5), taps).reshape(x.shape)
 
 
 def starlet_smooth(x: torch.Tensor, scale: int) -> torch.Tensor:
@@ -94,7 +93,7 @@ def _smooth_axis_adjoint(y: torch.Tensor, step: int, dim: int) -> torch.Tensor:
     """Adjoint of :func:`_smooth_axis`: each tap's weighted values are added back where they were read
     (one product with the weights and one scatter-add over all five taps)."""
     n = y.shape[dim]
-    w = _tap_weights(y)[:, None]
+    w = _weights(y.dtype, y.device, column=True)  # (5, 1)
     if dim == -1:
         spread = (w * y.reshape(-1, 1, n)).reshape(*y.shape[:-1], 5 * n)
     else:

@@ -336,18 +336,20 @@ def _prox_newton_step(
     lo = torch.where(frozen[:, None], torch.zeros_like(lo), lo)
     hi = torch.where(frozen[:, None], torch.zeros_like(hi), hi)
     d = torch.zeros_like(gt)
-    Uk = st.U  # the current iterate (not the anchor problem.U0)
+    Ud = st.U.T.double()  # the current iterate (not the anchor problem.U0)
+    invD = 1.0 / D
+    neg_lam = -pen.lam
     WU_old = WU
+    gt3 = gt[:, :, None]
     for i in range(n_inner):
-        WtY = pen.adjoint(Y).T.double()  # (N, K)
-        grad = gt + (S @ d[:, :, None])[:, :, 0] + WtY
-        d_new = torch.minimum(torch.maximum(d - grad / D, lo), hi)
-        WU_new = pen.coefficients((Uk.T.double() + d_new).T.to(problem.dtype))
-        Y = pen.project_dual(Y + sigma * (2.0 * WU_new - WU_old))
-        change = (d_new - d).abs().max()
-        d, WU_old = d_new, WU_new
-        if (i + 1) % INNER_CHECK == 0 and float(change) < 1e-7:
+        grad = torch.baddbmm(gt3, S, d[:, :, None])[:, :, 0] + pen.adjoint(Y).T  # (N, K), float64
+        d_new = torch.clamp(torch.addcmul(d, grad, invD, value=-1.0), lo, hi)
+        WU_new = pen.coefficients((Ud + d_new).T.to(problem.dtype))
+        Y = torch.clamp(torch.addcmul(Y, sigma, torch.sub(2.0 * WU_new, WU_old)), neg_lam, pen.lam)
+        if (i + 1) % INNER_CHECK == 0 and float((d_new - d).abs().max()) < 1e-7:
+            d = d_new
             break
+        d, WU_old = d_new, WU_new
     dA = -(Paa_inv @ (gA + (Pau @ d[:, :, None])[:, :, 0])[:, :, None])[:, :, 0] * fa
     zA = torch.where(frozen[None], st.A, torch.clamp(st.A + dA.T.to(problem.dtype), min=0.0))
     zU = torch.clamp(st.U + d.T.to(problem.dtype), 0.0, 1.0)
