@@ -1,6 +1,7 @@
 """SUSHI fit and per-pixel fit on small analytic cubes with known truth."""
 
 import threading
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -64,6 +65,24 @@ def test_result_fields_consistent(small_case, fits_small):
         for k in KEYS:  # inside the validity box
             lo, hi = (1.0, 4.0) if k != "thermal velocity" else (-5000, 5000)
             assert np.all(r.params[k] >= lo) and np.all(r.params[k] <= hi)
+
+
+def test_line_search_costs_round_like_the_gradient_pass(small_case):
+    """The proximal Newton line search compares a candidate's cost (Problem.costs) with the current
+    point's (from gradient_fisher): both must be the same numbers at the same point, or rounding alone
+    makes the accepted objective rise. Blocks of other sizes may round the Fisher matrix differently,
+    but only at float32 rounding."""
+    cube, _, models, _ = small_case
+    prob = build_problem(cube, _comps(models), FitSettings())
+    U = torch.rand(prob.U0.shape, generator=torch.Generator().manual_seed(1)).to(prob.dtype)
+    g, F, c = gradient_fisher(prob, prob.A0, U)
+    assert torch.equal(c, prob.costs(prob.A0, U))
+    small = replace(prob, chunk=37)  # many blocks, the last one short
+    g2, F2, c2 = gradient_fisher(small, prob.A0, U)
+    assert torch.equal(c2, small.costs(prob.A0, U))
+    torch.testing.assert_close(c2, c, rtol=1e-6, atol=0.0)
+    torch.testing.assert_close(g2, g, rtol=1e-4, atol=1e-4 * float(g.abs().max()))
+    torch.testing.assert_close(F2, F, rtol=1e-4, atol=1e-5 * float(F.abs().max()))
 
 
 @pytest.mark.parametrize("deriv,tol", [("ad", 1e-6), ("fd", 3e-3)])
