@@ -89,6 +89,7 @@ class FitSettings:
               shrinkage counts as error), the bias maps are returned too (``FitResult.biases``).
               Costs about ``n_bootstrap`` x 40 iterations more than the fit.
     n_bootstrap: number of bootstrap replicas (>= 2; 8 by default).
+    threads:  CPU intra-op threads of the fit (None: one; ``solver.threads`` says why), restored afterwards.
     regularise_shares: SUSHI only: write each pixel's amplitudes as a total and the components' shares
               of it, the shares being regularised maps like the parameters (kmad key "share"); see
               ``problem.share_form``. False: free per-pixel amplitudes (the published scheme).
@@ -122,6 +123,7 @@ class FitSettings:
     uncertainty: str = "fisher"
     n_bootstrap: int = 8
     regularise_shares: bool = False
+    threads: int | None = None
 
 
 @dataclass

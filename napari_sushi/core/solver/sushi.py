@@ -18,6 +18,7 @@ from napari_sushi.core.solver.objective import Penalty, minimise
 from napari_sushi.core.solver.grid_start import grid_scan
 from napari_sushi.core.solver.problem import FitSetupError, build_problem, build_sushi_problem, share_form
 from napari_sushi.core.solver.result import FitResult
+from napari_sushi.core.solver.threads import fit_threads
 from napari_sushi.core.solver.settings import Component, FitSettings, ProgressCallback
 from napari_sushi.core.solver.stopping import is_cancelled
 
@@ -47,7 +48,22 @@ def fit(
     (:mod:`objective`). With ``settings.uncertainty == "bootstrap"`` the sigma (and bias) maps come
     from a parametric bootstrap of that objective (:mod:`bootstrap`; ``cancel`` stops it too, and the
     sigmas are then the Fisher ones).
+
+    Runs with the CPU thread policy of :mod:`threads` (``settings.threads``).
     """
+    settings = settings or FitSettings()
+    with fit_threads(settings):
+        return _fit(cube, components, settings, callback, cancel)
+
+
+def _fit(
+    cube,
+    components: list[Component],
+    settings: FitSettings | None = None,
+    callback: ProgressCallback | None = None,
+    cancel: threading.Event | Callable[[], bool] | None = None,
+) -> FitResult:
+    """The body of :func:`fit` (under its thread policy)."""
     settings = settings or FitSettings()
     check_settings(settings)
     t0 = time.perf_counter()

@@ -346,3 +346,17 @@ def test_wall_time_includes_the_uncertainties(monkeypatch):
     elapsed = time.perf_counter() - t0
     assert elapsed - 0.2 <= r.wall_time <= elapsed
     assert r.provenance["sigma_seconds"] >= 0.5
+
+
+def test_thread_policy_one_cpu_thread_by_default_and_restored(small_case):
+    cube, _, models, _ = small_case
+    before = torch.get_num_threads()
+    seen: list[int] = []
+    for threads, expect in ((None, 1), (2, 2)):
+        seen.clear()
+        st = FitSettings(max_iter=2, coarse_init=1, device="cpu", threads=threads)
+        fit(cube, _comps(models), st, callback=lambda p: seen.append(torch.get_num_threads()))
+        assert seen and set(seen) == {expect}
+        assert torch.get_num_threads() == before  # the caller's setting is back
+    with pytest.raises(FitSetupError, match="threads must be"):
+        fit(cube, _comps(models), FitSettings(threads=0, device="cpu"))
