@@ -360,3 +360,24 @@ def test_thread_policy_one_cpu_thread_by_default_and_restored(small_case):
         assert torch.get_num_threads() == before  # the caller's setting is back
     with pytest.raises(FitSetupError, match="threads must be"):
         fit(cube, _comps(models), FitSettings(threads=0, device="cpu"))
+
+
+def test_poisson_cost_over_the_bins_with_counts_equals_the_dense_sum(small_case, monkeypatch):
+    import napari_sushi.core.solver.problem as problem_module
+
+    cube, _, models, _ = small_case
+    X = np.asarray(cube.counts, float)
+    sparse = replace(cube, counts=np.where(np.arange(X.shape[0])[:, None, None] % 5 == 0, X, 0.0))  # 1 bin in 5
+    prob = build_problem(sparse, _comps(models), FitSettings(dtype="float64"))
+    assert prob._counts_support(slice(0, prob.n_pix)) is not None  # the sparse sum is the one used
+    A_ = prob.A0.clone().requires_grad_(True)
+    c = prob.pixel_cost(prob.model(A_, prob.U0))
+    c.sum().backward()
+    monkeypatch.setattr(problem_module, "SPARSE_COUNTS", 0.0)  # every block dense
+    dense = build_problem(sparse, _comps(models), FitSettings(dtype="float64"))
+    assert dense._counts_support(slice(0, dense.n_pix)) is None
+    A2 = dense.A0.clone().requires_grad_(True)
+    c2 = dense.pixel_cost(dense.model(A2, dense.U0))
+    c2.sum().backward()
+    torch.testing.assert_close(c, c2, rtol=1e-12, atol=1e-9)
+    torch.testing.assert_close(A_.grad, A2.grad, rtol=1e-12, atol=1e-12)
