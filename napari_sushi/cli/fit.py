@@ -171,6 +171,13 @@ def add_common(p: argparse.ArgumentParser, regularised: bool) -> None:
         help=f"relative cost change over {_DEFAULTS.window} iterations to stop (default {_DEFAULTS.tol:g})",
     )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="CPU threads of the fit (default 1: faster for the solver's small blocks, see README 'Speed')",
+    )
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--with-cubes", action="store_true", help="also write model, per-component and residual cubes")
@@ -284,7 +291,10 @@ def build_request(args: argparse.Namespace, regularised: bool):
         device=args.device,
         dtype=args.dtype,
         seed=args.seed,
+        threads=args.threads,
     )
+    if args.threads is not None and args.threads < 1:
+        raise CLIError(f"--threads wants a whole number >= 1; got {args.threads}.")
     if regularised:
         st.n_scales = args.scales
         st.step_rule = args.step_rule

@@ -132,6 +132,7 @@ def test_pixelfit_fix_and_link(cube_file, tmp_path):
         (["--model", "toy-thermal-emulator", "--fix", "nope.kT=2"], "no component"),
         (["--model", "toy-thermal-emulator", "--link", "thermal.kT"], "--link wants"),
         (["--model", "toy-thermal-emulator", "--device", "tpu"], "unknown device"),
+        (["--model", "toy-thermal-emulator", "--threads", "0"], "--threads wants"),
     ],
 )
 def test_clear_errors(cube_file, tmp_path, capsys, argv, msg):

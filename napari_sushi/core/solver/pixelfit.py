@@ -29,12 +29,13 @@ from napari_sushi.core.solver.assemble import assemble
 from napari_sushi.core.solver.engine import State, iterate
 from napari_sushi.core.solver.problem import build_problem
 from napari_sushi.core.solver.result import FitResult
-from napari_sushi.core.solver.threads import fit_threads
+from napari_sushi.core.solver.threads import under_thread_policy
 from napari_sushi.core.solver.settings import Component, FitSettings, Progress, ProgressCallback
 from napari_sushi.core.solver.stopping import is_cancelled
 from napari_sushi.core.solver.uncertainty import identified
 
 
+@under_thread_policy
 def pixelfit(
     cube,
     components: list[Component],
@@ -43,19 +44,6 @@ def pixelfit(
     cancel: threading.Event | Callable[[], bool] | None = None,
 ) -> FitResult:
     """Fit every pixel on its own (multi-start LM, batched); same result fields as :func:`fit`. Runs with the CPU thread policy of :mod:`threads` (``settings.threads``)."""
-    settings = settings or FitSettings()
-    with fit_threads(settings):
-        return _pixelfit(cube, components, settings, callback, cancel)
-
-
-def _pixelfit(
-    cube,
-    components: list[Component],
-    settings: FitSettings | None = None,
-    callback: ProgressCallback | None = None,
-    cancel: threading.Event | Callable[[], bool] | None = None,
-) -> FitResult:
-    """The body of :func:`pixelfit` (under its thread policy)."""
     settings = settings or FitSettings()
     if settings.step_rule != "newton":
         raise ValueError("the per-pixel fit uses the newton step rule only; leave step_rule at 'newton'.")

@@ -18,7 +18,7 @@ from napari_sushi.core.solver.objective import Penalty, minimise
 from napari_sushi.core.solver.grid_start import grid_scan
 from napari_sushi.core.solver.problem import FitSetupError, build_problem, build_sushi_problem, share_form
 from napari_sushi.core.solver.result import FitResult
-from napari_sushi.core.solver.threads import fit_threads
+from napari_sushi.core.solver.threads import under_thread_policy
 from napari_sushi.core.solver.settings import Component, FitSettings, ProgressCallback
 from napari_sushi.core.solver.stopping import is_cancelled
 
@@ -30,6 +30,7 @@ from napari_sushi.core.solver.stopping import is_cancelled
 THRESHOLD_MAX_ITER = 30
 
 
+@under_thread_policy
 def fit(
     cube,
     components: list[Component],
@@ -51,19 +52,6 @@ def fit(
 
     Runs with the CPU thread policy of :mod:`threads` (``settings.threads``).
     """
-    settings = settings or FitSettings()
-    with fit_threads(settings):
-        return _fit(cube, components, settings, callback, cancel)
-
-
-def _fit(
-    cube,
-    components: list[Component],
-    settings: FitSettings | None = None,
-    callback: ProgressCallback | None = None,
-    cancel: threading.Event | Callable[[], bool] | None = None,
-) -> FitResult:
-    """The body of :func:`fit` (under its thread policy)."""
     settings = settings or FitSettings()
     check_settings(settings)
     t0 = time.perf_counter()

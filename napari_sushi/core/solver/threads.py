@@ -12,7 +12,9 @@ Accelerators are unaffected.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar, cast
 
 import torch
 
@@ -41,3 +43,19 @@ def fit_threads(settings: FitSettings) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def under_thread_policy(fit_function: F) -> F:
+    """Decorate a fit ``(cube, components, settings=None, callback=None, cancel=None)`` so that it runs
+    under :func:`fit_threads` of its settings (the default settings when none are given)."""
+
+    @functools.wraps(fit_function)
+    def wrapper(cube, components, settings=None, callback=None, cancel=None):
+        settings = settings or FitSettings()
+        with fit_threads(settings):
+            return fit_function(cube, components, settings, callback, cancel)
+
+    return cast(F, wrapper)
