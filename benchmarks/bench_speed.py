@@ -210,6 +210,7 @@ def write_markdown(report: dict, out: Path) -> None:
                 f"| {n}x{n} | {b['threads']} | {b['seconds']:.1f} | {b['n_iter']} | {b['per_iter']:.3f} | "
                 f"{b['per_iter'] / (b['pixels'] / 1e6):.2f} | {b['maxrss_MB']:.0f} |"
             )
+    lines += [f"\n{note}" for note in report.get("notes", [])]
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
