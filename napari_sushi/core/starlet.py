@@ -38,11 +38,9 @@ def _tap_index(n: int, step: int, device: torch.device) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=16)
-def _weights(dtype: torch.dtype, device: torch.device, column: bool = False) -> torch.Tensor:
-    """The B3 taps as a (1, 5) row or (5, 1) column, made once per dtype and device (no
-    host-to-device copy per call)."""
-    w = torch.tensor([_B3], dtype=dtype, device=device)
-    return w.T.contiguous() if column else w
+def _weights(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The B3 taps as a (1, 5) row, made once per dtype and device (no host-to-device copy per call)."""
+    return torch.tensor([_B3], dtype=dtype, device=device)
 
 
 def _smooth_axis(x: torch.Tensor, step: int, dim: int) -> torch.Tensor:
@@ -93,7 +91,7 @@ def _smooth_axis_adjoint(y: torch.Tensor, step: int, dim: int) -> torch.Tensor:
     """Adjoint of :func:`_smooth_axis`: each tap's weighted values are added back where they were read
     (one product with the weights and one scatter-add over all five taps)."""
     n = y.shape[dim]
-    w = _weights(y.dtype, y.device, column=True)  # (5, 1)
+    w = _weights(y.dtype, y.device).T  # (5, 1)
     if dim == -1:
         spread = (w * y.reshape(-1, 1, n)).reshape(*y.shape[:-1], 5 * n)
     else:

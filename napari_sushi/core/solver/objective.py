@@ -141,7 +141,7 @@ class Penalty:
 
     def project_dual(self, Y: torch.Tensor) -> torch.Tensor:
         assert self.lam is not None, "set_weights first"
-        return torch.maximum(torch.minimum(Y, self.lam), -self.lam)
+        return torch.clamp(Y, -self.lam, self.lam)
 
 
 def _norm2_bound(shape: tuple[int, int], J: int, device) -> float:
@@ -344,15 +344,13 @@ def _prox_newton_step(
     d = torch.zeros_like(gt)
     Ud = st.U.T.double()  # the current iterate (not the anchor problem.U0)
     invD = 1.0 / D
-    assert pen.lam is not None  # set_weights ran before the first step
-    lam, neg_lam = pen.lam, -pen.lam
     WU_old = WU
     gt3 = gt[:, :, None]
     for i in range(n_inner):
         grad = torch.baddbmm(gt3, S, d[:, :, None])[:, :, 0] + pen.adjoint(Y).T  # (N, K), float64
         d_new = torch.clamp(torch.addcmul(d, grad, invD, value=-1.0), lo, hi)
         WU_new = pen.coefficients((Ud + d_new).T.to(problem.dtype))
-        Y = torch.clamp(torch.addcmul(Y, sigma, torch.sub(2.0 * WU_new, WU_old)), neg_lam, lam)
+        Y = pen.project_dual(torch.addcmul(Y, sigma, torch.sub(2.0 * WU_new, WU_old)))
         if (i + 1) % INNER_CHECK == 0 and float((d_new - d).abs().max()) < 1e-7:
             d = d_new
             break

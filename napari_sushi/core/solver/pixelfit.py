@@ -44,7 +44,7 @@ def pixelfit(
     cancel: threading.Event | Callable[[], bool] | None = None,
 ) -> FitResult:
     """Fit every pixel on its own (multi-start LM, batched); same result fields as :func:`fit`. Runs with the CPU thread policy of :mod:`threads` (``settings.threads``)."""
-    settings = settings or FitSettings()
+    assert settings is not None  # under_thread_policy passes the defaults when none are given
     if settings.step_rule != "newton":
         raise ValueError("the per-pixel fit uses the newton step rule only; leave step_rule at 'newton'.")
     n_starts = max(1, int(settings.n_starts))

@@ -272,20 +272,20 @@ class Problem:
     # ------------------------------------------------------------------ Jacobian and Fisher
     def _spectra_and_steps(
         self, model: SpectralModel, th: torch.Tensor, cols: list[int], scales: list[float]
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Spectra S (n, C) and what their derivatives along the parameter columns ``cols`` of th need.
 
-        Returns (S, T (q, n, C), factors (q, n), differences): the derivative along column i is
-        ``(T[i] - S) * factors[i, :, None]`` when ``differences`` (one-sided finite differences,
-        ``self.derivative == "fd"``: T are the spectra stepped inwards from the box edge, computed with S
-        in one model call of (1 + q) n rows, factors +-1/step), else ``T[i] * factors[i, :, None]``
-        (forward-mode AD, all tangents in one batched pass, factors 1). The factors are left for the
+        Returns (S, T (q, n, C), factors (q, n)): the derivative along column i is
+        ``(T[i] - S) * factors[i, :, None]`` with one-sided finite differences (``self.derivative ==
+        "fd"``: T are the spectra stepped inwards from the box edge, computed with S in one model call
+        of (1 + q) n rows, factors +-1/step), else ``T[i] * factors[i, :, None]`` (forward-mode AD, all
+        tangents in one batched pass, factors 1). The factors are left for the
         caller to fold into the per-pixel scale of the Jacobian column (no pass over the spectra).
         """
         n, P = th.shape
         q = len(cols)
         if q == 0:
-            return model.spectrum(th), th.new_zeros(0, n, 1), th.new_zeros(0, n), False
+            return model.spectrum(th), th.new_zeros(0, n, 1), th.new_zeros(0, n)
         tangent = torch.zeros(q, n, P, dtype=th.dtype, device=th.device)
         for i, (p, sc) in enumerate(zip(cols, scales)):
             tangent[i, :, p] = sc
@@ -293,10 +293,10 @@ class Problem:
         rep = th.repeat(q, 1)
         if self.derivative == "ad":
             d = _jvp_forward_ad(model, rep, tangent).reshape(q, n, -1)
-            return model.spectrum(th), d, th.new_ones(q, n), False
+            return model.spectrum(th), d, th.new_ones(q, n)
         step, factor = _one_sided_steps(rep, tangent, self._box_high(model, rep))
         out = model.spectrum(torch.cat([th, rep + step])).reshape(1 + q, n, -1)
-        return out[0], out[1:], factor.reshape(q, n), True
+        return out[0], out[1:], factor.reshape(q, n)
 
     def _box_high(self, model: SpectralModel, th: torch.Tensor) -> torch.Tensor:
         return torch.as_tensor(model.bounds[:, 1], dtype=th.dtype, device=th.device)
@@ -334,8 +334,8 @@ class Problem:
             for c, (spec, th) in enumerate(zip(self.comps, ths)):
                 cols = [p for p, (kind, _) in enumerate(spec.sources) if kind == "free"]
                 ks = [spec.sources[p][1] for p in cols]
-                S, T, fac, diff = self._spectra_and_steps(spec.model, th, cols, [self.free[k].width for k in ks])
-                spectra.append((S, T, diff))
+                S, T, fac = self._spectra_and_steps(spec.model, th, cols, [self.free[k].width for k in ks])
+                spectra.append((S, T))
                 if self.n_share:  # d m / d total = sum_c share_c S_c; d m / d s_j = total sum_c d share_c/d s_j S_c
                     terms[0].append((shares[c], c, None))
                     for j in range(self.n_share):
@@ -344,16 +344,18 @@ class Problem:
                     terms[c].append((None, c, None))
                 for i, k in enumerate(ks):
                     terms[na + k].append((Ac[c] * fac[i], c, i))
-            m = self._expected(Ac, [S for S, _, _ in spectra], idx)
+            m = self._expected(Ac, [S for S, _ in spectra], idx)
             X = self.X[idx]
             B = torch.empty(D + 1, n, C, dtype=self.dtype, device=self.device)
             scale = torch.ones(D, n, dtype=self.dtype, device=self.device)
 
+            differences = self.derivative != "ad"
+
             def write_base(c: int, i: int | None, out: torch.Tensor) -> torch.Tensor:
-                S, T, diff = spectra[c]
+                S, T = spectra[c]
                 if i is None:
                     return out.copy_(S)
-                return torch.sub(T[i], S, out=out) if diff else out.copy_(T[i])
+                return torch.sub(T[i], S, out=out) if differences else out.copy_(T[i])
 
             for d, col in enumerate(terms):
                 if len(col) == 1:  # one term: its base as it is, its factor kept aside

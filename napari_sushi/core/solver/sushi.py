@@ -52,7 +52,7 @@ def fit(
 
     Runs with the CPU thread policy of :mod:`threads` (``settings.threads``).
     """
-    settings = settings or FitSettings()
+    assert settings is not None  # under_thread_policy passes the defaults when none are given
     check_settings(settings)
     t0 = time.perf_counter()
     torch.manual_seed(settings.seed)
