@@ -200,30 +200,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def _read_array(path: Path, what: str) -> np.ndarray:
     """A 2-D map from .npy or FITS (first image HDU), every failure a CLIError naming the file."""
-    if not path.exists():
-        raise CLIError(f"{what} file {path} does not exist.")
-    if path.is_dir():
-        raise CLIError(f"{what} file {path} is a folder; give a .npy or FITS file.")
-    if path.suffix == ".npy":
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except ValueError as exc:  # object arrays need pickle, which we never load
-            raise CLIError(
-                f"{what} file {path} cannot be read without pickle ({exc}); save it as a numeric "
-                "array (np.save(path, mask.astype(bool)))."
-            ) from None
-        except (OSError, EOFError, SyntaxError) as exc:
-            raise CLIError(f"{what} file {path} is not a readable .npy file ({exc}).") from None
-        if arr.dtype.kind not in "biuf":
-            raise CLIError(f"{what} file {path} holds {arr.dtype} values; give numbers or booleans.")
-        return np.asarray(arr, float)
-    from napari_sushi.core.io.fits_file import open_fits
+    from napari_sushi.core.io.map_file import read_map_array
 
-    with open_fits(path, error=CLIError) as hdul:
-        for hdu in hdul:
-            if hdu.data is not None and getattr(hdu, "is_image", False):
-                return np.asarray(hdu.data, float)
-    raise CLIError(f"{what} file {path} holds no image data.")
+    return read_map_array(path, what, error=CLIError)
 
 
 def _number_or_map(text: str, what: str):
@@ -369,47 +348,25 @@ def _read_input(args: argparse.Namespace):
 
 
 def _default_models(cube, quiet: bool = False) -> list[str]:
-    """The thermal and power-law models whose grid matches the cube (exact grid first, then the widest)."""
-    from napari_sushi.core.spectral.base import ModelGridError
-    from napari_sushi.core.spectral.files import ModelFileError
-    from napari_sushi.core.spectral.registry import list_models, load_model, match_model_to_cube
+    """The thermal and power-law models whose grid matches the cube (:func:`~napari_sushi.core.spectral.defaults.default_models`)."""
+    from napari_sushi.core.spectral.defaults import NoMatchingModelError, default_models
 
-    grids: dict[tuple, dict] = {}
-    for entry in list_models():
-        if entry.component not in ("thermal", "powerlaw"):
-            continue
-        try:
-            model = load_model(entry.path)
-            _, note = match_model_to_cube(model, cube)
-        except (ModelGridError, ModelFileError, OSError):
-            continue
-        edges = np.asarray(model.energy_edges, float)
-        g = grids.setdefault(tuple(np.round(edges, 4)), {"exact": note is None, "n": edges.size - 1, "by": {}})
-        rank = (model.meta.family != "emulator", entry.name)
-        g["by"].setdefault(entry.component, []).append((rank, str(entry.path), entry.name))
-    if not grids:
-        ne = cube.n_energy
-        ch = "" if cube.channels is None else f", channels {cube.channels[0]}-{cube.channels[-1]}"
-        raise CLIError(
-            f"no installed model matches the cube's energy grid ({ne} bins {cube.energy_edges[0]:.4g}-"
-            f"{cube.energy_edges[-1]:.4g} keV{ch}): train one for it with `napari-sushi train --rmf RMF ...` "
-            "or give --model (see `napari-sushi models`)."
-        )
-    best = max(grids.values(), key=lambda g: (len(g["by"]), g["exact"], g["n"]))
-    picked = [min(best["by"][c]) for c in ("thermal", "powerlaw") if c in best["by"]]
+    try:
+        chosen = default_models(cube)
+    except NoMatchingModelError as exc:
+        raise CLIError(str(exc).replace("or name the models", "or give --model")) from None
     if not quiet:
-        missing = [c for c in ("thermal", "powerlaw") if c not in best["by"]]
         print(
             "models matching the cube: "
-            + ", ".join(name for _, _, name in picked)
+            + ", ".join(chosen.names)
             + (
-                f" (no {' or '.join(missing)} model matches; train one with `napari-sushi train --rmf RMF ...`)"
-                if missing
+                f" (no {' or '.join(chosen.missing)} model matches; train one with `napari-sushi train --rmf RMF ...`)"
+                if chosen.missing
                 else ""
             ),
             file=sys.stderr,
         )
-    return [path for _, path, _ in picked]
+    return chosen.paths
 
 
 def _warm_start(path: Path) -> FitMaps:

@@ -86,6 +86,7 @@ class Penalty:
         self.problem = problem
         self.J, self.kmad, self.active = penalty_strengths(problem, settings)
         self.lam: torch.Tensor | None = None  # (K, J + 1, Y, X), set once by set_weights
+        self.information: torch.Tensor | None = None  # (K, Y, X) the weights were set from
         self.P = self.J + 1  # penalised planes: the J detail scales and the coarse scale
         self.Uref = problem.U0.clone()  # the starting maps: the coarse plane is penalised relative to them
         self.hnorm = plane_gains(self.J)  # ||h_j||: noise gain of plane j
@@ -104,13 +105,13 @@ class Penalty:
         relative floor (LAMBDA_FLOOR^2 of the map's largest information) applies as well, so that the
         dual steps stay positive where the box floor is zero (kmad 0).
         """
-        fs = local_information(self._maps(fisher_diag.clamp(min=0.0)), self.P)  # (K, J + 1, Y, X)
-        fs = torch.maximum(fs, LAMBDA_FLOOR**2 * fs.amax(dim=(1, 2, 3), keepdim=True))
-        # the dual steps follow the floored information too: with the raw one, the duals of few-photon
-        # pixels crept towards their (floored) bounds and the proximal Newton steps stalled (toy: Phi
-        # 529 above the fixed-step rule's after 200 iterations)
-        self.local_fisher = floored_information(self.kmad, self.hnorm, fs)
-        self.lam = noise_weights(self.kmad, self.hnorm, self.local_fisher)
+        self.information = self._maps(fisher_diag)  # (K, Y, X): what a tiled fit stitches (tiled.py)
+        self.use_weights(*penalty_weights(self.information, self.kmad, self.J))
+
+    def use_weights(self, local_fisher: torch.Tensor, lam: torch.Tensor) -> None:
+        """Take given weights (K, J + 1, Y, X) and local information of :func:`penalty_weights` (e.g. a
+        tile's part of the whole field's, so that every tile minimises the same objective)."""
+        self.local_fisher, self.lam = local_fisher, lam
 
     def dual_steps(self, fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-coefficient dual steps Sigma (K, J + 1, Y, X) and the primal metric term rho (K, N).
@@ -142,6 +143,24 @@ class Penalty:
     def project_dual(self, Y: torch.Tensor) -> torch.Tensor:
         assert self.lam is not None, "set_weights first"
         return torch.clamp(Y, -self.lam, self.lam)
+
+
+def penalty_weights(information: torch.Tensor, kmad: torch.Tensor, J: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(local information, weights lambda), each (K, J + 1, Y, X), from Fisher information maps (K, Y, X).
+
+    The rule of :meth:`Penalty.set_weights`, on maps alone: a function of the information maps and the
+    strengths only, so that a field's weights can be computed from its tiles' stitched information.
+    The relative floor (LAMBDA_FLOOR^2 of each map's largest information) is the one quantity that is not
+    local, which is why a tile's own weights differ from the field's.
+    """
+    hnorm = plane_gains(J)
+    fs = local_information(information.clamp(min=0.0), J + 1)
+    fs = torch.maximum(fs, LAMBDA_FLOOR**2 * fs.amax(dim=(1, 2, 3), keepdim=True))
+    # the dual steps follow the floored information too: with the raw one, the duals of few-photon
+    # pixels crept towards their (floored) bounds and the proximal Newton steps stalled (toy: Phi
+    # 529 above the fixed-step rule's after 200 iterations)
+    local = floored_information(kmad, hnorm, fs)
+    return local, noise_weights(kmad, hnorm, local)
 
 
 def _norm2_bound(shape: tuple[int, int], J: int, device) -> float:

@@ -13,7 +13,7 @@ import torch
 
 from napari_sushi.core.solver.assemble import assemble
 from napari_sushi.core.solver.bootstrap import check_settings, fit_uncertainty
-from napari_sushi.core.solver.engine import iterate
+from napari_sushi.core.solver.engine import State, iterate
 from napari_sushi.core.solver.objective import Penalty, minimise
 from napari_sushi.core.solver.grid_start import grid_scan
 from napari_sushi.core.solver.problem import FitSetupError, build_problem, build_sushi_problem, share_form
@@ -59,28 +59,55 @@ def fit(
     requested = components  # as asked, before the coarse start (the bootstrap redoes that start per replica)
     components = coarse_start(cube, components, settings, cancel)
     problem = build_sushi_problem(cube, components, settings)
+    state, pen, phases = solve(problem, settings, callback, cancel)
+    sig, bias, info = fit_uncertainty(problem, state, settings, pen, cancel, requested)
+    phases.update(info)
+    return assemble(problem, state, settings, "sushi", time.perf_counter() - t0, phases, sigmas=sig, biases=bias)
+
+
+def solve(
+    problem,
+    settings: FitSettings,
+    callback: ProgressCallback | None = None,
+    cancel: threading.Event | Callable[[], bool] | None = None,
+    start: State | None = None,
+    penalty: Penalty | None = None,
+) -> tuple[State, Penalty | None, dict[str, Any]]:
+    """SUSHI's two phases on a built problem: (final state, the objective's Penalty or None, phase record).
+
+    From ``problem``'s start: the thresholding iteration, then the objective's minimisation. Given
+    ``start`` (an iterate near the solution) and ``penalty`` (an objective whose weights are set), only
+    the minimisation runs, from ``start``, with that objective: how a tile of a tiled fit
+    (:mod:`tiled`) refines its part of the stitched maps with the weights of the whole field.
+    """
     total = int(settings.max_iter)  # max_iter bounds both phases together
     second = settings.minimise_objective and total > 1
-    # the thresholding phase only has to reach the basin: it gets at most half the budget and at most
-    # THRESHOLD_MAX_ITER iterations (run long, it drifts)
-    first_cb = None if callback is None else (lambda p: callback(replace(p, max_iter=total)))
-    state = iterate(
-        problem,
-        settings,
-        regularise=True,
-        callback=first_cb,
-        cancel=cancel,
-        max_iter=min(max(1, total // 2), THRESHOLD_MAX_ITER) if second else total,
-    )
-    phases: dict[str, Any] = {
-        "threshold_iterations": state.n_iter,
-        "threshold_stop": state.stop_reason,
-        "objective_iterations": 0,
-    }
+    if start is not None and penalty is not None:
+        state = start
+        phases: dict[str, Any] = {"threshold_iterations": 0, "threshold_stop": "skipped", "objective_iterations": 0}
+    else:
+        # the thresholding phase only has to reach the basin: it gets at most half the budget and at most
+        # THRESHOLD_MAX_ITER iterations (run long, it drifts)
+        first_cb = None if callback is None else (lambda p: callback(replace(p, max_iter=total)))
+        state = iterate(
+            problem,
+            settings,
+            regularise=True,
+            callback=first_cb,
+            cancel=cancel,
+            max_iter=min(max(1, total // 2), THRESHOLD_MAX_ITER) if second else total,
+        )
+        phases = {
+            "threshold_iterations": state.n_iter,
+            "threshold_stop": state.stop_reason,
+            "objective_iterations": 0,
+        }
     left = total - state.n_iter
     pen = None
     if second and state.stop_reason != "cancelled" and left > 0:
-        pen = Penalty(problem, settings)  # minimise sets its weights; the bootstrap's refits reuse them
+        # minimise sets the weights of a new Penalty; the bootstrap's refits (and a tiled fit's tiles) reuse them
+        pen = Penalty(problem, settings) if penalty is None else penalty
+        n0 = state.n_iter
         state = minimise(
             problem,
             settings,
@@ -92,12 +119,10 @@ def fit(
             total=total,
             penalty=pen,
         )
-        phases["objective_iterations"] = state.n_iter - phases["threshold_iterations"]
+        phases["objective_iterations"] = state.n_iter - n0
         if state.objective:
             phases["objective"] = state.objective[-1]
-    sig, bias, info = fit_uncertainty(problem, state, settings, pen, cancel, requested)
-    phases.update(info)
-    return assemble(problem, state, settings, "sushi", time.perf_counter() - t0, phases, sigmas=sig, biases=bias)
+    return state, pen, phases
 
 
 def coarse_scales(n_scales: int) -> int:
