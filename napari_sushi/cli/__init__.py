@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMANDS = ["info", "bin", "simulate", "models", "train", "fit", "pixelfit", "demo"]
+SUBCOMMANDS = ["info", "bin", "simulate", "models", "train", "fit", "pixelfit", "batch", "demo"]
 
 
 class CLIError(Exception):
@@ -27,6 +27,7 @@ SUMMARIES = {  # the top-level help's one line per command, without importing th
     "train": "train a spectral model (emulator, iae or reference)",
     "fit": "SUSHI fit: regularised physical parameter maps",
     "pixelfit": "per-pixel fit (no regularisation), for comparison",
+    "batch": "fit many cubes listed in a TOML file, each to its own maps file",
     "demo": "open napari with the toy supernova remnant and the fit dock",
 }
 

@@ -89,6 +89,30 @@ def add_common(p: argparse.ArgumentParser, regularised: bool) -> None:
             help="scan: a global grid scan of every parameter box starts the coarse fit (default; "
             "--init values are then not used); default: start from the models' defaults or --init",
         )
+        t = p.add_argument_group("tiled fits of large fields")
+        t.add_argument(
+            "--tile",
+            type=int,
+            metavar="N",
+            help="fit in N x N tiles that share the field's start and penalty weights, stitched without "
+            "their halos (for fields too large for one device; tiles run in parallel with --workers)",
+        )
+        t.add_argument(
+            "--halo",
+            type=int,
+            metavar="H",
+            help="pixels each tile reaches beyond its own (default: the starlet's reach + 2, 16 at J = 3)",
+        )
+        t.add_argument(
+            "--tile-rounds",
+            type=int,
+            default=3,
+            metavar="R",
+            help="passes over the tiles at most; later ones re-fit from the stitched maps (default 3)",
+        )
+        from napari_sushi.cli.batch import add_cluster_options
+
+        add_cluster_options(t)
         p.add_argument(
             "--regularise-shares",
             action="store_true",
@@ -435,13 +459,18 @@ def run_fit(args: argparse.Namespace, regularised: bool) -> int:
         signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
     )
     try:
-        res = fn(cube, comps, st, callback=progress, cancel=cancel)
+        if regularised and args.tile is not None:
+            res = _tiled(args, cube, comps, st, cancel, bar)
+        else:
+            if getattr(args, "workers", None) is not None or getattr(args, "scheduler", None):
+                raise CLIError("--workers and --scheduler apply to tiled fits (--tile N); a whole-cube fit runs here.")
+            res = fn(cube, comps, st, callback=progress, cancel=cancel)
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
         if bar is not None:
             bar.close()
-    if cancel.is_set() or res.stop_reason == "cancelled":
+    if cancel.is_set() or res is None or res.stop_reason == "cancelled":
         print("napari-sushi: fit cancelled; nothing was written.", file=sys.stderr)
         return 130
     if isinstance(res.provenance, dict):  # the data's response travels to the maps' provenance
@@ -457,6 +486,41 @@ def run_fit(args: argparse.Namespace, regularised: bool) -> int:
         for line in parameter_summary(res):
             print(line)
     return 0
+
+
+def _tiled(args: argparse.Namespace, cube, comps, st, cancel: threading.Event, bar):
+    """The tiled fit of ``fit --tile``, here or on the cluster of --workers/--scheduler (None if cancelled)."""
+    from napari_sushi.core.cluster import dask_client
+    from napari_sushi.core.solver.tiled import tiled_fit
+
+    if args.tile < 8:
+        raise CLIError(f"--tile wants a tile size >= 8 pixels; got {args.tile}.")
+    if args.halo is not None and args.halo < 0:
+        raise CLIError(f"--halo wants a whole number >= 0; got {args.halo}.")
+    if args.tile_rounds < 1:
+        raise CLIError(f"--tile-rounds wants a whole number >= 1; got {args.tile_rounds}.")
+    if args.workers is not None and args.workers < 1:
+        raise CLIError(f"--workers wants a whole number >= 1; got {args.workers}.")
+
+    def on_tile(rnd: int, done: int, n: int) -> None:
+        if bar is not None:
+            if done == 1:
+                bar.reset(total=n)
+                bar.set_description(f"tiles, round {rnd}")
+            bar.update(1)
+
+    with dask_client(args.scheduler, args.workers) as client:
+        return tiled_fit(
+            cube,
+            comps,
+            st,
+            tile=args.tile,
+            halo=args.halo,
+            rounds=args.tile_rounds,
+            client=client,
+            on_tile=on_tile,
+            cancel=cancel,
+        )
 
 
 def parameter_summary(res) -> list[str]:

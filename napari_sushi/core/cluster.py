@@ -77,12 +77,15 @@ def run_tasks(
     client: Any = None,
     on_done: Callable[[int, Any], None] | None = None,
     on_error: Callable[[Any, BaseException], Any] | None = None,
+    cancel: Callable[[], bool] | None = None,
 ) -> list[Any]:
     """``[fn(item) for item in items]``, here (in order) or on ``client``'s workers (in parallel).
 
     ``on_done(index, result)`` is called as each result arrives. A task that raises gives
     ``on_error(item, exception)`` as its result when ``on_error`` is given (so one failure does not stop
-    the others); otherwise the exception propagates (remaining tasks are cancelled).
+    the others); otherwise the exception propagates (remaining tasks are cancelled). ``cancel()``
+    true stops the run before the next task starts (here) or as the next result arrives (on a cluster,
+    where the tasks not done are cancelled); the results not computed stay None.
     """
     results: list[Any] = [None] * len(items)
 
@@ -93,6 +96,8 @@ def run_tasks(
 
     if client is None:
         for i, item in enumerate(items):
+            if cancel is not None and cancel():
+                break
             try:
                 value = fn(item)
             except Exception as exc:
@@ -106,6 +111,8 @@ def run_tasks(
     index = {f.key: i for i, f in enumerate(futures)}
     try:
         for fut in distributed.as_completed(futures):
+            if cancel is not None and cancel():
+                break
             i = index[fut.key]
             try:
                 value = fut.result()

@@ -389,7 +389,9 @@ def tiled_fit(
             if on_tile is not None:
                 on_tile(rnd, done[0], len(tasks))
 
-        parts = run_tasks(fit_tile, tasks, client=client, on_done=progress)
+        parts = run_tasks(fit_tile, tasks, client=client, on_done=progress, cancel=lambda: is_cancelled(cancel))
+        if is_cancelled(cancel):
+            return None  # type: ignore[return-value]
         stitched = stitch(parts, cores, cube, time.perf_counter() - t0)
         move = None
         if previous is not None:
