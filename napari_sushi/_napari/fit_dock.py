@@ -58,6 +58,16 @@ def solver_function(method: str):
     return pixelfit
 
 
+def _on_cluster(scheduler: str, fit_fn):
+    """A solver with the core's signature that runs ``fit_fn`` on the Dask cluster at ``scheduler``."""
+    from napari_sushi.core.cluster import submit_fit
+
+    def run(cube, components, settings, callback=None, cancel=None):
+        return submit_fit(scheduler, fit_fn, cube, components, settings, callback, cancel)
+
+    return run
+
+
 def available_devices() -> dict[str, str]:
     """Device name -> description ("" when not available on this machine)."""
     import torch
@@ -398,6 +408,15 @@ class SushiFitDock(QWidget):
         for b in (self.run_button, self.pixel_button, self.cancel_button):
             buttons.addWidget(b)
         rl.addLayout(buttons)
+        where = QFormLayout()
+        self.scheduler_edit = QLineEdit()
+        self.scheduler_edit.setPlaceholderText("this computer (or a Dask scheduler, tcp://host:8786)")
+        self.scheduler_edit.setToolTip(
+            "empty: fit here in a background thread (default). A Dask scheduler's address: send the fit to a "
+            "worker of that cluster (needs napari-sushi[cluster]; the maps appear when it returns)"
+        )
+        where.addRow("run on", self.scheduler_edit)
+        rl.addLayout(where)
         self.progress = QProgressBar()
         self.progress.setRange(0, 100)
         self.progress.setValue(0)
@@ -435,6 +454,11 @@ class SushiFitDock(QWidget):
         sess.addWidget(self.save_session_button)
         sess.addWidget(self.load_session_button)
         el.addRow(sess)
+        self.batch_button = QPushButton("Open a batch's outputs…")
+        self.batch_button.setToolTip(
+            "a batch file of `napari-sushi batch` (TOML): open every finished output as a run (maps, σ, linked layers)"
+        )
+        el.addRow(self.batch_button)
         col.addWidget(exp)
         col.addStretch(1)
 
@@ -455,6 +479,7 @@ class SushiFitDock(QWidget):
         self.export_button.clicked.connect(self._export_dialog)
         self.save_session_button.clicked.connect(self._save_session_dialog)
         self.load_session_button.clicked.connect(self._load_session_dialog)
+        self.batch_button.clicked.connect(self._open_batch_dialog)
         self.background_combo.activated.connect(self._background_activated)
         self.cube_combo.currentTextChanged.connect(self._cube_selected)
 
@@ -943,6 +968,9 @@ class SushiFitDock(QWidget):
             if not self._check_memory(req):
                 return None
             fit_fn = solver_function(method)
+            scheduler = self.scheduler_edit.text().strip()
+            if scheduler:
+                fit_fn = _on_cluster(scheduler, fit_fn)
         except (ValueError, OSError, ImportError) as exc:
             self._report_error(f"napari-sushi: {exc}")
             return None
@@ -965,7 +993,11 @@ class SushiFitDock(QWidget):
         self.progress.setValue(0)
         self._t0 = time.perf_counter()
         self._last_progress = None
-        self.status.setText(f"{label}: starting on {self.device_combo.currentText()}…")
+        if scheduler:
+            self.progress.setRange(0, 0)  # busy: a cluster's worker reports no iterations back
+            self.status.setText(f"{label}: sent to the Dask cluster at {scheduler}; the maps appear when it returns…")
+        else:
+            self.status.setText(f"{label}: starting on {self.device_combo.currentText()}…")
         w.start()
         self._timer.start()
         self._scroll.ensureWidgetVisible(self.cost_plot)  # progress in view while it runs
@@ -1027,6 +1059,8 @@ class SushiFitDock(QWidget):
         live.provenance = dict(live.provenance, **result.provenance)  # exports re-open under this run label
         names = live.finalize(result)
         self._add_run(RunRecord(job.label, job.method, result, names, req.cube_layer.name, req.settings))
+        if self.progress.maximum() == 0:  # a cluster's run: leave the busy state
+            self.progress.setRange(0, 1)
         self.progress.setValue(self.progress.maximum())
         gof = np.asarray(result.gof, float)
         title = L.run_title(job.label, job.method, req.settings.kmad if job.method == "sushi" else None)
@@ -1089,6 +1123,40 @@ class SushiFitDock(QWidget):
             return
         self.job = None
         self._set_running(False)
+
+    # ================================================================================ batches
+    def _open_batch_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a batch's outputs", "", "batch files (*.toml);;all files (*)")
+        if path:
+            self.open_batch(path)
+
+    def open_batch(self, path: str) -> list[str]:
+        """Open every finished output of a batch file as a run (through the plugin's maps reader); the
+        outputs not written yet are named in a notification. Returns the outputs opened."""
+        from napari_sushi.core.batch import load_spec
+
+        try:
+            jobs = load_spec(path)
+        except ValueError as exc:
+            self._report_error(f"napari-sushi: {exc}")
+            return []
+        opened, missing = [], []
+        for job in jobs:
+            if not job.output.exists():
+                missing.append(job.name)
+                continue
+            try:
+                self.viewer.open(str(job.output), plugin="napari-sushi")
+            except Exception as exc:  # noqa: BLE001 (a damaged output must not stop the others)
+                show_warning(f"napari-sushi: cannot open {job.output} ({exc}).")
+                continue
+            opened.append(str(job.output))
+        msg = f"batch {Path(path).name}: opened {len(opened)} of {len(jobs)} outputs"
+        if missing:
+            msg += f"; not fitted yet: {', '.join(missing)} (run `napari-sushi batch {path}`)"
+        self.status.setText(msg + ".")
+        (show_warning if missing else show_info)(f"napari-sushi: {msg}.")
+        return opened
 
     # ================================================================================ export
     def _export_dialog(self) -> None:

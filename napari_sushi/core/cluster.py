@@ -147,3 +147,34 @@ def worker_device(device: str) -> str:
     name = worker.name
     k = name if isinstance(name, int) else sum(map(ord, str(name)))
     return f"cuda:{k % n}"
+
+
+def submit_fit(
+    scheduler: str,
+    fit_fn: Callable[..., Any],
+    cube: Any,
+    components: list,
+    settings: Any,
+    callback: Callable[[Any], None] | None = None,
+    cancel: Any = None,
+    poll_s: float = 0.2,
+) -> Any:
+    """``fit_fn(cube, components, settings)`` run by a worker of the Dask cluster at ``scheduler``; its result.
+
+    A blocking call with the solvers' signature (``callback`` is not sent: the worker's progress does
+    not travel back, only the result), so the app's background thread can run a fit on a cluster
+    instead of here. ``cancel`` (Event or callable) is polled every ``poll_s``: when set, the task
+    is cancelled on the cluster and None is returned.
+    """
+    import time
+
+    from napari_sushi.core.solver.stopping import is_cancelled
+
+    with dask_client(scheduler=scheduler) as client:
+        fut = client.submit(fit_fn, cube, components, settings, pure=False)
+        while not fut.done():
+            if is_cancelled(cancel):
+                fut.cancel()
+                return None
+            time.sleep(poll_s)
+        return fut.result()
