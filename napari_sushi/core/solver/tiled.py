@@ -329,13 +329,15 @@ def tiled_fit(
     seam_tol: float = SEAM_TOL,
     client: Any = None,
     on_tile: Callable[[int, int, int], None] | None = None,
+    on_round: Callable[[int, FitResult], None] | None = None,
     cancel: threading.Event | Callable[[], bool] | None = None,
 ) -> FitResult:
     """SUSHI on ``cube`` in ``tile`` x ``tile`` tiles with a ``halo`` (default :func:`default_halo`), sharing
     the field's start and weights (module docstring); tiles run here or on ``client`` (a Dask Client).
 
     ``rounds``: at most this many passes over the tiles (1 = independent tiles from the shared start).
-    ``on_tile(round, done, n_tiles)`` reports progress. The result's provenance has ``tiling`` (a
+    ``on_tile(round, done, n_tiles)`` reports progress; ``on_round(round, stitched)`` gives the stitched
+    maps after each round. The result's provenance has ``tiling`` (a
     :class:`TiledReport` as a dict: rounds, border movement, seams). Cancelling returns None.
     """
     from napari_sushi.core.cluster import run_tasks
@@ -393,6 +395,8 @@ def tiled_fit(
         if is_cancelled(cancel):
             return None  # type: ignore[return-value]
         stitched = stitch(parts, cores, cube, time.perf_counter() - t0)
+        if on_round is not None:
+            on_round(rnd, stitched)
         move = None
         if previous is not None:
             move = max(
