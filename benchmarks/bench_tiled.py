@@ -84,6 +84,11 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=None, help="Dask LocalCluster workers for the tiles")
     ap.add_argument("--rounds", type=int, default=3, help="tiled_fit's rounds (passes over the tiles) at most")
     ap.add_argument("--out", default=str(OUT))
+    ap.add_argument(
+        "--no-reference",
+        action="store_true",
+        help="skip the whole-cube fit's own reproducibility rows (float64; tol 1e-6), two more whole fits",
+    )
     args = ap.parse_args()
     rows = []
     st = FitSettings()
@@ -94,6 +99,12 @@ def main() -> None:
             whole = fit(sim.cube, components(), st)
             t_whole = time.perf_counter() - t
             print(f"seed {seed}: whole {t_whole:.1f} s, {whole.n_iter} iterations ({whole.stop_reason})", flush=True)
+            refs = {}
+            if not args.no_reference:  # how far the whole fit itself moves with rounding and convergence
+                for label, other in (("float64", {"dtype": "float64"}), ("tol 1e-6", {"tol": 1e-6, "max_iter": 600})):
+                    ref = fit(sim.cube, components(), FitSettings(**other))
+                    refs[label] = compare(sim, whole, ref)
+                    print(f"reference {label}: {json.dumps(refs[label])}", flush=True)
             for tile in args.tiles:
                 t = time.perf_counter()
                 tiled = tiled_fit(sim.cube, components(), st, tile=tile, rounds=args.rounds, client=client)
@@ -114,6 +125,7 @@ def main() -> None:
                     "rounds": tiling["rounds"],
                     "seams": tiling["seams"],
                     "maps": compare(sim, whole, tiled),
+                    "reference": refs,
                 }
                 rows.append(row)
                 print(json.dumps(row["maps"], indent=1), flush=True)
@@ -139,6 +151,18 @@ def write_md(rows: list[dict], path: Path, argv: str) -> None:
                 f"{m['rmse_tiled']:.4g} | {100 * m['rmse_change']:+.2f} % | {m['diff_rms']:.3g} | "
                 f"{m['diff_over_rmse']:.3f} | {'' if seam is None else f'{seam:.3g}'} |"
             )
+    refs = [(r["seed"], label, m) for r in rows[:1] for label, m in r.get("reference", {}).items()]
+    if refs:
+        lines += [
+            "",
+            "For scale, the whole-cube fit against itself with another rounding (float64) or a tighter stopping",
+            "test (tol 1e-6, max_iter 600): RMS(other - default) / RMSE of the default, per map.",
+            "",
+            "| seed | whole fit with | " + " | ".join(rows[0]["maps"]) + " |",
+            "|---|---|" + "---|" * len(rows[0]["maps"]),
+        ]
+        for seed, label, m in refs:
+            lines.append(f"| {seed} | {label} | " + " | ".join(f"{m[k]['diff_over_rmse']:.3f}" for k in m) + " |")
     lines += [
         "",
         "| seed | tiles | workers | whole (s) | tiled (s) | rounds (at most): seconds, border move (box units) |",
