@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_sushi._napari import fit_dock as fd
 from napari_sushi._napari.layers import cube_layer
 
 from app_helpers import analytic_fit_dock, make_cube, run_fit
