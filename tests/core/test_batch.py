@@ -125,3 +125,14 @@ def test_local_cluster_gives_the_in_process_maps(tmp_path, cubes):
         assert ma.keys() == mb.keys()
         for k in ma:
             np.testing.assert_allclose(mb[k], ma[k], rtol=1e-6, atol=1e-6, err_msg=f"{a.name} {k}")
+
+
+def test_a_batch_cube_with_tiles_is_fitted_in_tiles(tmp_path, cubes):
+    spec = _spec(tmp_path, f'\n[[cube]]\ninput = "{cubes[0]}"\ntiles = {{ size = 8, halo = 2, rounds = 2 }}\n')
+    (job,) = load_spec(spec)
+    assert job.tiles == {"size": 8, "halo": 2, "rounds": 2}
+    assert run_job(job).status == "done"
+    from napari_sushi.core.io.maps import read_maps_fits
+
+    tiling = read_maps_fits(job.output).provenance["provenance"]["tiling"]
+    assert tiling["n_tiles"] == 4 and tiling["halo"] == 2 and len(tiling["rounds"]) <= 2
