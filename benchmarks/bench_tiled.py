@@ -26,25 +26,19 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from napari_sushi.core.cluster import dask_client  # noqa: E402
 from napari_sushi.core.scoring import score_result  # noqa: E402
-from napari_sushi.core.solver.settings import Component, FitSettings  # noqa: E402
+from napari_sushi.core.solver.settings import FitSettings  # noqa: E402
 from napari_sushi.core.solver.sushi import fit  # noqa: E402
 from napari_sushi.core.solver.tiled import tiled_fit  # noqa: E402
-from napari_sushi.core.spectral.registry import load_model  # noqa: E402
 from napari_sushi.core.zoo import ZooCase, simulate_zoo  # noqa: E402
+from bench_zoo import components  # noqa: E402  (the toy emulators, as the zoo benchmark fits them)
 
 OUT = ROOT / "benchmarks" / "results" / "tiled"
 PARAMS = ["thermal kT", "thermal velocity", "powerlaw index"]
 SHARES = ["thermal share", "powerlaw share"]
-
-
-def components() -> list[Component]:
-    return [
-        Component("thermal", load_model("toy-thermal-emulator")),
-        Component("powerlaw", load_model("toy-powerlaw-emulator")),
-    ]
 
 
 def compare(sim, whole, tiled) -> dict:

@@ -23,26 +23,20 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from napari_sushi.core.cluster import dask_client  # noqa: E402
 from napari_sushi.core.solver.engine import _sum  # noqa: E402
 from napari_sushi.core.solver.problem import build_sushi_problem  # noqa: E402
-from napari_sushi.core.solver.settings import Component, FitSettings  # noqa: E402
+from napari_sushi.core.solver.settings import FitSettings  # noqa: E402
 from napari_sushi.core.solver.assemble import assemble  # noqa: E402
 from napari_sushi.core.solver.sushi import coarse_start, fit, solve  # noqa: E402
 from napari_sushi.core.solver.threads import fit_threads  # noqa: E402
 from napari_sushi.core.solver.tiled import Maps, tiled_fit  # noqa: E402
-from napari_sushi.core.spectral.registry import load_model  # noqa: E402
 from napari_sushi.core.zoo import ZooCase, simulate_zoo  # noqa: E402
+from bench_zoo import components  # noqa: E402  (the toy emulators, as the zoo benchmark fits them)
 
 OUT = ROOT / "benchmarks" / "results" / "tiled_objective"
-
-
-def components() -> list[Component]:
-    return [
-        Component("thermal", load_model("toy-thermal-emulator")),
-        Component("powerlaw", load_model("toy-powerlaw-emulator")),
-    ]
 
 
 def main() -> None:

@@ -775,13 +775,9 @@ class SushiFitDock(QWidget):
         return editor
 
     def _unique_name(self, base: str, editor: ComponentEditor) -> str:
-        taken = {e.name for e in self.editors if e is not editor}
-        if base not in taken:
-            return base
-        i = 2
-        while f"{base}{i}" in taken:
-            i += 1
-        return f"{base}{i}"
+        from napari_sushi.core.solver.settings import unique_name
+
+        return unique_name(base, {e.name for e in self.editors if e is not editor})
 
     def remove_component(self, editor: ComponentEditor) -> None:
         if editor in self.editors:

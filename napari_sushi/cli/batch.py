@@ -47,13 +47,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from napari_sushi.cli import CLIError
     from napari_sushi.core.batch import load_spec, run_batch
     from napari_sushi.core.cluster import dask_client
 
     jobs = load_spec(args.spec)
-    if args.workers is not None and args.workers < 1:
-        raise CLIError(f"--workers wants a whole number >= 1; got {args.workers}.")
     if args.dry_run:
         for job in jobs:
             state = "exists, skipped" if job.output.exists() and not args.redo else "to fit"

@@ -238,7 +238,7 @@ def _number_or_map(text: str, what: str):
 
 def build_request(args: argparse.Namespace, regularised: bool):
     """(cube, components, settings) from the command line, with clear errors."""
-    from napari_sushi.core.solver.settings import Component, FitSettings
+    from napari_sushi.core.solver.settings import Component, FitSettings, unique_name
     from napari_sushi.core.spectral.registry import load_model
 
     from napari_sushi.cli.paths import check_output
@@ -262,10 +262,7 @@ def build_request(args: argparse.Namespace, regularised: bool):
     for spec in specs:
         name, _, ref = spec.rpartition("=") if "=" in spec and not Path(spec).exists() else ("", "", spec)
         model = load_model(ref)
-        name = name or model.component
-        base, i = name, 2
-        while name in names:
-            name, i = f"{base}{i}", i + 1
+        name = unique_name(name or model.component, names)
         names.add(name)
         comps.append(Component(name, model))
     by_name = {c.name: c for c in comps}
@@ -499,8 +496,6 @@ def _tiled(args: argparse.Namespace, cube, comps, st, cancel: threading.Event, b
         raise CLIError(f"--halo wants a whole number >= 0; got {args.halo}.")
     if args.tile_rounds < 1:
         raise CLIError(f"--tile-rounds wants a whole number >= 1; got {args.tile_rounds}.")
-    if args.workers is not None and args.workers < 1:
-        raise CLIError(f"--workers wants a whole number >= 1; got {args.workers}.")
 
     def on_tile(rnd: int, done: int, n: int) -> None:
         if bar is not None:

@@ -266,7 +266,7 @@ def build_request(job: Job):
     from napari_sushi.core.io.map_file import read_map_array
     from napari_sushi.core.io.read import read_cube
     from napari_sushi.core.solver.links import merge_links
-    from napari_sushi.core.solver.settings import Component
+    from napari_sushi.core.solver.settings import Component, unique_name
     from napari_sushi.core.spectral.defaults import default_models
     from napari_sushi.core.spectral.registry import load_model
 
@@ -276,10 +276,7 @@ def build_request(job: Job):
     comps: list[Component] = []
     for ref in job.models or default_models(cube).paths:
         model = load_model(ref)
-        name, i = model.component, 2
-        while any(c.name == name for c in comps):
-            name, i = f"{model.component}{i}", i + 1
-        comps.append(Component(name, model))
+        comps.append(Component(unique_name(model.component, {c.name for c in comps}), model))
     by_name = {c.name: c for c in comps}
     for what, given in (("fixed", job.fixed), ("init", job.init)):
         for key, v in given.items():

@@ -54,7 +54,7 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
     else:
         n = int(workers)  # type: ignore[arg-type]
         if n < 1:
-            raise ClusterError(f"the number of local workers must be >= 1; got {workers}.")
+            raise ClusterError(f"the number of local Dask workers (--workers) must be >= 1; got {workers}.")
         import dask
 
         # Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also fixes glibc's mmap threshold:

@@ -199,16 +199,15 @@ class HyperCube:
             header=_cropped_sky_keywords(self.header, y0, x0),
         )
 
-    def tiles(self, tile: int, halo: int = 0) -> list[tuple[tuple[slice, slice], tuple[slice, slice], "HyperCube"]]:
-        """Overlapping tiles covering the image: ``(core, inner, cube)`` per tile, where ``core`` is
-        the tile's own pixels in the full image, ``inner`` the same pixels inside the tile's cube,
-        and the cube reaches ``halo`` pixels further on each side (less at the image's borders).
-        Stitching the ``inner`` parts of the tiles' maps into ``core`` gives the full image once."""
+    def tile_regions(self, tile: int, halo: int = 0) -> list[tuple[tuple[slice, slice], ...]]:
+        """``(core, inner, extent)`` slices per tile of :meth:`tiles`: the tile's own pixels in the image,
+        the same pixels inside its extent, and the extent (``halo`` pixels further on each side, less at
+        the image's borders) in the image."""
         tile, halo = int(tile), int(halo)
         if tile < 1 or halo < 0:
             raise CubeError(f"tiles need a tile size >= 1 and a halo >= 0; got {tile} and {halo}.")
         _, ny, nx = self.shape
-        out = []
+        out: list[tuple[tuple[slice, slice], ...]] = []
         for ya in range(0, ny, tile):
             for xa in range(0, nx, tile):
                 yb, xb = min(ny, ya + tile), min(nx, xa + tile)
@@ -216,8 +215,18 @@ class HyperCube:
                 y1, x1 = min(ny, yb + halo), min(nx, xb + halo)
                 core = (slice(ya, yb), slice(xa, xb))
                 inner = (slice(ya - y0, yb - y0), slice(xa - x0, xb - x0))
-                out.append((core, inner, self.crop(y0, y1, x0, x1)))
+                out.append((core, inner, (slice(y0, y1), slice(x0, x1))))
         return out
+
+    def tiles(self, tile: int, halo: int = 0) -> list[tuple[tuple[slice, slice], tuple[slice, slice], "HyperCube"]]:
+        """Overlapping tiles covering the image: ``(core, inner, cube)`` per tile, where ``core`` is
+        the tile's own pixels in the full image, ``inner`` the same pixels inside the tile's cube,
+        and the cube reaches ``halo`` pixels further on each side (less at the image's borders).
+        Stitching the ``inner`` parts of the tiles' maps into ``core`` gives the full image once."""
+        return [
+            (core, inner, self.crop(ys.start, ys.stop, xs.start, xs.stop))
+            for core, inner, (ys, xs) in self.tile_regions(tile, halo)
+        ]
 
 
 def _cropped_sky_keywords(header: fits.Header, y0: int, x0: int) -> fits.Header:

@@ -30,6 +30,16 @@ class Component:
     init: dict[str, float | np.ndarray] = field(default_factory=dict)
 
 
+def unique_name(base: str, taken) -> str:
+    """``base``, or ``base2``, ``base3``, ... : the first not in ``taken`` (component names must be unique)."""
+    if base not in taken:
+        return base
+    i = 2
+    while f"{base}{i}" in taken:
+        i += 1
+    return f"{base}{i}"
+
+
 @dataclass
 class FitSettings:
     """Regularisation, statistics, data selection, stopping and device choices.

@@ -26,14 +26,14 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
 from napari_sushi.core.cube import HyperCube, as_cube
-from napari_sushi.core.solver.assemble import settings_summary
+from napari_sushi.core.solver.assemble import assemble, settings_summary
 from napari_sushi.core.solver.bootstrap import check_settings, fit_uncertainty
 from napari_sushi.core.solver.engine import State, penalty_strengths
 from napari_sushi.core.solver.objective import Penalty, penalty_weights
@@ -70,7 +70,6 @@ class TileTask:
     """One tile's fit: its cube (halo included), the components with their start cropped, and, after
     round 1, the stitched maps to start from and the field's weights (each cropped to the tile)."""
 
-    index: int
     cube: HyperCube
     components: list[Component]
     settings: FitSettings
@@ -84,30 +83,16 @@ class TileResult:
     """A tile's fit cropped to its own pixels, its parameter maps with the halo (for the seams), and the
     Fisher information its weights came from (K, y, x) with the strengths (K,)."""
 
-    index: int
     result: FitResult
     inner: tuple[slice, slice]
     halo_params: dict[str, np.ndarray]
     information: np.ndarray | None
     kmad: np.ndarray | None
-    seconds: float = 0.0
-
-
-@dataclass
-class TiledReport:
-    """What the tiling did: per round, wall time and the largest map change near borders; the seams."""
-
-    tile: int
-    halo: int
-    n_tiles: int
-    rounds: list[dict] = field(default_factory=list)
-    seams: dict[str, float] = field(default_factory=dict)
 
 
 def fit_tile(task: TileTask) -> TileResult:
     """Fit one tile (round 1: both phases from the start; later rounds: the objective with the field's
     weights, from the stitched maps), on whatever process runs it; one CPU thread unless set."""
-    from napari_sushi.core.solver.assemble import assemble
     from napari_sushi.core.solver.sushi import solve
 
     t0 = time.perf_counter()
@@ -133,13 +118,11 @@ def fit_tile(task: TileTask) -> TileResult:
             information = pen.information.double().cpu().numpy()
             kmad = penalty_strengths(problem, st)[1].double().cpu().numpy()
     return TileResult(
-        task.index,
         crop_result(res, task.inner),
         task.inner,
         {k: v.copy() for k, v in res.params.items()},
         information,
         kmad,
-        time.perf_counter() - t0,
     )
 
 
@@ -211,24 +194,6 @@ def _tile_settings(settings: FitSettings, region, shape) -> FitSettings:
         background=crop(settings.background, "background"),
         sigma=crop(settings.sigma, "sigma"),
     )
-
-
-def _regions(shape: tuple[int, int], tile: int, halo: int):
-    """(core, inner, extent) slices per tile, as :meth:`HyperCube.tiles` cuts them."""
-    ny, nx = shape
-    out = []
-    for ya in range(0, ny, tile):
-        for xa in range(0, nx, tile):
-            yb, xb = min(ny, ya + tile), min(nx, xa + tile)
-            y0, x0, y1, x1 = max(0, ya - halo), max(0, xa - halo), min(ny, yb + halo), min(nx, xb + halo)
-            out.append(
-                (
-                    (slice(ya, yb), slice(xa, xb)),
-                    (slice(ya - y0, yb - y0), slice(xa - x0, xb - x0)),
-                    (slice(y0, y1), slice(x0, x1)),
-                )
-            )
-    return out
 
 
 def stitch(parts: list[TileResult], cores, cube: HyperCube, seconds: float) -> FitResult:
@@ -337,8 +302,8 @@ def tiled_fit(
 
     ``rounds``: at most this many passes over the tiles (1 = independent tiles from the shared start).
     ``on_tile(round, done, n_tiles)`` reports progress; ``on_round(round, stitched)`` gives the stitched
-    maps after each round. The result's provenance has ``tiling`` (a
-    :class:`TiledReport` as a dict: rounds, border movement, seams). Cancelling returns None.
+    maps after each round. The result's provenance has ``tiling``: tile, halo, n_tiles, per round its
+    seconds, border movement and seams, and the last round's seams. Cancelling returns None.
     """
     from napari_sushi.core.cluster import run_tasks
     from napari_sushi.core.solver.sushi import coarse_start
@@ -359,25 +324,23 @@ def tiled_fit(
     if tile < 8 or halo < 0 or rounds < 1:
         raise FitSetupError(f"tiles need a size >= 8, a halo >= 0 and rounds >= 1; got {tile}, {halo}, {rounds}.")
     shape = cube.shape[1:]
-    regions = _regions(shape, tile, halo)
+    regions = cube.tile_regions(tile, halo)
     cores = [r[0] for r in regions]
     with fit_threads(settings):  # the field's coarse start (cheap: a binned cube), shared by every tile
         start = coarse_start(cube, components, settings, cancel)
     if is_cancelled(cancel):
         return None  # type: ignore[return-value]
-    report = TiledReport(tile=tile, halo=halo, n_tiles=len(regions))
+    rounds_done: list[dict] = []  # per round: seconds, border movement, seams
     tasks = [
         TileTask(
-            i,
             cube.crop(ext[0].start, ext[0].stop, ext[1].start, ext[1].stop),
             _tile_components(start, ext, shape),
             _tile_settings(settings, ext, shape),
             inner,
         )
-        for i, (_, inner, ext) in enumerate(regions)
+        for _, inner, ext in regions
     ]
     near = _near_borders(shape, cores, halo)
-    widths = {k: float(b[1] - b[0]) for k, b in (start_boxes(start)).items()}
     stitched = previous = None
     weights = None
     for rnd in range(1, rounds + 1):
@@ -399,12 +362,13 @@ def tiled_fit(
             on_round(rnd, stitched)
         move = None
         if previous is not None:
+            widths = {k: float(b[1] - b[0]) for k, b in stitched.provenance["boxes"].items()}  # free maps' boxes
             move = max(
                 (float(np.nanmax(np.abs(stitched.params[k] - previous.params[k])[near], initial=0.0)) / w)
                 for k, w in widths.items()
                 if k in stitched.params
             )
-        report.rounds.append(
+        rounds_done.append(
             {
                 "round": rnd,
                 "seconds": time.perf_counter() - t_round,
@@ -419,52 +383,38 @@ def tiled_fit(
             if weights is None:  # nothing regularised: the tiles are independent problems already
                 break
         previous = stitched
-        warm = Maps(stitched.params, stitched.amplitudes)
         tasks = [
             replace(
                 t,
                 warm=Maps(
-                    {k: v[ext] for k, v in warm.params.items()},
-                    {k: v[ext] for k, v in warm.amplitudes.items()},
+                    {k: v[ext] for k, v in stitched.params.items()},
+                    {k: v[ext] for k, v in stitched.amplitudes.items()},
                 ),
                 weights=(weights[0][:, :, ext[0], ext[1]], weights[1][:, :, ext[0], ext[1]]),
             )
             for t, (_, _, ext) in zip(tasks, regions)
         ]
     assert stitched is not None
-    report.seams = report.rounds[-1]["seams"]
     stitched.provenance["settings"] = settings_summary(settings)
     stitched.provenance["tiling"] = {
-        "tile": report.tile,
-        "halo": report.halo,
-        "n_tiles": report.n_tiles,
-        "rounds": report.rounds,
-        "seams": report.seams,
+        "tile": tile,
+        "halo": halo,
+        "n_tiles": len(regions),
+        "rounds": rounds_done,
+        "seams": rounds_done[-1]["seams"],
     }
     stitched.wall_time = time.perf_counter() - t0
     return stitched
 
 
-def start_boxes(components: list[Component]) -> dict[str, tuple[float, float]]:
-    """Each free parameter's validity box, keyed like a FitResult's maps."""
-    out = {}
-    for c in components:
-        for p in c.model.meta.parameters:
-            if p.name not in c.fixed:
-                out[f"{c.name} {p.name}"] = (float(p.low), float(p.high))
-    return out
-
-
 def field_weights(parts: list[TileResult], cores, shape, settings: FitSettings):
     """The whole field's (local information, weights) from the tiles' stitched information, or None."""
-    if any(p.information is None for p in parts):
+    blocks = [p.information for p in parts]
+    if any(b is None for b in blocks):
         return None
-    assert parts[0].information is not None
-    K = parts[0].information.shape[0]
-    info = np.zeros((K, *shape))
-    for part, (ys, xs) in zip(parts, cores):
-        assert part.information is not None
-        info[:, ys, xs] = part.information[:, part.inner[0], part.inner[1]]
+    info = np.zeros((blocks[0].shape[0], *shape))  # type: ignore[union-attr]
+    for part, block, (ys, xs) in zip(parts, blocks, cores):
+        info[:, ys, xs] = block[:, part.inner[0], part.inner[1]]  # type: ignore[index]
     kmad = torch.as_tensor(parts[0].kmad)
     local, lam = penalty_weights(torch.as_tensor(info), kmad, int(settings.n_scales))
     return local.numpy(), lam.numpy()

@@ -7,7 +7,8 @@ import pytest
 from napari_sushi.core.solver.problem import FitSetupError
 from napari_sushi.core.solver.settings import Component, FitSettings
 from napari_sushi.core.solver.sushi import fit
-from napari_sushi.core.solver.tiled import _near_borders, _regions, default_halo, tiled_fit
+from napari_sushi.core.cube import HyperCube
+from napari_sushi.core.solver.tiled import _near_borders, default_halo, tiled_fit
 
 from .analytic import make_cube
 
@@ -57,7 +58,7 @@ def test_four_tiles_match_the_whole_cube_fit(field):
 
 
 def test_tiles_cover_the_image_once_and_borders_are_inner_ones():
-    regions = _regions((20, 30), 8, 3)
+    regions = HyperCube(np.zeros((2, 20, 30)), np.arange(3.0)).tile_regions(8, 3)
     cover = np.zeros((20, 30), int)
     for core, inner, ext in regions:
         cover[core] += 1
