@@ -119,6 +119,14 @@ def add_common(p: argparse.ArgumentParser, regularised: bool) -> None:
             help="regularise each pixel's split of the counts between components like a parameter map "
             "(amplitudes = total x shares; strength --kmad share=K); default: free amplitudes",
         )
+        p.add_argument(
+            "--anchor",
+            action="append",
+            metavar="start|free or COMP.PARAM=free",
+            help="what the penalty holds a map to: 'start' (default) its departure from the coarse start, "
+            "large scales included, or 'free' its own detail, its large-scale level set by the data "
+            "(the published scheme); for every map or per map (share=free for the shares); repeatable",
+        )
     else:
         p.add_argument("--starts", type=int, default=4, metavar="N", help="starting points per pixel (default 4)")
     p.add_argument(
@@ -313,6 +321,19 @@ def build_request(args: argparse.Namespace, regularised: bool):
             else:
                 st.kmad_default = _float(item, "--kmad")
         st.kmad = per or st.kmad_default  # per-map values; maps not named use kmad_default
+        anchors: dict[str, str] = {}
+        for item in args.anchor or []:
+            k, eq, v = item.partition("=")
+            if eq:
+                anchors[k.strip()] = v.strip()
+            else:
+                st.anchor = item.strip()
+        if anchors:  # per-map values over the one given for every map (or "start")
+            base = st.anchor if isinstance(st.anchor, str) else "start"
+            st.anchor = anchors if base == "start" else {**_every_map(comps, st, base), **anchors}
+        for v in [st.anchor] if isinstance(st.anchor, str) else st.anchor.values():
+            if v not in ("start", "free"):
+                raise CLIError(f"--anchor wants 'start' or 'free' (for every map, or COMP.PARAM=free); got {v!r}.")
     else:
         st.kmad = 0.0
         st.n_starts = args.starts
@@ -326,6 +347,12 @@ def build_request(args: argparse.Namespace, regularised: bool):
 
 
 _EVENT_OPTIONS = ("group", "cutout", "rmf", "arf")
+
+
+def _every_map(comps, st, value: str) -> dict[str, str]:
+    """``value`` for every free parameter map of ``comps`` (and the shares), as an anchor dict."""
+    out = {f"{c.name}.{p}": value for c in comps for p in c.model.param_names if p not in c.fixed}
+    return out | ({"share": value} if st.regularise_shares else {})
 
 
 def _read_input(args: argparse.Namespace):

@@ -184,16 +184,14 @@ def test_start_shares_and_uncertainty_choices_reach_the_settings(make_napari_vie
     viewer, _, _ = _viewer_with_cube(make_napari_viewer)
     dock = analytic_fit_dock(viewer)
     req = dock.build_request("sushi")
-    assert (req.settings.start, req.settings.regularise_shares, req.settings.uncertainty) == ("scan", False, "fisher")
+    s = req.settings
+    assert (s.start, s.regularise_shares, s.anchor, s.uncertainty) == ("scan", False, "start", "fisher")
     dock.scan_check.setChecked(False)
     dock.shares_check.setChecked(True)
+    dock.anchor_combo.setCurrentIndex(dock.anchor_combo.findData("free"))
     dock.sigma_combo.setCurrentIndex(dock.sigma_combo.findData("bootstrap"))
-    req = dock.build_request("sushi")
-    assert (req.settings.start, req.settings.regularise_shares, req.settings.uncertainty) == (
-        "default",
-        True,
-        "bootstrap",
-    )
+    s = dock.build_request("sushi").settings
+    assert (s.start, s.regularise_shares, s.anchor, s.uncertainty) == ("default", True, "free", "bootstrap")
 
 
 def test_export_reopens_with_same_values_and_wcs(make_napari_viewer, qtbot, notes, tmp_path):

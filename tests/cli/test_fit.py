@@ -133,6 +133,8 @@ def test_pixelfit_fix_and_link(cube_file, tmp_path):
         (["--model", "toy-thermal-emulator", "--link", "thermal.kT"], "--link wants"),
         (["--model", "toy-thermal-emulator", "--device", "tpu"], "unknown device"),
         (["--model", "toy-thermal-emulator", "--threads", "0"], "--threads wants"),
+        (["--model", "toy-thermal-emulator", "--anchor", "loose"], "--anchor wants"),
+        (["--model", "toy-thermal-emulator", "--anchor", "thermal.kTT=free"], "not a free map"),
     ],
 )
 def test_clear_errors(cube_file, tmp_path, capsys, argv, msg):
@@ -288,6 +290,24 @@ def test_fit_regularise_shares_is_recorded_and_amplitudes_add_up(cube_file, tmp_
     assert ms.provenance["provenance"]["settings"]["kmad"] == {"share": 2.0}
     assert "thermal share" not in ms.maps  # shares are a way to fit, the maps stay amplitudes
     assert np.all(ms.maps["thermal amplitude"] >= 0) and np.all(ms.maps["powerlaw amplitude"] >= 0)
+
+
+@pytest.mark.parametrize(
+    "flags,recorded",
+    [
+        (["--anchor", "free"], "free"),
+        (["--anchor", "thermal.kT=free", "--anchor", "share=free"], {"thermal.kT": "free", "share": "free"}),
+        (
+            ["--anchor", "free", "--anchor", "powerlaw.index=start"],
+            {"thermal.kT": "free", "thermal.velocity": "free", "powerlaw.index": "start", "share": "free"},
+        ),
+    ],
+)
+def test_fit_anchor_is_recorded(cube_file, tmp_path, flags, recorded):
+    out = tmp_path / "maps.fits"
+    argv = ["fit", str(cube_file), *MODELS, "--max-iter", "6", "--regularise-shares", *flags, "-o", str(out), "-q"]
+    assert main(argv) == 0
+    assert read_maps_fits(out).provenance["provenance"]["settings"]["anchor"] == recorded
 
 
 # ------------------------------------------------------------ defaults and event lists (issue 15)

@@ -61,7 +61,7 @@ from napari_sushi.core.solver.engine import (
     noise_weights,
     penalty_strengths,
 )
-from napari_sushi.core.solver.problem import Problem
+from napari_sushi.core.solver.problem import SHARE_KMAD_KEY, FitSetupError, Problem
 from napari_sushi.core.solver.settings import FitSettings, Progress
 from napari_sushi.core.solver.stopping import converged, is_cancelled
 from napari_sushi.core.starlet import plane_gains, starlet_adjoint, starlet_transform
@@ -89,6 +89,10 @@ class Penalty:
         self.information: torch.Tensor | None = None  # (K, Y, X) the weights were set from
         self.P = self.J + 1  # penalised planes: the J detail scales and the coarse scale
         self.Uref = problem.U0.clone()  # the starting maps: the coarse plane is penalised relative to them
+        # maps whose anchor is "free" (FitSettings.anchor): their own detail planes are penalised, their
+        # coarse plane is not; None when every map is anchored to its start (the default)
+        free = [anchor_mode(settings.anchor, fp.keys) == "free" for fp in problem.free]
+        self.free_maps = torch.tensor(free, device=problem.device) if any(free) else None
         self.hnorm = plane_gains(self.J)  # ||h_j||: noise gain of plane j
         self.w_norm2 = _norm2_bound(problem.shape, self.J, problem.device)
 
@@ -111,6 +115,9 @@ class Penalty:
     def use_weights(self, local_fisher: torch.Tensor, lam: torch.Tensor) -> None:
         """Take given weights (K, J + 1, Y, X) and local information of :func:`penalty_weights` (e.g. a
         tile's part of the whole field's, so that every tile minimises the same objective)."""
+        if self.free_maps is not None:  # the coarse plane of a free map costs nothing
+            lam = lam.clone()
+            lam[self.free_maps, self.J] = 0.0
         self.local_fisher, self.lam = local_fisher, lam
 
     def dual_steps(self, fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -129,8 +136,12 @@ class Penalty:
         return sigma, (self.w_norm2 * rho).reshape(rho.shape[0], -1)
 
     def coefficients(self, U: torch.Tensor) -> torch.Tensor:
-        """W (U - U0): (K, J + 1, Y, X) starlet coefficients of the maps' departure from the start."""
-        return starlet_transform(self._maps(U - self.Uref), self.J)
+        """W (U - U0): (K, J + 1, Y, X) starlet coefficients of the maps' departure from the start
+        (of the map itself, W U, for a map whose anchor is "free")."""
+        if self.free_maps is None:
+            return starlet_transform(self._maps(U - self.Uref), self.J)
+        ref = torch.where(self.free_maps[:, None], torch.zeros_like(self.Uref), self.Uref)
+        return starlet_transform(self._maps(U - ref), self.J)
 
     def adjoint(self, Y: torch.Tensor) -> torch.Tensor:
         """W^T Y as (K, N) (the exact adjoint, see :func:`starlet_adjoint`)."""
@@ -143,6 +154,38 @@ class Penalty:
     def project_dual(self, Y: torch.Tensor) -> torch.Tensor:
         assert self.lam is not None, "set_weights first"
         return torch.clamp(Y, -self.lam, self.lam)
+
+
+ANCHORS = ("start", "free")  # FitSettings.anchor values
+
+
+def anchor_mode(anchor: str | dict[str, str], keys: list[str]) -> str:
+    """The anchor ("start" or "free") of the map of parameter ``keys`` (linked keys share one map)."""
+    if isinstance(anchor, str):
+        return anchor
+    for k in keys:
+        if k in anchor:
+            return anchor[k]
+        if k.endswith(".share") and SHARE_KMAD_KEY in anchor:
+            return anchor[SHARE_KMAD_KEY]
+    return "start"
+
+
+def check_anchor(anchor: str | dict[str, str], components) -> None:
+    """FitSetupError for an anchor other than "start"/"free", or a key naming no free map of ``components``."""
+    values = [anchor] if isinstance(anchor, str) else list(anchor.values())
+    bad = [v for v in values if v not in ANCHORS]
+    if bad:
+        raise FitSetupError(f"anchor must be 'start' or 'free' (for every map, or per map); got {bad[0]!r}.")
+    if isinstance(anchor, dict):
+        known = {f"{c.name}.{p}" for c in components for p in c.model.param_names if p not in c.fixed}
+        known |= {SHARE_KMAD_KEY} | {f"{c.name}.share" for c in components}
+        unknown = sorted(set(anchor) - known)
+        if unknown:
+            raise FitSetupError(
+                f"anchor names {', '.join(unknown)}, which is not a free map of this fit; "
+                f"use one of {', '.join(sorted(known))}."
+            )
 
 
 def penalty_weights(information: torch.Tensor, kmad: torch.Tensor, J: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -103,6 +103,14 @@ class FitSettings:
     regularise_shares: SUSHI only: write each pixel's amplitudes as a total and the components' shares
               of it, the shares being regularised maps like the parameters (kmad key "share"); see
               ``problem.share_form``. False: free per-pixel amplitudes (the published scheme).
+    anchor:   SUSHI only: what the objective penalises, per map: "start" (default) the starlet planes of
+              the map's departure from its starting maps, the coarse plane included (the maps stay
+              near the coarse start where the data are weak), or "free" the detail planes of the map
+              itself, the coarse plane unpenalised (the published scheme: the data set the large
+              scales). One value for every map or a dict keyed like ``kmad`` ("<component>.<parameter>",
+              "share"; missing keys: "start"). Measured on the morphology zoo with
+              ``regularise_shares`` (benchmarks/results/zoo.md, docs/solver_measurements.md): "free"
+              for kT and the shares improves both, and costs the photon index.
     """
 
     kmad: float | dict[str, float] = 5.0
@@ -133,6 +141,7 @@ class FitSettings:
     uncertainty: str = "fisher"
     n_bootstrap: int = 8
     regularise_shares: bool = False
+    anchor: str | dict[str, str] = "start"
     threads: int | None = None
 
 

@@ -14,7 +14,7 @@ import torch
 from napari_sushi.core.solver.assemble import assemble
 from napari_sushi.core.solver.bootstrap import check_settings, fit_uncertainty
 from napari_sushi.core.solver.engine import State, iterate
-from napari_sushi.core.solver.objective import Penalty, minimise
+from napari_sushi.core.solver.objective import Penalty, check_anchor, minimise
 from napari_sushi.core.solver.grid_start import grid_scan
 from napari_sushi.core.solver.problem import FitSetupError, build_problem, build_sushi_problem, share_form
 from napari_sushi.core.solver.result import FitResult
@@ -54,6 +54,7 @@ def fit(
     """
     assert settings is not None  # under_thread_policy passes the defaults when none are given
     check_settings(settings)
+    check_anchor(settings.anchor, components)
     t0 = time.perf_counter()
     torch.manual_seed(settings.seed)
     requested = components  # as asked, before the coarse start (the bootstrap redoes that start per replica)

@@ -91,3 +91,51 @@ def test_fit_records_both_phases_and_can_skip_the_second(small_case):
     assert p["objective_iterations"] > 0 and np.isfinite(p["objective"])
     r1 = fit(cube, _comps(models), FitSettings(kmad=3.0, n_scales=2, max_iter=200, minimise_objective=False))
     assert r1.provenance["objective_iterations"] == 0 and r1.n_iter == p["threshold_iterations"]
+
+
+def test_a_free_anchor_penalises_the_maps_own_detail_and_leaves_their_level_free(small_case):
+    """anchor="free" (the published penalty): a constant shift of a free map costs nothing, its own
+    detail costs even at the start, and a map anchored to its start keeps today's penalty."""
+    cube, _, models, _ = small_case
+    settings = FitSettings(kmad=3.0, n_scales=2, coarse_init=1, anchor={"thermal.kT": "free"})
+    problem = build_problem(cube, _comps(models), settings)
+    U0 = problem.U0.clone()
+    k = next(i for i, fp in enumerate(problem.free) if fp.keys == ["thermal.kT"])
+    yy, xx = np.mgrid[0:16, 0:16]
+    U0[k] = torch.as_tensor(0.3 + 0.02 * (yy + xx).ravel(), dtype=U0.dtype)  # a start with structure
+    problem = replace(problem, U0=U0)
+    pen = Penalty(problem, settings)
+    pen.set_weights(torch.ones(problem.n_free, problem.n_pix, device=problem.device))
+    assert float(pen.lam[k, pen.J].abs().max()) == 0.0  # the free map's coarse plane is not penalised
+    assert float(pen.lam[[i for i in range(problem.n_free) if i != k]][:, pen.J].min()) > 0.0
+    at_start = pen.penalty_of(pen.coefficients(U0))
+    assert at_start > 0.0  # the gradient is detail of the map itself: penalised though it is the start
+    shifted = U0.clone()
+    shifted[k] += 0.1  # a constant shift of the free map: same detail, level free
+    assert abs(pen.penalty_of(pen.coefficients(shifted)) - at_start) <= 1e-6 * at_start
+    other = U0.clone()
+    other[1 - k if k < 2 else 0] += 0.1  # the same shift of a map anchored to its start costs
+    assert pen.penalty_of(pen.coefficients(other)) > at_start
+
+
+def test_anchor_values_and_keys_are_checked_before_any_work(small_case):
+    import pytest
+
+    from napari_sushi.core.solver.problem import FitSetupError
+
+    cube, _, models, _ = small_case
+    with pytest.raises(FitSetupError, match="'start' or 'free'"):
+        fit(cube, _comps(models), FitSettings(anchor="loose"))
+    with pytest.raises(FitSetupError, match="thermal.kTT.*thermal.kT"):
+        fit(cube, _comps(models), FitSettings(anchor={"thermal.kTT": "free"}))
+
+
+def test_a_fit_with_free_anchors_runs_and_never_raises_its_objective(small_case):
+    cube, _, models, _ = small_case
+    settings = FitSettings(kmad=3.0, n_scales=2, coarse_init=1, anchor="free", max_iter=40, tol=0.0)
+    problem = build_problem(cube, _comps(models), settings)
+    start = iterate(problem, settings, regularise=True)
+    obj = _objective(problem, settings, State(A=start.A.clone(), U=start.U.clone()))
+    assert np.all(np.isfinite(obj)) and np.all(np.diff(obj) <= 1e-9 * np.abs(obj[:-1]))
+    r = fit(cube, _comps(models), FitSettings(kmad=3.0, n_scales=2, anchor="free", regularise_shares=True))
+    assert r.stop_reason == "converged" and np.isfinite(r.params["thermal kT"]).all()
