@@ -246,6 +246,25 @@ def write_markdown(rows: list[dict], path: Path) -> None:
             continue
         q = ratio_to_pixelfit(rows, label)
         lines.append(f"| {label} | " + " | ".join(f(q[k]) for k in PARAMS) + " |")
+    lines += [
+        "",
+        "## Each component's counts in all: fitted / true (median over cases, worst in brackets)",
+        "",
+        "How the fit splits the counts between the components over the whole image (1 = right; the "
+        "per-pixel share skill above says where).",
+        "",
+        "| label | " + " | ".join(f"{s:g}x {c}" for s in scales for c in ("thermal", "powerlaw")) + " |",
+        "|---" * (2 * len(scales) + 1) + "|",
+    ]
+    for label in labels:
+        cells = []
+        for scale in scales:
+            sel = [r for r in rows if r["label"] == label and abs(r["counts_scale"] - scale) < 1e-9]
+            for c in ("thermal", "powerlaw"):
+                q = [r["scores"][f"{c} share"]["counts_fit"] / r["scores"][f"{c} share"]["counts_true"] for r in sel]
+                worst = max(q, key=lambda v: abs(np.log(v))) if q else np.nan
+                cells.append(f"{f(float(np.median(q)))} ({f(worst)})" if q else "-")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     if all(any(r["label"] == lab for r in rows) for lab in COMPARE):
         lines += _comparison(rows, *COMPARE, f)
     lines += [
