@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 SUBCOMMANDS = ["info", "bin", "simulate", "models", "train", "fit", "pixelfit", "batch", "demo"]
 
@@ -77,6 +78,19 @@ def _command_of(argv: list[str]) -> str:
     return ""
 
 
+def _warning_line(cmd: str):
+    """warnings.showwarning for the command line: a user warning as one 'napari-sushi CMD: warning:' line."""
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, UserWarning):
+            print(f"napari-sushi{' ' + cmd if cmd else ''}: warning: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    return show
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         argv = list(sys.argv[1:] if argv is None else argv)
@@ -85,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "_run", None):
             parser.print_help()
             return 2
-        return int(args._run(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_line(_command_of(argv))
+            return int(args._run(args) or 0)
     except KeyboardInterrupt:  # at any moment, start-up (imports) included
         print("napari-sushi: interrupted; nothing was written.", file=sys.stderr)
         return 130

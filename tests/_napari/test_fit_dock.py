@@ -192,6 +192,11 @@ def test_start_shares_and_uncertainty_choices_reach_the_settings(make_napari_vie
     dock.sigma_combo.setCurrentIndex(dock.sigma_combo.findData("bootstrap"))
     s = dock.build_request("sushi").settings
     assert (s.start, s.regularise_shares, s.anchor, s.uncertainty) == ("default", True, "free", "bootstrap")
+    # 'kT and shares': the thermal kT and the shares set by the data, the shares regularised with them
+    dock.shares_check.setChecked(False)
+    dock.anchor_combo.setCurrentIndex(dock.anchor_combo.findData("kT+share"))
+    s = dock.build_request("sushi").settings
+    assert s.regularise_shares and s.anchor == {"thermal.kT": "free", "share": "free"}
 
 
 def test_export_reopens_with_same_values_and_wcs(make_napari_viewer, qtbot, notes, tmp_path):

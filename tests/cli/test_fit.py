@@ -292,6 +292,14 @@ def test_fit_regularise_shares_is_recorded_and_amplitudes_add_up(cube_file, tmp_
     assert np.all(ms.maps["thermal amplitude"] >= 0) and np.all(ms.maps["powerlaw amplitude"] >= 0)
 
 
+def test_cli_warnings_are_one_line_for_the_user(cube_file, tmp_path, capsys):
+    out = tmp_path / "maps.fits"
+    argv = ["fit", str(cube_file), *MODELS, "--max-iter", "4", "--anchor", "thermal.kT=free", "-o", str(out), "-q"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "napari-sushi fit: warning: free anchors" in err and "UserWarning" not in err and ".py:" not in err
+
+
 @pytest.mark.parametrize(
     "flags,recorded",
     [

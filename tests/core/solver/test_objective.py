@@ -139,3 +139,11 @@ def test_a_fit_with_free_anchors_runs_and_never_raises_its_objective(small_case)
     assert np.all(np.isfinite(obj)) and np.all(np.diff(obj) <= 1e-9 * np.abs(obj[:-1]))
     r = fit(cube, _comps(models), FitSettings(kmad=3.0, n_scales=2, anchor="free", regularise_shares=True))
     assert r.stop_reason == "converged" and np.isfinite(r.params["thermal kT"]).all()
+
+
+def test_free_anchors_without_regularised_shares_warn(small_case):
+    import pytest
+
+    cube, _, models, _ = small_case
+    with pytest.warns(UserWarning, match="regularise_shares=True"):
+        fit(cube, _comps(models), FitSettings(kmad=3.0, n_scales=2, anchor={"thermal.kT": "free"}, max_iter=4))
