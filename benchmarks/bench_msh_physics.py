@@ -45,8 +45,10 @@ FIGURE = ROOT / "docs" / "images" / "msh_physics_maps.png"
 MIN_COUNTS = 30  # pixels with fewer counts are blank in the figure
 
 
-def save_figure(counts: np.ndarray, maps: dict[str, dict[str, np.ndarray]], path: Path = FIGURE) -> None:
-    """kT, thermal share and photon index maps of each physics, side by side (rows: physics)."""
+def save_figure(
+    counts: np.ndarray, maps: dict[str, dict[str, np.ndarray]], path: Path = FIGURE, title: str = "SUSHI defaults"
+) -> None:
+    """kT, thermal share and photon index maps of each run, side by side (rows: physics, or fits)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -66,7 +68,7 @@ def save_figure(counts: np.ndarray, maps: dict[str, dict[str, np.ndarray]], path
             axes[i, j].set_xticks([])
             axes[i, j].set_yticks([])
             fig.colorbar(im, ax=axes[i, j], shrink=0.8)
-    fig.suptitle(f"MSH 15-52 (ObsID 754), SUSHI defaults; pixels with >= {MIN_COUNTS} counts")
+    fig.suptitle(f"MSH 15-52 (ObsID 754), {title}; pixels with >= {MIN_COUNTS} counts")
     fig.tight_layout()
     tmp = path.with_suffix(".tmp.png")
     fig.savefig(tmp, dpi=80)
