@@ -992,6 +992,12 @@ class SushiFitDock(QWidget):
             if not self._check_memory(req):
                 return None
             fit_fn = solver_function(method)
+            if method == "sushi":
+                from napari_sushi.core.solver.objective import anchor_advice
+
+                advice = anchor_advice(req.settings)
+                if advice:
+                    show_warning(f"napari-sushi: {advice}")
             scheduler = self.scheduler_edit.text().strip()
             if scheduler:
                 fit_fn = _on_cluster(scheduler, fit_fn)

@@ -430,3 +430,15 @@ def test_session_round_trip_recreates_runs_cube_and_warm_start(make_napari_viewe
     other.start_combo.setCurrentIndex(other.start_combo.findData("S1"))
     run_fit(qtbot, other)
     assert "S2" in other.runs and not notes["error"], notes["error"]
+
+
+def test_free_anchors_without_regularised_shares_are_flagged_in_a_notification(make_napari_viewer, qtbot, notes):
+    viewer, _, _ = _viewer_with_cube(make_napari_viewer)
+    dock = analytic_fit_dock(viewer, max_iter=4)
+    dock.anchor_combo.setCurrentIndex(dock.anchor_combo.findData("free"))
+    run_fit(qtbot, dock)
+    assert any("regularise the components' shares" in m for m in notes["warning"]), notes
+    notes["warning"].clear()
+    dock.shares_check.setChecked(True)  # the measured combination: no warning
+    run_fit(qtbot, dock)
+    assert not any("free anchors" in m for m in notes["warning"]), notes

@@ -188,6 +188,19 @@ def check_anchor(anchor: str | dict[str, str], components) -> None:
             )
 
 
+def anchor_advice(settings: FitSettings) -> str | None:
+    """A warning for free anchors with free per-pixel amplitudes (measured to drift), else None."""
+    values = [settings.anchor] if isinstance(settings.anchor, str) else list(settings.anchor.values())
+    if "free" not in values or settings.regularise_shares:
+        return None
+    return (
+        "free anchors with free per-pixel amplitudes drifted on the morphology zoo (the large scales slid "
+        "towards a hot plasma plus a soft power law: 1x kT skill 2.3); regularise_shares=True "
+        "(--regularise-shares, the dock's 'regularise the components' shares') is the measured combination "
+        "(README, morphology zoo)."
+    )
+
+
 def penalty_weights(information: torch.Tensor, kmad: torch.Tensor, J: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(local information, weights lambda), each (K, J + 1, Y, X), from Fisher information maps (K, Y, X).
 

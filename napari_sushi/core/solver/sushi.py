@@ -14,7 +14,7 @@ import torch
 from napari_sushi.core.solver.assemble import assemble
 from napari_sushi.core.solver.bootstrap import check_settings, fit_uncertainty
 from napari_sushi.core.solver.engine import State, iterate
-from napari_sushi.core.solver.objective import Penalty, check_anchor, minimise
+from napari_sushi.core.solver.objective import Penalty, anchor_advice, check_anchor, minimise
 from napari_sushi.core.solver.grid_start import grid_scan
 from napari_sushi.core.solver.problem import FitSetupError, build_problem, build_sushi_problem, share_form
 from napari_sushi.core.solver.result import FitResult
@@ -55,14 +55,9 @@ def fit(
     assert settings is not None  # under_thread_policy passes the defaults when none are given
     check_settings(settings)
     check_anchor(settings.anchor, components)
-    if settings.anchor != "start" and not settings.regularise_shares and "free" in _anchor_values(settings.anchor):
-        warnings.warn(
-            "free anchors with free per-pixel amplitudes drifted on the morphology zoo (the large scales slid "
-            "towards a hot plasma plus a soft power law: 1x kT skill 2.3); regularise_shares=True "
-            "(--regularise-shares) is the measured combination (README, morphology zoo).",
-            UserWarning,
-            stacklevel=3,
-        )
+    advice = anchor_advice(settings)
+    if advice:
+        warnings.warn(advice, UserWarning, stacklevel=3)
     t0 = time.perf_counter()
     torch.manual_seed(settings.seed)
     requested = components  # as asked, before the coarse start (the bootstrap redoes that start per replica)
@@ -72,10 +67,6 @@ def fit(
     sig, bias, info = fit_uncertainty(problem, state, settings, pen, cancel, requested)
     phases.update(info)
     return assemble(problem, state, settings, "sushi", time.perf_counter() - t0, phases, sigmas=sig, biases=bias)
-
-
-def _anchor_values(anchor: str | dict[str, str]) -> list[str]:
-    return [anchor] if isinstance(anchor, str) else list(anchor.values())
 
 
 def solve(
