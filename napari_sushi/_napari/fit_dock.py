@@ -932,11 +932,13 @@ class SushiFitDock(QWidget):
 
     def _anchor(self, components: list[Any]) -> str | dict[str, str]:
         """FitSettings.anchor of the 'large scales' choice (kT of every component that has one, and the shares)."""
+        from napari_sushi.core.solver.objective import free_map_keys
+
         choice = str(self.anchor_combo.currentData())
         if choice != "kT+share":
             return choice
-        out = {f"{c.name}.kT": "free" for c in components if "kT" in c.model.param_names and "kT" not in c.fixed}
-        return out | ({"share": "free"} if self.shares_check.isChecked() else {})
+        keys = free_map_keys(components, self.shares_check.isChecked())
+        return {k: "free" for k in keys if k.endswith(".kT") or k == "share"}
 
     def _warm_start(self, cube_name: str) -> Any:
         """The result of the run chosen in 'start from' (None: automatic), checked against this fit."""

@@ -247,6 +247,7 @@ def _number_or_map(text: str, what: str):
 def build_request(args: argparse.Namespace, regularised: bool):
     """(cube, components, settings) from the command line, with clear errors."""
     from napari_sushi.core.solver.settings import Component, FitSettings, unique_name
+    from napari_sushi.core.solver.objective import ANCHORS, anchor_values, free_map_keys
     from napari_sushi.core.spectral.registry import load_model
 
     from napari_sushi.cli.paths import check_output
@@ -330,9 +331,10 @@ def build_request(args: argparse.Namespace, regularised: bool):
                 st.anchor = item.strip()
         if anchors:  # per-map values over the one given for every map (or "start")
             base = st.anchor if isinstance(st.anchor, str) else "start"
-            st.anchor = anchors if base == "start" else {**_every_map(comps, st, base), **anchors}
-        for v in [st.anchor] if isinstance(st.anchor, str) else st.anchor.values():
-            if v not in ("start", "free"):
+            every = {k: base for k in free_map_keys(comps, st.regularise_shares)}
+            st.anchor = anchors if base == "start" else every | anchors
+        for v in anchor_values(st.anchor):
+            if v not in ANCHORS:
                 raise CLIError(f"--anchor wants 'start' or 'free' (for every map, or COMP.PARAM=free); got {v!r}.")
     else:
         st.kmad = 0.0
@@ -347,12 +349,6 @@ def build_request(args: argparse.Namespace, regularised: bool):
 
 
 _EVENT_OPTIONS = ("group", "cutout", "rmf", "arf")
-
-
-def _every_map(comps, st, value: str) -> dict[str, str]:
-    """``value`` for every free parameter map of ``comps`` (and the shares), as an anchor dict."""
-    out = {f"{c.name}.{p}": value for c in comps for p in c.model.param_names if p not in c.fixed}
-    return out | ({"share": value} if st.regularise_shares else {})
 
 
 def _read_input(args: argparse.Namespace):

@@ -171,15 +171,24 @@ def anchor_mode(anchor: str | dict[str, str], keys: list[str]) -> str:
     return "start"
 
 
+def anchor_values(anchor: str | dict[str, str]) -> list[str]:
+    """The anchor values asked for: the one for every map, or each map's."""
+    return [anchor] if isinstance(anchor, str) else list(anchor.values())
+
+
+def free_map_keys(components, shares: bool) -> list[str]:
+    """The keys ``anchor`` (and ``kmad``) may name: every free parameter map, and "share" with ``shares``."""
+    keys = [f"{c.name}.{p}" for c in components for p in c.model.param_names if p not in c.fixed]
+    return keys + ([SHARE_KMAD_KEY] if shares else [])
+
+
 def check_anchor(anchor: str | dict[str, str], components) -> None:
     """FitSetupError for an anchor other than "start"/"free", or a key naming no free map of ``components``."""
-    values = [anchor] if isinstance(anchor, str) else list(anchor.values())
-    bad = [v for v in values if v not in ANCHORS]
+    bad = [v for v in anchor_values(anchor) if v not in ANCHORS]
     if bad:
         raise FitSetupError(f"anchor must be 'start' or 'free' (for every map, or per map); got {bad[0]!r}.")
     if isinstance(anchor, dict):
-        known = {f"{c.name}.{p}" for c in components for p in c.model.param_names if p not in c.fixed}
-        known |= {SHARE_KMAD_KEY} | {f"{c.name}.share" for c in components}
+        known = set(free_map_keys(components, shares=True)) | {f"{c.name}.share" for c in components}
         unknown = sorted(set(anchor) - known)
         if unknown:
             raise FitSetupError(
@@ -190,8 +199,7 @@ def check_anchor(anchor: str | dict[str, str], components) -> None:
 
 def anchor_advice(settings: FitSettings) -> str | None:
     """A warning for free anchors with free per-pixel amplitudes (measured to drift), else None."""
-    values = [settings.anchor] if isinstance(settings.anchor, str) else list(settings.anchor.values())
-    if "free" not in values or settings.regularise_shares:
+    if "free" not in anchor_values(settings.anchor) or settings.regularise_shares:
         return None
     return (
         "free anchors with free per-pixel amplitudes drifted on the morphology zoo (the large scales slid "

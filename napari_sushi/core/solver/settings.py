@@ -109,7 +109,7 @@ class FitSettings:
               itself, the coarse plane unpenalised (the published scheme: the data set the large
               scales). One value for every map or a dict keyed like ``kmad`` ("<component>.<parameter>",
               "share"; missing keys: "start"). Measured on the morphology zoo with
-              ``regularise_shares`` (benchmarks/results/zoo.md, docs/solver_measurements.md): "free"
+              ``regularise_shares`` (benchmarks/results/zoo_anchor_modes.md, docs/solver_measurements.md): "free"
               for kT and the shares improves both, and costs the photon index.
     """
 
