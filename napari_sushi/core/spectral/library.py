@@ -1,6 +1,6 @@
 """A user's spectral library (e.g. made with XSPEC): folded spectra with their physical parameters.
 
-Two documented formats (docs/readme_models.md):
+Two documented formats (README.md, "Spectral models"):
 
 FITS
     ``EBOUNDS`` table: ``CHANNEL`` (int), ``E_MIN``, ``E_MAX`` (keV), one row per channel.
