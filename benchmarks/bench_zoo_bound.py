@@ -308,7 +308,7 @@ BOUNDS = {
 def write_markdown(rows: list[dict], measured: dict, path: Path) -> None:
     maps = MAPS
     lines = [
-        "# An oracle bound on the zoo's skill (benchmarks/bench_zoo_bound.py)",
+        "# Oracle estimators on the zoo (benchmarks/bench_zoo_bound.py)",
         "",
         "Skill = RMSE / RMSE of a constant map at the truth's median, over the pixels bench_zoo scores. The",
         "oracle: the Fisher information of the noiseless model at the truth, and linear estimates of the true",
@@ -328,7 +328,7 @@ def write_markdown(rows: list[dict], measured: dict, path: Path) -> None:
         "",
         "Issue 14's targets: 1x median <= 0.6, every 1x case <= 0.8, 0.1x median <= 0.85.",
         "",
-        "## Per case: the bounds, known / joint / pixel",
+        "## Per case: the oracles, known / joint / pixel",
         "",
         "| case | " + " | ".join(maps) + " |",
         "|---|" + "---|" * len(maps),
@@ -336,7 +336,7 @@ def write_markdown(rows: list[dict], measured: dict, path: Path) -> None:
     for r in rows:
         cells = [" / ".join(f"{r['maps'][k][b]['skill']:.2f}" for b in BOUNDS) for k in maps]
         lines.append(f"| {r['case']} | " + " | ".join(cells) + " |")
-    lines += ["", "## Medians per count level (worst in brackets): the bounds, then SUSHI as measured", ""]
+    lines += ["", "## Medians per count level (worst in brackets): the oracles, then SUSHI as measured", ""]
     lines += ["| counts | estimate | " + " | ".join(maps) + " |", "|---|---|" + "---|" * len(maps)]
     for scale in sorted({r["counts_scale"] for r in rows}, reverse=True):
         sub = [r for r in rows if r["counts_scale"] == scale]
@@ -345,7 +345,7 @@ def write_markdown(rows: list[dict], measured: dict, path: Path) -> None:
             for k in maps:
                 v = [r["maps"][k][b]["skill"] for r in sub]
                 cells.append(f"{np.median(v):.2f} ({max(v):.2f})")
-            lines.append(f"| {scale:g}x ({len(sub)}) | bound: {b} | " + " | ".join(cells) + " |")
+            lines.append(f"| {scale:g}x ({len(sub)}) | oracle: {b} | " + " | ".join(cells) + " |")
         for lab, per_case in measured.items():
             got = [per_case[r["case"]] for r in sub if r["case"] in per_case]
             if not got:
@@ -354,7 +354,7 @@ def write_markdown(rows: list[dict], measured: dict, path: Path) -> None:
             lines.append(f"| {scale:g}x ({len(got)}) | SUSHI: {lab} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        "## The targets against the oracle bounds (known / joint)",
+        "## The targets against the oracle estimators (known / joint)",
         "",
         "'above': this oracle estimator misses the target; 'below': it meets it (which says nothing of",
         "an estimator without the oracle's knowledge).",

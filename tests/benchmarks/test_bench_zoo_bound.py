@@ -84,4 +84,4 @@ def test_bench_zoo_bound_runs_one_small_case(load_benchmark, tmp_path):
         assert entry["median_pixel_sigma_known"] <= entry["median_pixel_sigma_pixel"] * (1 + 1e-9)
         assert entry["known"]["skill"] <= entry["pixel"]["skill"] + 1e-9
     assert json.loads(out.with_suffix(".json").read_text()) == json.loads(json.dumps(rows))
-    assert "The targets against the oracle" in out.with_suffix(".md").read_text()
+    assert "The targets against the oracle estimators" in out.with_suffix(".md").read_text()
