@@ -53,6 +53,19 @@ def components(family: str = "emulator") -> list[Component]:
     ]
 
 
+def truth_problem(sim, comps, **settings):
+    """The problem built at a zoo case's true maps (float64, the truth as warm start; ``settings`` more
+    FitSettings fields): where the noiseless model's own Fisher information and costs are taken."""
+    from types import SimpleNamespace
+
+    from napari_sushi.core.solver.problem import build_problem
+
+    params = {k: sim.truth[k] for k in PARAMS}
+    amps = {c.name: sim.truth[f"{c.name} amplitude"] for c in comps}
+    warm = SimpleNamespace(params=params, amplitudes=amps)
+    return build_problem(sim.cube, comps, FitSettings(dtype="float64", warm_start=warm, **settings))
+
+
 IDENTIFIED = 1.0 / 3.0  # identified: Cramer-Rao sigma at the truth <= this x the box's spread (bench_coverage)
 
 
@@ -64,19 +77,11 @@ def identifiability(sim, comps, binning: int = 1) -> dict[str, float]:
     pixel by pixel; only what neighbours share. At ``binning`` b the pixels are b x b bins of the
     cube (the truth binned as the solver bins a warm start: parameters averaged, amplitudes summed).
     """
-    from types import SimpleNamespace
-
     from napari_sushi.core.scoring import selected
-    from napari_sushi.core.solver.problem import _bin_map, build_problem
+    from napari_sushi.core.solver.problem import _bin_map
     from napari_sushi.core.solver.uncertainty import fisher_sigmas
 
-    params = {k: sim.truth[k] for k in PARAMS}
-    amps = {c: sim.truth[f"{c} amplitude"] for c in ("thermal", "powerlaw")}
-    prob = build_problem(
-        sim.cube,
-        comps,
-        FitSettings(dtype="float64", binning=binning, warm_start=SimpleNamespace(params=params, amplitudes=amps)),
-    )
+    prob = truth_problem(sim, comps, binning=binning)
     cr = fisher_sigmas(prob, prob.A0, prob.U0)
     truth = (
         sim.truth

@@ -31,7 +31,6 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: no spin-waiting on a shared machine
 
@@ -44,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_zoo import PARAMS, components, load_rows, parse_cases, write_json  # noqa: E402
+from bench_zoo import PARAMS, components, load_rows, parse_cases, truth_problem, write_json  # noqa: E402
 
 from napari_sushi.core.scoring import error_stats, score_result, selected  # noqa: E402
 from napari_sushi.core.solver.problem import build_problem  # noqa: E402
@@ -128,11 +127,7 @@ def constant_fit(sim, comps: list[Component], binning: int = 4) -> dict[str, flo
 
 def shift_table(sim, comps: list[Component]) -> list[list[float]]:
     """C(truth maps + (dkT, dindex), amplitudes re-fitted per pixel) - C(truth maps), on SHIFTS_KT x SHIFTS_INDEX."""
-    params = {k: sim.truth[k] for k in PARAMS}
-    amps = {c.name: sim.truth[f"{c.name} amplitude"] for c in comps}
-    prob = build_problem(
-        sim.cube, comps, FitSettings(dtype="float64", warm_start=SimpleNamespace(params=params, amplitudes=amps))
-    )
+    prob = truth_problem(sim, comps)
     names = [f.keys[0] for f in prob.free]
     ik, ii = names.index("thermal.kT"), names.index("powerlaw.index")
 

@@ -31,7 +31,6 @@ import json
 import os
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -42,10 +41,10 @@ import torch  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_zoo import PARAMS, components, parse_cases  # noqa: E402
+from benchmarks.bench_zoo import PARAMS, components, parse_cases, truth_problem  # noqa: E402
 from napari_sushi.core.scoring import selected, total_expected  # noqa: E402
 from napari_sushi.core.solver.engine import gradient_fisher  # noqa: E402
-from napari_sushi.core.solver.problem import build_problem, share_form  # noqa: E402
+from napari_sushi.core.solver.problem import share_form  # noqa: E402
 from napari_sushi.core.solver.settings import FitSettings  # noqa: E402
 from napari_sushi.core.solver.uncertainty import covariance  # noqa: E402
 from napari_sushi.core.zoo import simulate_zoo, zoo_cases  # noqa: E402
@@ -145,19 +144,13 @@ def oracle_shrinkage(
 MAPS = [*PARAMS, SHARE]
 
 
-def truth_fisher(sim, comps) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def truth_fisher(sim, comps) -> tuple[np.ndarray, np.ndarray]:
     """Per-pixel Fisher matrices at the truth, in physical units, over [kT, velocity, index, share].
 
     Returns (F4 (N, 4, 4) with each pixel's total counts known, marginal information (N, 4): 1 / the
-    variance of each map when every variable of the pixel, total included, is free at that pixel), the
-    maps' box widths and lower edges (4,) each).
+    variance of each map when every variable of the pixel, total included, is free at that pixel)).
     """
-    params = {k: sim.truth[k] for k in PARAMS}
-    amps = {c: sim.truth[f"{c} amplitude"] for c in ("thermal", "powerlaw")}
-    ss = FitSettings(
-        dtype="float64", warm_start=SimpleNamespace(params=params, amplitudes=amps), regularise_shares=True
-    )
-    prob = share_form(build_problem(sim.cube, comps, ss), ss)
+    prob = share_form(truth_problem(sim, comps), FitSettings(regularise_shares=True))
     _, F, _ = gradient_fisher(prob, prob.A0, prob.U0)
     F = torch.where(torch.isfinite(F), F, torch.zeros_like(F)).double()
     order = [next(j for j, f in enumerate(prob.free) if f.keys[0] == k.replace(" ", ".", 1)) for k in PARAMS]
@@ -171,8 +164,7 @@ def truth_fisher(sim, comps) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     cov = covariance(Ff)
     var = torch.diagonal(cov, dim1=1, dim2=2)[:, 1:]
     marginal = torch.where(torch.isfinite(var) & (var > 0), 1.0 / var, torch.zeros_like(var))
-    low = np.array([prob.free[j].low for j in order])
-    return Ff[:, 1:, 1:].numpy(), marginal.numpy(), width.numpy(), low
+    return Ff[:, 1:, 1:].numpy(), marginal.numpy()
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -246,7 +238,7 @@ def joint_oracle_mse(
 def bound_case(case, bases: dict[str, np.ndarray], n_probes: int = 96) -> dict:
     """The oracle bounds' skill (and slope) for every map of one zoo case."""
     sim, kinds = simulate_zoo(case)
-    F4, marginal, _, _ = truth_fisher(sim, components("emulator"))
+    F4, marginal = truth_fisher(sim, components("emulator"))
     tot = total_expected(sim.truth)
     truth_maps = dict(sim.truth)
     truth_maps[SHARE] = np.where(tot > 0, sim.truth["thermal amplitude"] / np.maximum(tot, 1e-300), 0.0)

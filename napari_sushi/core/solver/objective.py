@@ -88,13 +88,24 @@ class Penalty:
         self.lam: torch.Tensor | None = None  # (K, J + 1, Y, X), set once by set_weights
         self.information: torch.Tensor | None = None  # (K, Y, X) the weights were set from
         self.P = self.J + 1  # penalised planes: the J detail scales and the coarse scale
-        self.Uref = problem.U0.clone()  # the starting maps: the coarse plane is penalised relative to them
         # maps whose anchor is "free" (FitSettings.anchor): their own detail planes are penalised, their
         # coarse plane is not; None when every map is anchored to its start (the default)
         free = [anchor_mode(settings.anchor, fp.keys) == "free" for fp in problem.free]
         self.free_maps = torch.tensor(free, device=problem.device) if any(free) else None
+        self.Uref = problem.U0.clone()  # the starting maps: the coarse plane is penalised relative to them
         self.hnorm = plane_gains(self.J)  # ||h_j||: noise gain of plane j
         self.w_norm2 = _norm2_bound(problem.shape, self.J, problem.device)
+
+    @property
+    def Uref(self) -> torch.Tensor:
+        """The anchor: the starting maps (a bootstrap replica sets its own)."""
+        return self._uref
+
+    @Uref.setter
+    def Uref(self, value: torch.Tensor) -> None:
+        self._uref = value
+        # what coefficients() subtracts, derived once: the anchor, zero for a map whose anchor is "free"
+        self._ref = value if self.free_maps is None else torch.where(self.free_maps[:, None], 0.0, value)
 
     def _maps(self, v: torch.Tensor) -> torch.Tensor:
         return v.reshape(v.shape[0], *self.problem.shape)
@@ -138,10 +149,7 @@ class Penalty:
     def coefficients(self, U: torch.Tensor) -> torch.Tensor:
         """W (U - U0): (K, J + 1, Y, X) starlet coefficients of the maps' departure from the start
         (of the map itself, W U, for a map whose anchor is "free")."""
-        if self.free_maps is None:
-            return starlet_transform(self._maps(U - self.Uref), self.J)
-        ref = torch.where(self.free_maps[:, None], torch.zeros_like(self.Uref), self.Uref)
-        return starlet_transform(self._maps(U - ref), self.J)
+        return starlet_transform(self._maps(U - self._ref), self.J)
 
     def adjoint(self, Y: torch.Tensor) -> torch.Tensor:
         """W^T Y as (K, N) (the exact adjoint, see :func:`starlet_adjoint`)."""
