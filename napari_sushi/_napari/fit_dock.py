@@ -384,16 +384,20 @@ class SushiFitDock(QWidget):
         )
         f2.addRow("", self.shares_check)
         self.anchor_combo = QComboBox()
+        self.anchor_combo.addItem("chosen per map (auto)", "auto")
         self.anchor_combo.addItem("held to the start", "start")
+        self.anchor_combo.addItem("large scales held to the start", "coarse")
         self.anchor_combo.addItem("set by the data: kT and shares", "kT+share")
         self.anchor_combo.addItem("set by the data: every map", "free")
         self.anchor_combo.setCurrentIndex(max(0, self.anchor_combo.findData(defaults.anchor)))
         self.anchor_combo.setToolTip(
-            "what SUSHI's penalty holds each map to. held to the start: its departure from the automatic start, "
-            "large scales included (weak parameters stay near the start). set by the data: only the map's own "
-            "detail is penalised and its large-scale level follows the data (the published scheme). On the "
-            "morphology zoo 'kT and shares' (which regularises the shares too) gave better temperature maps and "
-            "component totals and worse photon-index maps; 'every map' without regularised shares drifted"
+            "what SUSHI's penalty holds each map to where the data are weak. chosen per map: maps that trade off "
+            "against others (temperature, photon index, shares) keep only the large scales of an automatic start "
+            "shrunk to their level, independent ones (a velocity) their whole start. held to the start: every "
+            "map's departure from the automatic start, large scales included. large scales held to the start: "
+            "the map's own detail, and its large scales to the start's. set by the data: only the map's own detail "
+            "is penalised and its level follows the data (the published scheme). Measured on the morphology zoo: "
+            "see the README"
         )
         self.anchor_combo.currentIndexChanged.connect(self._anchor_changed)
         f2.addRow("large scales", self.anchor_combo)

@@ -115,17 +115,21 @@ def add_common(p: argparse.ArgumentParser, regularised: bool) -> None:
         add_cluster_options(t)
         p.add_argument(
             "--regularise-shares",
-            action="store_true",
+            action=argparse.BooleanOptionalAction,
+            default=None,
             help="regularise each pixel's split of the counts between components like a parameter map "
-            "(amplitudes = total x shares; strength --kmad share=K); default: free amplitudes",
+            "(amplitudes = total x shares; strength --kmad share=K); on by default, --no-regularise-shares "
+            "for free per-pixel amplitudes (the published scheme)",
         )
         p.add_argument(
             "--anchor",
             action="append",
-            metavar="start|free or COMP.PARAM=free",
-            help="what the penalty holds a map to: 'start' (default) its departure from the coarse start, "
-            "large scales included, or 'free' its own detail, its large-scale level set by the data "
-            "(the published scheme); for every map or per map (share=free for the shares); repeatable",
+            metavar="auto|start|coarse|free or COMP.PARAM=MODE",
+            help="what the penalty holds a map to: 'auto' (default) chooses per map from how it trades off "
+            "against the others ('coarse' for temperature, index and shares, 'start' for a velocity); 'start' "
+            "its departure from the coarse start, large scales included; 'coarse' its own detail, and its large "
+            "scales to the start's; 'free' its own detail only, its level set by the data (the published "
+            "scheme); for every map or per map (share=MODE for the shares); repeatable",
         )
     else:
         p.add_argument("--starts", type=int, default=4, metavar="N", help="starting points per pixel (default 4)")
@@ -312,7 +316,8 @@ def build_request(args: argparse.Namespace, regularised: bool):
             raise CLIError(f"--bootstrap wants at least 2 replicas (a spread needs two); got {args.bootstrap}.")
         st.uncertainty = args.uncertainty
         st.n_bootstrap = args.bootstrap
-        st.regularise_shares = bool(args.regularise_shares)
+        if args.regularise_shares is not None:
+            st.regularise_shares = bool(args.regularise_shares)
         st.start = args.start
         per = {}
         for item in args.kmad or []:
@@ -329,13 +334,15 @@ def build_request(args: argparse.Namespace, regularised: bool):
                 anchors[k.strip()] = v.strip()
             else:
                 st.anchor = item.strip()
-        if anchors:  # per-map values over the one given for every map (or "start")
-            base = st.anchor if isinstance(st.anchor, str) else "start"
+        if anchors:  # per-map values over the one given for every map (maps not named: "auto")
+            base = st.anchor if isinstance(st.anchor, str) else "auto"
             every = {k: base for k in free_map_keys(comps, st.regularise_shares)}
-            st.anchor = anchors if base == "start" else every | anchors
+            st.anchor = anchors if base == "auto" else every | anchors
         for v in anchor_values(st.anchor):
             if v not in ANCHORS:
-                raise CLIError(f"--anchor wants 'start' or 'free' (for every map, or COMP.PARAM=free); got {v!r}.")
+                raise CLIError(
+                    f"--anchor wants one of {', '.join(ANCHORS)} (for every map, or COMP.PARAM=MODE); got {v!r}."
+                )
     else:
         st.kmad = 0.0
         st.n_starts = args.starts

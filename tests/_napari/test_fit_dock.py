@@ -185,7 +185,12 @@ def test_start_shares_and_uncertainty_choices_reach_the_settings(make_napari_vie
     dock = analytic_fit_dock(viewer)
     req = dock.build_request("sushi")
     s = req.settings
-    assert (s.start, s.regularise_shares, s.anchor, s.uncertainty) == ("scan", False, "start", "fisher")
+    assert (s.start, s.regularise_shares, s.anchor, s.uncertainty) == ("scan", True, "auto", "fisher")
+    assert dock.anchor_combo.currentText() == "chosen per map (auto)"
+    dock.shares_check.setChecked(False)
+    dock.anchor_combo.setCurrentIndex(dock.anchor_combo.findData("coarse"))
+    s = dock.build_request("sushi").settings
+    assert (s.regularise_shares, s.anchor) == (False, "coarse")
     dock.scan_check.setChecked(False)
     dock.shares_check.setChecked(True)
     dock.anchor_combo.setCurrentIndex(dock.anchor_combo.findData("free"))
@@ -436,6 +441,7 @@ def test_free_anchors_without_regularised_shares_are_flagged_in_a_notification(m
     viewer, _, _ = _viewer_with_cube(make_napari_viewer)
     dock = analytic_fit_dock(viewer, max_iter=4)
     dock.anchor_combo.setCurrentIndex(dock.anchor_combo.findData("free"))
+    dock.shares_check.setChecked(False)  # (checked by default)
     run_fit(qtbot, dock)
     assert any("regularise the components' shares" in m for m in notes["warning"]), notes
     notes["warning"].clear()

@@ -90,8 +90,13 @@ class Penalty:
         self.P = self.J + 1  # penalised planes: the J detail scales and the coarse scale
         # maps whose anchor is "free" (FitSettings.anchor): their own detail planes are penalised, their
         # coarse plane is not; None when every map is anchored to its start (the default)
-        free = [anchor_mode(settings.anchor, fp.keys) == "free" for fp in problem.free]
+        anchor = resolve_anchor(settings.anchor, problem, problem.A0, problem.U0)
+        modes = [anchor_mode(anchor, fp.keys) for fp in problem.free]
+        free = [m == "free" for m in modes]
         self.free_maps = torch.tensor(free, device=problem.device) if any(free) else None
+        # maps whose anchor is "coarse": only the start's coarse plane is the reference
+        coarse = [m == "coarse" for m in modes]
+        self.coarse_maps = torch.tensor(coarse, device=problem.device) if any(coarse) else None
         self.Uref = problem.U0.clone()  # the starting maps: the coarse plane is penalised relative to them
         self.hnorm = plane_gains(self.J)  # ||h_j||: noise gain of plane j
         self.w_norm2 = _norm2_bound(problem.shape, self.J, problem.device)
@@ -106,6 +111,11 @@ class Penalty:
         self._uref = value
         # what coefficients() subtracts, derived once: the anchor, zero for a map whose anchor is "free"
         self._ref = value if self.free_maps is None else torch.where(self.free_maps[:, None], 0.0, value)
+        self._wref = None
+        if self.coarse_maps is not None:  # subtracted in coefficient space: the start's planes that count
+            w = starlet_transform(self._maps(self._ref), self.J)
+            w[self.coarse_maps, : self.J] = 0.0
+            self._wref = w
 
     def _maps(self, v: torch.Tensor) -> torch.Tensor:
         return v.reshape(v.shape[0], *self.problem.shape)
@@ -149,6 +159,8 @@ class Penalty:
     def coefficients(self, U: torch.Tensor) -> torch.Tensor:
         """W (U - U0): (K, J + 1, Y, X) starlet coefficients of the maps' departure from the start
         (of the map itself, W U, for a map whose anchor is "free")."""
+        if self._wref is not None:
+            return starlet_transform(self._maps(U), self.J) - self._wref
         return starlet_transform(self._maps(U - self._ref), self.J)
 
     def adjoint(self, Y: torch.Tensor) -> torch.Tensor:
@@ -164,11 +176,25 @@ class Penalty:
         return torch.clamp(Y, -self.lam, self.lam)
 
 
-ANCHORS = ("start", "free")  # FitSettings.anchor values
+ANCHORS = ("auto", "start", "coarse", "free")  # FitSettings.anchor values
+
+
+def resolve_anchor(anchor: str | dict[str, str], problem: Problem, A: torch.Tensor, U: torch.Tensor):
+    """``anchor`` with "auto" (for every map, or a map's value, given or missing from a dict) replaced by
+    the measured choice per map (:func:`anchor_rule.auto_modes` at (A, U)), as a dict over the maps;
+    returned as given when no map is "auto"."""
+    asked = {fp.keys[0]: anchor_mode(anchor, fp.keys) for fp in problem.free}
+    if "auto" not in asked.values():
+        return anchor
+    from napari_sushi.core.solver.anchor_rule import auto_modes  # it imports this module's siblings
+
+    modes = auto_modes(problem, A, U)
+    return {k: modes[k] if mode == "auto" else mode for k, mode in asked.items()}
 
 
 def anchor_mode(anchor: str | dict[str, str], keys: list[str]) -> str:
-    """The anchor ("start" or "free") of the map of parameter ``keys`` (linked keys share one map)."""
+    """The anchor (one of ANCHORS) of the map of parameter ``keys`` (linked keys share one map; a dict's
+    missing map: "auto")."""
     if isinstance(anchor, str):
         return anchor
     for k in keys:
@@ -176,7 +202,7 @@ def anchor_mode(anchor: str | dict[str, str], keys: list[str]) -> str:
             return anchor[k]
         if k.endswith(".share") and SHARE_KMAD_KEY in anchor:
             return anchor[SHARE_KMAD_KEY]
-    return "start"
+    return "auto"
 
 
 def anchor_values(anchor: str | dict[str, str]) -> list[str]:
@@ -194,7 +220,9 @@ def check_anchor(anchor: str | dict[str, str], components) -> None:
     """FitSetupError for an anchor other than "start"/"free", or a key naming no free map of ``components``."""
     bad = [v for v in anchor_values(anchor) if v not in ANCHORS]
     if bad:
-        raise FitSetupError(f"anchor must be 'start' or 'free' (for every map, or per map); got {bad[0]!r}.")
+        raise FitSetupError(
+            f"anchor must be one of {', '.join(repr(a) for a in ANCHORS)} (for every map, or per map); got {bad[0]!r}."
+        )
     if isinstance(anchor, dict):
         known = set(free_map_keys(components, shares=True)) | {f"{c.name}.share" for c in components}
         unknown = sorted(set(anchor) - known)

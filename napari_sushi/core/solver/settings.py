@@ -102,15 +102,21 @@ class FitSettings:
     threads:  CPU intra-op threads of the fit (None: one; ``solver.threads`` says why), restored afterwards.
     regularise_shares: SUSHI only: write each pixel's amplitudes as a total and the components' shares
               of it, the shares being regularised maps like the parameters (kmad key "share"); see
-              ``problem.share_form``. False: free per-pixel amplitudes (the published scheme).
-    anchor:   SUSHI only: what the objective penalises, per map: "start" (default) the starlet planes of
-              the map's departure from its starting maps, the coarse plane included (the maps stay
-              near the coarse start where the data are weak), or "free" the detail planes of the map
-              itself, the coarse plane unpenalised (the published scheme: the data set the large
-              scales). One value for every map or a dict keyed like ``kmad`` ("<component>.<parameter>",
-              "share"; missing keys: "start"). Measured on the morphology zoo with
-              ``regularise_shares`` (benchmarks/results/zoo_anchor_modes.md, docs/solver_measurements.md): "free"
-              for kT and the shares improves both, and costs the photon index.
+              ``problem.share_form``. Default True; False: free per-pixel amplitudes (the published
+              scheme), which on the morphology zoo scored worse than a constant map for the shares.
+    anchor:   SUSHI only: what the objective penalises, per map. "start": the starlet planes of the
+              map's departure from its starting maps, the coarse plane included (the maps stay near the
+              coarse start where the data are weak); "coarse": the map's own detail planes, and the
+              departure of its coarse plane from the start's (only the start's large scales are kept);
+              "free": the map's own detail planes, the coarse plane unpenalised (the published scheme:
+              the data set the large scales). "auto" (default): per map, from how the map is coupled to
+              the pixel's other variables at the coarse problem (``anchor_rule``): "coarse" for a map
+              that trades off against others (temperature, photon index, shares), whose coarse start is
+              then the binned per-pixel fit shrunk to its level by empirical Bayes, "start" for an
+              independent one (a line-of-sight velocity). One value for every map or a dict keyed like
+              ``kmad`` ("<component>.<parameter>", "share"; missing keys: "auto"). The fit's
+              provenance records the resolved choice. Measured on the morphology zoo
+              (benchmarks/results/zoo.md, docs/solver_measurements.md).
     """
 
     kmad: float | dict[str, float] = 5.0
@@ -140,8 +146,8 @@ class FitSettings:
     start: str = "scan"
     uncertainty: str = "fisher"
     n_bootstrap: int = 8
-    regularise_shares: bool = False
-    anchor: str | dict[str, str] = "start"
+    regularise_shares: bool = True
+    anchor: str | dict[str, str] = "auto"
     threads: int | None = None
 
 

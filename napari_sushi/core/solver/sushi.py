@@ -14,7 +14,15 @@ import torch
 from napari_sushi.core.solver.assemble import assemble
 from napari_sushi.core.solver.bootstrap import check_settings, fit_uncertainty
 from napari_sushi.core.solver.engine import State, iterate
-from napari_sushi.core.solver.objective import Penalty, anchor_advice, check_anchor, minimise
+from napari_sushi.core.solver.anchor_rule import shrink_to_level
+from napari_sushi.core.solver.objective import (
+    Penalty,
+    anchor_advice,
+    anchor_mode,
+    check_anchor,
+    minimise,
+    resolve_anchor,
+)
 from napari_sushi.core.solver.grid_start import grid_scan
 from napari_sushi.core.solver.problem import FitSetupError, build_problem, build_sushi_problem, share_form
 from napari_sushi.core.solver.result import FitResult
@@ -61,8 +69,11 @@ def fit(
     t0 = time.perf_counter()
     torch.manual_seed(settings.seed)
     requested = components  # as asked, before the coarse start (the bootstrap redoes that start per replica)
-    components = coarse_start(cube, components, settings, cancel)
+    components, anchor = start_and_anchor(cube, components, settings, cancel)
     problem = build_sushi_problem(cube, components, settings)
+    # the anchors "auto" chose (at the coarse problem, or here when there was no coarse start): the same
+    # objective for the fit, its bootstrap replicas and the provenance
+    settings = replace(settings, anchor=resolve_anchor(anchor, problem, problem.A0, problem.U0))
     state, pen, phases = solve(problem, settings, callback, cancel)
     sig, bias, info = fit_uncertainty(problem, state, settings, pen, cancel, requested)
     phases.update(info)
@@ -201,7 +212,20 @@ def coarse_start(
     settings: FitSettings,
     cancel: threading.Event | Callable[[], bool] | None = None,
 ) -> list[Component]:
-    """Components whose free parameters without a user ``init`` start from a coarse fit's maps.
+    """Components whose free parameters without a user ``init`` start from a coarse fit's maps
+    (:func:`start_and_anchor` without the anchors)."""
+    return start_and_anchor(cube, components, settings, cancel)[0]
+
+
+def start_and_anchor(
+    cube,
+    components: list[Component],
+    settings: FitSettings,
+    cancel: threading.Event | Callable[[], bool] | None = None,
+) -> tuple[list[Component], str | dict[str, str]]:
+    """Components whose free parameters without a user ``init`` start from a coarse fit's maps, and the
+    anchors: ``settings.anchor`` with "auto" resolved at the coarse problem (:mod:`anchor_rule`; left
+    "auto" when the coarse start is skipped, for the caller to resolve at its own problem).
 
     Why: where a component is faint, its parameters carry almost no Fisher information, so the
     regularised fit leaves them near their starting value (measured: the photon index of
@@ -212,14 +236,19 @@ def coarse_start(
     would be smaller than 8x8 pixels. The objective minimised is unchanged: only the start moves, but
     the objective penalises departures from the start, so where the data are weak (velocity) the map
     stays close to it: the coarse fit thresholds fewer scales (:func:`coarse_scales`).
+
+    Maps anchored "coarse" (the coupled ones under "auto", :mod:`anchor_rule`) are not thresholded
+    in the coarse fit (it biases them along their valley): their start is the binned cube's per-pixel
+    fit, shrunk towards each map's level by empirical Bayes (:func:`anchor_rule.shrink_to_level`).
     """
+    anchor = settings.anchor
     f = int(getattr(settings, "coarse_init", 1) or 1)
     if f <= 1 or settings.warm_start is not None:
-        return components
+        return components, anchor
     b = max(int(settings.binning), 1)
     ny, nx = (int(n) // b for n in cube.shape[1:])
     if ny // f < 8 or nx // f < 8:
-        return components
+        return components, anchor
     scan = settings.start == "scan"
     if scan:  # a global start: initial values are not inputs, every free parameter is scanned
         given = [f"{c.name}.{k}" for c in components for k in c.init if k in c.model.param_names]
@@ -235,7 +264,7 @@ def coarse_start(
         ]
     todo = {c.name: [p for p in c.model.param_names if p not in c.fixed and p not in c.init] for c in components}
     if not any(todo.values()):
-        return components
+        return components, anchor
     coarse = replace(
         settings,
         binning=b * f,
@@ -249,16 +278,23 @@ def coarse_start(
         if scan:
             start = scan_start(cube, components, coarse, problem, cancel)
             if start is None:
-                return components
+                return components, anchor
             problem = replace(problem, U0=start[0], A0=start[1])
         if settings.regularise_shares:
             problem = share_form(problem, coarse)
-        state = iterate(problem, coarse, regularise=True, cancel=cancel)
+        anchor = resolve_anchor(anchor, problem, problem.A0, problem.U0)
+        # maps anchored at their coarse plane only: fitted per pixel here (kmad 0), then shrunk to their level
+        shrunk = [k for k, fp in enumerate(problem.free) if anchor_mode(anchor, fp.keys) == "coarse"]
+        fitted = replace(
+            problem, free=[replace(fp, kmad=0.0) if k in shrunk else fp for k, fp in enumerate(problem.free)]
+        )
+        state = iterate(fitted, coarse, regularise=True, cancel=cancel)
+        if is_cancelled(cancel):
+            return components, settings.anchor
+        U = shrink_to_level(problem, state.A, state.U, shrunk)
     except FitSetupError:  # e.g. a background/sigma given only at the fitted resolution: start as asked
-        return components
-    if is_cancelled(cancel):
-        return components
-    params = problem.unpack(state.A, state.U)
+        return components, settings.anchor
+    params = problem.unpack(state.A, U)
     out = []
     for c in components:
         init = dict(c.init)
@@ -278,4 +314,4 @@ def coarse_start(
             up = bilinear(torch.as_tensor(a)[None], (ny, nx))[0].numpy()
             init["amplitude"] = np.clip(up, 0.0, None) / f**2
         out.append(replace(c, init=init))
-    return out
+    return out, anchor

@@ -306,7 +306,7 @@ def tiled_fit(
     seconds, border movement and seams, and the last round's seams. Cancelling returns None.
     """
     from napari_sushi.core.cluster import run_tasks
-    from napari_sushi.core.solver.sushi import coarse_start
+    from napari_sushi.core.solver.sushi import start_and_anchor
 
     t0 = time.perf_counter()
     settings = settings or FitSettings()
@@ -327,7 +327,8 @@ def tiled_fit(
     regions = cube.tile_regions(tile, halo)
     cores = [r[0] for r in regions]
     with fit_threads(settings):  # the field's coarse start (cheap: a binned cube), shared by every tile
-        start = coarse_start(cube, components, settings, cancel)
+        start, anchor = start_and_anchor(cube, components, settings, cancel)
+    settings = replace(settings, anchor=anchor)  # "auto" resolved once on the field (else each tile resolves it)
     if is_cancelled(cancel):
         return None  # type: ignore[return-value]
     rounds_done: list[dict] = []  # per round: seconds, border movement, seams

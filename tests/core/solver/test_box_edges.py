@@ -27,7 +27,8 @@ def short_fit(small_case):
 def test_boxes_recorded_and_edge_shares_counted(short_fit):
     r = short_fit
     boxes = r.provenance["boxes"]
-    assert set(boxes) == set(r.params)
+    # every parameter map's box, and the share map's of the share form (regularised shares, the default)
+    assert set(boxes) == set(r.params) | {"thermal share"} and list(boxes["thermal share"]) == [0.0, 1.0]
     lo, hi = boxes["powerlaw index"]
     index = r.params["powerlaw index"].copy()
     ny, nx = index.shape

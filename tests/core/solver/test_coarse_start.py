@@ -40,7 +40,7 @@ def test_coarse_start_follows_truth(case32):
 
 def test_coarse_start_respects_user_choices(case32):
     cube, _, models, _ = case32
-    st = FitSettings(kmad=3.0, max_iter=30, coarse_init=4, start="default")
+    st = FitSettings(kmad=3.0, max_iter=30, coarse_init=4, start="default", regularise_shares=False)
     comps = coarse_start(cube, _comps(models, init={"kT": 2.0}, fixed={"velocity": 0.0}), st)
     assert comps[0].init == {"kT": 2.0} and "velocity" not in comps[0].init
     assert set(comps[1].init) == {"index"}
