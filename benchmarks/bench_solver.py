@@ -28,10 +28,9 @@ from napari_sushi.core.simulate import simulate_remnant  # noqa: E402
 from napari_sushi.core.solver.engine import State, iterate  # noqa: E402
 from napari_sushi.core.solver.objective import minimise  # noqa: E402
 from napari_sushi.core.solver.pixelfit import pixelfit  # noqa: E402
-from napari_sushi.core.solver.problem import build_problem  # noqa: E402
 from napari_sushi.core.solver.settings import Component, FitSettings  # noqa: E402
 from napari_sushi.core.solver.stopping import converged  # noqa: E402
-from napari_sushi.core.solver.sushi import coarse_start, fit  # noqa: E402
+from napari_sushi.core.solver.sushi import fit, prepare  # noqa: E402
 from napari_sushi.core.spectral.registry import load_model  # noqa: E402
 
 KEYS = ["thermal kT", "thermal velocity", "powerlaw index"]
@@ -152,7 +151,7 @@ def part_curves(report: dict, iters_fixed: int, iters_newton: int) -> None:
     sim = simulate_remnant("toy", 0)
     settings = FitSettings(**SUSHI)
     t = time.perf_counter()
-    problem = build_problem(sim.cube, coarse_start(sim.cube, components(), settings), settings)
+    problem, settings = prepare(sim.cube, components(), settings)  # as sushi.fit starts
     start = iterate(problem, settings, regularise=True)
     t_start = time.perf_counter() - t
     curves = {

@@ -30,7 +30,7 @@ from napari_sushi.core.solver.engine import _sum  # noqa: E402
 from napari_sushi.core.solver.problem import build_sushi_problem  # noqa: E402
 from napari_sushi.core.solver.settings import FitSettings  # noqa: E402
 from napari_sushi.core.solver.assemble import assemble  # noqa: E402
-from napari_sushi.core.solver.sushi import coarse_start, fit, solve  # noqa: E402
+from napari_sushi.core.solver.sushi import fit, prepare, solve  # noqa: E402
 from napari_sushi.core.solver.threads import fit_threads  # noqa: E402
 from napari_sushi.core.solver.tiled import Maps, tiled_fit  # noqa: E402
 from napari_sushi.core.zoo import ZooCase, simulate_zoo  # noqa: E402
@@ -52,14 +52,13 @@ def main() -> None:
         for seed in args.seeds:
             cube = simulate_zoo(ZooCase(seed, 1.0, (args.shape, args.shape)))[0].cube
             with fit_threads(st):  # the whole fit, step by step as sushi.fit runs it, keeping its objective
-                start = coarse_start(cube, components(), st)
-                problem = build_sushi_problem(cube, start, st)
-                state, pen, phases = solve(problem, st)
-                whole = assemble(problem, state, st, "sushi", 0.0, phases)
+                problem, st_f = prepare(cube, components(), st)
+                state, pen, phases = solve(problem, st_f)
+                whole = assemble(problem, state, st_f, "sushi", 0.0, phases)
             assert pen is not None
             tiled = tiled_fit(cube, components(), st, tile=args.tile, client=client)
             f64 = fit(cube, components(), replace(st, dtype="float64"))
-            bare = [replace(c, init={}) for c in start]
+            bare = components()  # (no init: the warm start gives every map)
 
             def phi(res) -> float:
                 with fit_threads(st):

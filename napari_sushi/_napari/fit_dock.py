@@ -942,7 +942,8 @@ class SushiFitDock(QWidget):
         if choice != "kT+share":
             return choice
         keys = free_map_keys(components, self.shares_check.isChecked())
-        return {k: "free" for k in keys if k.endswith(".kT") or k == "share"}
+        # the measured option: kT and the shares free, every other map held to its start
+        return {k: "free" if k.endswith(".kT") or k == "share" else "start" for k in keys}
 
     def _warm_start(self, cube_name: str) -> Any:
         """The result of the run chosen in 'start from' (None: automatic), checked against this fit."""

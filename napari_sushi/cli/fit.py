@@ -126,7 +126,8 @@ def add_common(p: argparse.ArgumentParser, regularised: bool) -> None:
             action="append",
             metavar="auto|start|coarse|free or COMP.PARAM=MODE",
             help="what the penalty holds a map to: 'auto' (default) chooses per map from how it trades off "
-            "against the others ('coarse' for temperature, index and shares, 'start' for a velocity); 'start' "
+            "against the others, measured on each fit (with the shipped models: 'coarse' for temperature, "
+            "index and shares, 'start' for a velocity; recorded in the output's provenance); 'start' "
             "its departure from the coarse start, large scales included; 'coarse' its own detail, and its large "
             "scales to the start's; 'free' its own detail only, its level set by the data (the published "
             "scheme); for every map or per map (share=MODE for the shares); repeatable",

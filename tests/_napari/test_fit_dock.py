@@ -201,7 +201,13 @@ def test_start_shares_and_uncertainty_choices_reach_the_settings(make_napari_vie
     dock.shares_check.setChecked(False)
     dock.anchor_combo.setCurrentIndex(dock.anchor_combo.findData("kT+share"))
     s = dock.build_request("sushi").settings
-    assert s.regularise_shares and s.anchor == {"thermal.kT": "free", "share": "free"}
+    # (the other maps held to their start: the option as measured, not "auto")
+    assert s.regularise_shares and s.anchor == {
+        "thermal.kT": "free",
+        "thermal.velocity": "start",
+        "powerlaw.index": "start",
+        "share": "free",
+    }
 
 
 def test_export_reopens_with_same_values_and_wcs(make_napari_viewer, qtbot, notes, tmp_path):

@@ -101,8 +101,12 @@ def empirical_bayes(u: torch.Tensor, s2: torch.Tensor, valid: torch.Tensor) -> t
     median of the valid estimates (robust to the outliers a box edge makes), tau^2 its maximum-likelihood
     value given m (fixed-point iteration, at least 1e-6), and each pixel's posterior mean is
     ``m + tau^2 / (tau^2 + s_p^2) (u_p - m)``: a well measured pixel keeps its value, a noisy one moves
-    to the level. Invalid pixels get m.
+    to the level. Invalid pixels (and pixels whose estimate or variance is not finite) get m; with no
+    valid pixel at all the estimates are returned unchanged (level and spread NaN).
     """
+    valid = valid & torch.isfinite(u) & torch.isfinite(s2)
+    if not bool(valid.any()):  # nothing measured: the estimates stay as they are
+        return u.clone(), math.nan, math.nan
     uv, sv = u[valid], s2[valid]
     m = uv.median()
     r = (uv - m) ** 2

@@ -115,7 +115,9 @@ class FitSettings:
               then the binned per-pixel fit shrunk to its level by empirical Bayes, "start" for an
               independent one (a line-of-sight velocity). One value for every map or a dict keyed like
               ``kmad`` ("<component>.<parameter>", "share"; missing keys: "auto"). The fit's
-              provenance records the resolved choice. Measured on the morphology zoo
+              provenance records the resolved choice. Without a coarse start (a warm start,
+              ``coarse_init=1``, a small image) "auto" is measured at the fit's own start and a
+              "coarse" map is held to that start's large scales (nothing is shrunk). Measured on the morphology zoo
               (benchmarks/results/zoo.md, docs/solver_measurements.md).
     """
 

@@ -69,15 +69,28 @@ def fit(
     t0 = time.perf_counter()
     torch.manual_seed(settings.seed)
     requested = components  # as asked, before the coarse start (the bootstrap redoes that start per replica)
-    components, anchor = start_and_anchor(cube, components, settings, cancel)
-    problem = build_sushi_problem(cube, components, settings)
-    # the anchors "auto" chose (at the coarse problem, or here when there was no coarse start): the same
-    # objective for the fit, its bootstrap replicas and the provenance
-    settings = replace(settings, anchor=resolve_anchor(anchor, problem, problem.A0, problem.U0))
+    problem, settings = prepare(cube, components, settings, cancel)
     state, pen, phases = solve(problem, settings, callback, cancel)
     sig, bias, info = fit_uncertainty(problem, state, settings, pen, cancel, requested)
     phases.update(info)
     return assemble(problem, state, settings, "sushi", time.perf_counter() - t0, phases, sigmas=sig, biases=bias)
+
+
+def prepare(
+    cube,
+    components: list[Component],
+    settings: FitSettings,
+    cancel: threading.Event | Callable[[], bool] | None = None,
+):
+    """(problem, settings) that :func:`fit` solves: the problem built from the coarse start, and the
+    settings with the anchors "auto" chose (at the coarse problem, or at this problem's start when there
+    was no coarse start), so that the fit, its bootstrap replicas and the provenance share one objective.
+    """
+    components, anchor = start_and_anchor(cube, components, settings, cancel)
+    problem = build_sushi_problem(cube, components, settings)
+    if not is_cancelled(cancel):  # (a cancelled fit stops before any penalty is built)
+        anchor = resolve_anchor(anchor, problem, problem.A0, problem.U0)
+    return problem, replace(settings, anchor=anchor)
 
 
 def solve(

@@ -36,7 +36,7 @@ from napari_sushi.core.cube import HyperCube, as_cube
 from napari_sushi.core.solver.assemble import assemble, settings_summary
 from napari_sushi.core.solver.bootstrap import check_settings, fit_uncertainty
 from napari_sushi.core.solver.engine import State, penalty_strengths
-from napari_sushi.core.solver.objective import Penalty, penalty_weights
+from napari_sushi.core.solver.objective import Penalty, check_anchor, penalty_weights, resolve_anchor
 from napari_sushi.core.solver.problem import FitSetupError, build_sushi_problem
 from napari_sushi.core.solver.result import FitResult
 from napari_sushi.core.solver.settings import Component, FitSettings
@@ -171,6 +171,18 @@ def _tile_components(components: list[Component], region, shape) -> list[Compone
         )
         for c in components
     ]
+
+
+def _field_anchor(cube, start, settings: FitSettings):
+    """``settings.anchor`` with any "auto" left (when no coarse start ran) resolved at the whole field's start,
+    binned 4x4 where the image allows (cheap; the choice is a median over pixels), so that the tiles do
+    not each measure their own."""
+    b = 4 if min(cube.shape[1:]) // 4 >= 8 else 1
+    try:
+        field = build_sushi_problem(cube, start, replace(settings, binning=b, warm_start=None))
+    except FitSetupError:  # e.g. a background given only at full resolution
+        field = build_sushi_problem(cube, start, replace(settings, warm_start=None))
+    return resolve_anchor(settings.anchor, field, field.A0, field.U0)
 
 
 def _tile_settings(settings: FitSettings, region, shape) -> FitSettings:
@@ -311,6 +323,7 @@ def tiled_fit(
     t0 = time.perf_counter()
     settings = settings or FitSettings()
     check_settings(settings)
+    check_anchor(settings.anchor, components)
     cube = as_cube(cube)
     if int(settings.binning) != 1:
         raise FitSetupError(
@@ -328,7 +341,8 @@ def tiled_fit(
     cores = [r[0] for r in regions]
     with fit_threads(settings):  # the field's coarse start (cheap: a binned cube), shared by every tile
         start, anchor = start_and_anchor(cube, components, settings, cancel)
-    settings = replace(settings, anchor=anchor)  # "auto" resolved once on the field (else each tile resolves it)
+        anchor = _field_anchor(cube, start, replace(settings, anchor=anchor))
+    settings = replace(settings, anchor=anchor)  # resolved once on the field: every tile minimises one objective
     if is_cancelled(cancel):
         return None  # type: ignore[return-value]
     rounds_done: list[dict] = []  # per round: seconds, border movement, seams

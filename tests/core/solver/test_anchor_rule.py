@@ -45,6 +45,10 @@ def test_empirical_bayes_recovers_the_spread_and_beats_the_raw_estimates():
     well = (s2 == 0.05**2) & (np.arange(n) >= 10)
     assert np.corrcoef(shrunk.numpy()[well], true[well])[0, 1] > 0.8  # a well measured pixel keeps its value
     assert torch.all(shrunk[:10] == level)  # invalid pixels take the level
+    # nothing measured (no valid pixel, or only infinite variances): returned as given, no NaN
+    for s2_bad, valid_bad in ((torch.tensor(s2), torch.zeros(n, dtype=torch.bool)), (torch.full((n,), np.inf), valid)):
+        same, lvl, _ = empirical_bayes(u, s2_bad, valid_bad)
+        assert torch.equal(same, u) and np.isnan(lvl)
     lost = s2 == 1.0
     assert np.max(np.abs(shrunk.numpy()[lost][10:] - level)) < 0.1  # an unmeasured one moves to it
 
@@ -70,15 +74,18 @@ def test_coupling_separates_the_line_shift_from_the_continuum_trade(zoo32, small
     assert set(auto_modes(prob, prob.A0, prob.U0).values()) == {"start"}
 
 
-def test_resolve_anchor_keeps_given_values_and_measures_the_rest(small_case):
-    cube, _, models, _ = small_case
+def test_resolve_anchor_keeps_given_values_and_measures_the_rest(zoo32):
+    cube, models = zoo32
     prob = build_sushi_problem(cube, _comps(models), FitSettings())
     measured = auto_modes(prob, prob.A0, prob.U0)
+    assert measured["powerlaw.index"] == "coarse"  # so a missing key resolving to "start" would show
     assert resolve_anchor("auto", prob, prob.A0, prob.U0) == measured
     given = {"thermal.kT": "free", "share": "start"}
     resolved = resolve_anchor(given, prob, prob.A0, prob.U0)
     assert resolved == measured | {"thermal.kT": "free", "thermal.share": "start"}
     assert resolve_anchor("coarse", prob, prob.A0, prob.U0) == "coarse"  # nothing to measure
+    explicit = {"thermal.kT": "start", "thermal.velocity": "free", "powerlaw.index": "start", "share": "coarse"}
+    assert resolve_anchor(explicit, prob, prob.A0, prob.U0) is explicit
 
 
 def test_coarse_anchor_penalises_the_maps_detail_and_the_starts_large_scales(small_case):
@@ -98,8 +105,15 @@ def test_coarse_anchor_penalises_the_maps_detail_and_the_starts_large_scales(sma
     torch.testing.assert_close(free, planes(U))
     torch.testing.assert_close(coarse[:, :2], planes(U)[:, :2])  # the map's own detail
     torch.testing.assert_close(coarse[:, 2], planes(U)[:, 2] - planes(prob.U0)[:, 2])  # level vs the start's
-    mixed = Penalty(prob, FitSettings(n_scales=2, anchor={"thermal.kT": "coarse"}))
-    assert mixed.coarse_maps is not None and mixed.coarse_maps.tolist() == [True, False, False]
+    mixed = Penalty(prob, FitSettings(n_scales=2, anchor={"thermal.kT": "coarse", "thermal.velocity": "start"}))
+    assert mixed.coarse_maps is not None and mixed.coarse_maps[:2].tolist() == [True, False]
+    # a new anchor (a bootstrap replica's) moves the coarse plane's reference, not the detail planes'
+    pen = Penalty(prob, FitSettings(n_scales=2, anchor="coarse"))
+    other = torch.rand(prob.U0.shape, generator=g, dtype=prob.U0.dtype)
+    pen.Uref = other
+    moved = pen.coefficients(U)
+    torch.testing.assert_close(moved[:, :2], planes(U)[:, :2])
+    torch.testing.assert_close(moved[:, 2], planes(U)[:, 2] - planes(other)[:, 2])
 
 
 def test_fit_records_the_anchors_it_chose(zoo32):

@@ -80,3 +80,15 @@ def test_tiled_fit_refuses_what_it_cannot_share(field):
     comps[0].init["kT"] = np.full((8, 8), 2.0)  # a binned map: not the cube's image
     with pytest.raises(FitSetupError, match="a tiled fit takes maps of the cube's image"):
         tiled_fit(cube, comps, FitSettings(start="default"), tile=16)
+
+
+def test_tiles_share_one_resolved_anchor(field):
+    """Without a coarse start "auto" is resolved once on the field (not per tile) and recorded."""
+    cube, _, models, _ = field
+    st = FitSettings(max_iter=4, coarse_init=1)
+    tiled = tiled_fit(cube, _comps(models), st, tile=16, halo=4, rounds=1)
+    anchor = tiled.provenance["settings"]["anchor"]
+    assert isinstance(anchor, dict) and set(anchor.values()) <= {"start", "coarse"}
+    assert set(anchor) == {"thermal.kT", "thermal.velocity", "powerlaw.index", "thermal.share"}
+    with pytest.raises(FitSetupError, match="anchor must be one of"):
+        tiled_fit(cube, _comps(models), FitSettings(anchor="level"), tile=16)
