@@ -12,8 +12,8 @@ map depends on how the map is coupled to the pixel's other variables, which the 
   a hotter plasma and a steeper power law trade counts) is not: the thresholding iteration smooths
   each map on its own with a per-pixel step, and the coupled maps slide along the valley. Measured on
   the morphology zoo's binned cubes (zoo3/zoo1/zoo4 at 1x, 4x4 bins, from the global scan): the
-  thresholded coarse fit ended 290-1030 ABOVE the per-pixel fit in C-statistic, with the power-law
-  index biased +0.39..+0.65 and kT +0.41..+0.65 keV over the power law's pixels, the power law
+  thresholded coarse fit ended 660-1030 ABOVE the per-pixel fit in C-statistic (290-570 above its
+  own start), with the power-law index biased +0.39..+0.65 and kT +0.41..+0.65 keV over the power law's pixels, the power law
   holding 1.18-1.66x its true counts, while the per-pixel fit from the same scan was unbiased
   (index +0.02..+0.09, kT -0.09..+0.08 keV); the final maps inherit the start's bias through the
   anchor. So such a map starts from the per-pixel fit of the binned cube, shrunk towards its
