@@ -363,11 +363,16 @@ class Problem:
                     write_base(comp, which, B[d])
                     if f is not None:
                         scale[d] = f
-                else:  # several (share form, linked parameters) or none: the column itself, factor 1
+                elif not col:
                     B[d].zero_()
-                    for f, comp, which in col:
-                        base = write_base(comp, which, torch.empty_like(m))
-                        B[d].add_(base) if f is None else B[d].addcmul_(base, f[:, None])
+                else:  # several (share form, linked parameters): the column itself, factor 1
+                    for t, (f, comp, which) in enumerate(col):
+                        # a spectrum is used where it lies (no copy); a difference needs a buffer
+                        base = spectra[comp][0] if which is None else write_base(comp, which, torch.empty_like(m))
+                        if t == 0:
+                            B[d].copy_(base) if f is None else torch.mul(base, f[:, None], out=B[d])
+                        else:
+                            B[d].add_(base) if f is None else B[d].addcmul_(base, f[:, None])
             torch.sub(m, X, out=B[D])
             wt = self.w[idx, None]
             h = wt / m if self.sigma2 is None else 2.0 * wt / self.sigma2[idx]  # r = h (m - X) either way
