@@ -117,7 +117,9 @@ class FitSettings:
               ``kmad`` ("<component>.<parameter>", "share"; missing keys: "auto"). The fit's
               provenance records the resolved choice. Without a coarse start (a warm start,
               ``coarse_init=1``, a small image) "auto" is measured at the fit's own start and a
-              "coarse" map is held to that start's large scales (nothing is shrunk). Measured on the morphology zoo
+              "coarse" map is held to that start's large scales (nothing is shrunk). The anchor is
+              part of the objective's penalty: the thresholding phase does not use it, so with
+              ``minimise_objective=False`` the choice only changes the start. Measured on the morphology zoo
               (benchmarks/results/zoo.md, docs/solver_measurements.md).
     """
 

@@ -149,3 +149,19 @@ def test_coarse_start_fits_coarse_anchored_maps_per_pixel(zoo32):
 
     np.testing.assert_array_equal(index_start("coarse", 1.0), index_start("coarse", 20.0))
     assert np.abs(index_start("start", 1.0) - index_start("start", 20.0)).max() > 0.05
+
+
+def test_bootstrap_refits_with_the_chosen_anchors(zoo32):
+    """The parametric bootstrap refits each replica with the resolved anchors (its own shrunk start for the
+    "coarse" maps): finite, positive sigmas below the box's spread, and the fit's own maps unchanged."""
+    cube, models = zoo32
+    st = FitSettings(max_iter=20)
+    plain = fit(cube, _comps(models), st)
+    boot = fit(cube, _comps(models), FitSettings(max_iter=20, uncertainty="bootstrap", n_bootstrap=2))
+    assert boot.provenance["settings"]["anchor"] == plain.provenance["settings"]["anchor"]
+    for k in ("thermal kT", "powerlaw index", "thermal velocity"):
+        np.testing.assert_array_equal(boot.params[k], plain.params[k])
+        s = boot.sigmas[k]
+        lo, hi = boot.provenance["boxes"][k]
+        assert np.all(np.isfinite(s)) and np.all(s >= 0) and np.median(s) < (hi - lo) / 12**0.5, k
+        assert np.any(s > 0), k
