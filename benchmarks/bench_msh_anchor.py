@@ -41,14 +41,19 @@ from napari_sushi.core.spectral.training import train_model  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "msh_anchor"
 FIGURE = ROOT / "docs" / "images" / "msh_anchor_maps.png"
-CHOICES = {
-    "default (auto anchors, shares regularised)": {},
-    "earlier default (anchored to the start, free amplitudes)": {"regularise_shares": False, "anchor": "start"},
-    "shares regularised, kT and shares anchor free": {
-        "regularise_shares": True,
-        "anchor": {"thermal.kT": "free", "share": "free", "powerlaw.index": "start"},
-    },
-}
+CHOICES = [  # (label in the table, row title in the figure, FitSettings)
+    ("default (auto anchors, shares regularised)", "default", {}),
+    (
+        "earlier default (anchored to the start, free amplitudes)",
+        "earlier default",
+        {"regularise_shares": False, "anchor": "start"},
+    ),
+    (
+        "shares regularised, kT and shares anchor free",
+        "kT, shares free",
+        {"regularise_shares": True, "anchor": {"thermal.kT": "free", "share": "free", "powerlaw.index": "start"}},
+    ),
+]
 
 
 def main() -> int:
@@ -63,12 +68,12 @@ def main() -> int:
     sel = knots(cube)
     counts = cube.counts.sum(0)
     rows, maps = [], {}
-    for label, settings in CHOICES.items():
+    for label, short, settings in CHOICES:
         t0 = time.perf_counter()
         res = fit(cube, comps, FitSettings(**settings))
         share = res.amplitudes["thermal"] / np.maximum(res.amplitudes["thermal"] + res.amplitudes["powerlaw"], 1e-9)
         nebula = (share < 0.3) & (counts >= 100)
-        maps[{0: "default", 1: "earlier default", 2: "kT, shares free"}[len(rows)]] = {
+        maps[short] = {
             "thermal kT": res.params["thermal kT"],
             "thermal share": share,
             "powerlaw index": res.params["powerlaw index"],

@@ -35,7 +35,7 @@ from napari_sushi.core.solver.problem import Problem
 from napari_sushi.core.solver.uncertainty import covariance
 
 COUPLED = 2.0  # a map whose median variance inflation factor exceeds this is "coupled" (module docstring)
-EB_ITERATIONS = 50  # fixed-point iterations of the prior variance in shrink_to_level
+EB_ITERATIONS = 50  # fixed-point iterations of the prior variance in empirical_bayes
 
 
 def counted(problem: Problem) -> torch.Tensor:

@@ -36,7 +36,14 @@ from napari_sushi.core.cube import HyperCube, as_cube
 from napari_sushi.core.solver.assemble import assemble, settings_summary
 from napari_sushi.core.solver.bootstrap import check_settings, fit_uncertainty
 from napari_sushi.core.solver.engine import State, penalty_strengths
-from napari_sushi.core.solver.objective import Penalty, check_anchor, penalty_weights, resolve_anchor
+from napari_sushi.core.solver.objective import (
+    Penalty,
+    anchor_mode,
+    check_anchor,
+    free_map_keys,
+    penalty_weights,
+    resolve_anchor,
+)
 from napari_sushi.core.solver.problem import FitSetupError, build_sushi_problem
 from napari_sushi.core.solver.result import FitResult
 from napari_sushi.core.solver.settings import Component, FitSettings
@@ -341,7 +348,9 @@ def tiled_fit(
     cores = [r[0] for r in regions]
     with fit_threads(settings):  # the field's coarse start (cheap: a binned cube), shared by every tile
         start, anchor = start_and_anchor(cube, components, settings, cancel)
-        anchor = _field_anchor(cube, start, replace(settings, anchor=anchor))
+        keys = free_map_keys(components, settings.regularise_shares)
+        if any(anchor_mode(anchor, [k]) == "auto" for k in keys):  # the coarse start did not resolve it
+            anchor = _field_anchor(cube, start, replace(settings, anchor=anchor))
     settings = replace(settings, anchor=anchor)  # resolved once on the field: every tile minimises one objective
     if is_cancelled(cancel):
         return None  # type: ignore[return-value]
