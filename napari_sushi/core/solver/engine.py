@@ -36,6 +36,12 @@ from napari_sushi.core.starlet import plane_gains, starlet_denoise, starlet_smoo
 
 LAM_MIN, LAM_MAX = 1e-4, 1e8
 DIVERGENCE_RTOL = 1e-4  # a step raising the data cost by more than this (relative) is a diverging step
+# The thresholding phase's guard halves a step whose data cost rises; below this fraction it gives up (the
+# iterate stays, the damping grows). Measured on the toy (one thread): the rejected steps failed at every
+# fraction down to 1/512 or were accepted at 1/512 (no progress either way), 11 of 30 iterations at up
+# to 10 cost evaluations each; stopping at 1/4 cut the fit's cost evaluations 245 -> 146 and its time
+# 15.6 -> 13.1 s with the same maps (objective -1e-5 relative; faint +4e-6; zoo medians within 0.01).
+GUARD_MIN_STEP = 0.25
 
 
 @dataclass
@@ -325,7 +331,7 @@ def _step_with_guard(problem, settings, reg, st, zA, zU, stepU, gU, c0, old_data
         st.n_backtracks += 1
         if settings.step_rule == "newton":
             alpha *= 0.5
-            if alpha < 1e-3:
+            if alpha < GUARD_MIN_STEP:
                 return None, None
         else:
             st.step *= 0.5

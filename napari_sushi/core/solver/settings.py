@@ -77,7 +77,7 @@ class FitSettings:
               fast but whose fixed point depends on the step), minimise the objective
               L + sum lambda |W (U - U0)| exactly from where they stopped (``objective.minimise``).
               ``max_iter`` bounds both phases together; the thresholding phase gets at most half of it,
-              and at most ``sushi.THRESHOLD_MAX_ITER`` (30) iterations.
+              and at most ``sushi.THRESHOLD_MAX_ITER`` (15) iterations.
               False: the thresholding iteration alone (the result then depends on its step).
     n_starts: per-pixel fit only: number of starting points per pixel (best cost wins).
     coarse_init: SUSHI only: parameter maps without a given init start from a fit of the cube binned
