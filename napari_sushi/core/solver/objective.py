@@ -140,6 +140,7 @@ class Penalty:
             lam = lam.clone()
             lam[self.free_maps, self.J] = 0.0
         self.local_fisher, self.lam = local_fisher, lam
+        self._neg_lam = -lam  # project_dual's lower bound, formed once (it runs every inner step)
 
     def dual_steps(self, fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-coefficient dual steps Sigma (K, J + 1, Y, X) and the primal metric term rho (K, N).
@@ -173,7 +174,7 @@ class Penalty:
 
     def project_dual(self, Y: torch.Tensor) -> torch.Tensor:
         assert self.lam is not None, "set_weights first"
-        return torch.clamp(Y, -self.lam, self.lam)
+        return torch.clamp(Y, self._neg_lam, self.lam)
 
 
 ANCHORS = ("auto", "start", "coarse", "free")  # FitSettings.anchor values
@@ -457,23 +458,30 @@ def _prox_newton_step(
     S = Pd[:, nc:, nc:] - Pau.transpose(1, 2) @ Paa_inv @ Pau  # (N, K, K)
     gt = gd[:, nc:] - (Pau.transpose(1, 2) @ (Paa_inv @ gA[:, :, None]))[:, :, 0]  # (N, K)
     D = S.abs().sum(dim=2) + rho.T.double()  # (N, K)
-    lo, hi = -st.U.T.double(), 1.0 - st.U.T.double()  # box for d = u - u_k (empty for frozen pixels)
-    lo = torch.where(frozen[:, None], torch.zeros_like(lo), lo)
-    hi = torch.where(frozen[:, None], torch.zeros_like(hi), hi)
-    d = torch.zeros_like(gt)
-    Ud = st.U.T.double()  # the current iterate (not the anchor problem.U0)
-    invD = 1.0 / D
+    # the inner iterations run in the maps' dtype, K-major (K, N) like U and the starlet planes: no
+    # conversion or transposed copy per step (the model S and gt are formed in float64 above)
+    dt = problem.dtype
+    invD = (1.0 / D).T.to(dt).contiguous()
+    St = S.to(dt).permute(1, 2, 0).contiguous()  # (K, K, N): S_kl for every pixel
+    gtt = gt.T.to(dt).contiguous()
+    lo, hi = -st.U, 1.0 - st.U  # box for d = u - u_k (empty for frozen pixels)
+    lo = torch.where(frozen[None], torch.zeros_like(lo), lo)
+    hi = torch.where(frozen[None], torch.zeros_like(hi), hi)
+    K = St.shape[0]
+    d = torch.zeros_like(st.U)
     WU_old = WU
-    gt3 = gt[:, :, None]
     for i in range(n_inner):
-        grad = torch.baddbmm(gt3, S, d[:, :, None])[:, :, 0] + pen.adjoint(Y).T  # (N, K), float64
+        grad = gtt + pen.adjoint(Y)  # (K, N)
+        for k in range(K):  # S d, pixel by pixel, as K x K multiply-adds over whole rows
+            grad.addcmul_(St[:, k], d[k])
         d_new = torch.clamp(torch.addcmul(d, grad, invD, value=-1.0), lo, hi)
-        WU_new = pen.coefficients((Ud + d_new).T.to(problem.dtype))
+        WU_new = pen.coefficients(st.U + d_new)
         Y = pen.project_dual(torch.addcmul(Y, sigma, torch.sub(2.0 * WU_new, WU_old)))
         if (i + 1) % INNER_CHECK == 0 and float((d_new - d).abs().max()) < 1e-7:
             d = d_new
             break
         d, WU_old = d_new, WU_new
+    d = d.T.double()
     dA = -(Paa_inv @ (gA + (Pau @ d[:, :, None])[:, :, 0])[:, :, None])[:, :, 0] * fa
     zA = torch.where(frozen[None], st.A, torch.clamp(st.A + dA.T.to(problem.dtype), min=0.0))
     zU = torch.clamp(st.U + d.T.to(problem.dtype), 0.0, 1.0)
