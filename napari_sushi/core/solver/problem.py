@@ -376,7 +376,10 @@ class Problem:
             torch.sub(m, X, out=B[D])
             wt = self.w[idx, None]
             h = wt / m if self.sigma2 is None else 2.0 * wt / self.sigma2[idx]  # r = h (m - X) either way
-            GF = torch.bmm(B.permute(1, 0, 2), (B[:D] * h).permute(1, 2, 0))  # (n, D + 1, D)
+            # every row of the block times sqrt(h), in place: then one product of the block with itself
+            # gives F = J^T h J and g = J^T h (m - X), without a (D, n, C) temporary for h J
+            B.mul_(h.sqrt_())
+            GF = torch.bmm(B.permute(1, 0, 2), B[:D].permute(1, 2, 0))  # (n, D + 1, D)
             sc = scale.T
             F = GF[:, :D] * (sc[:, :, None] * sc[:, None, :])
             g = GF[:, D] * sc
