@@ -467,13 +467,10 @@ def _prox_newton_step(
     lo, hi = -st.U, 1.0 - st.U  # box for d = u - u_k (empty for frozen pixels)
     lo = torch.where(frozen[None], torch.zeros_like(lo), lo)
     hi = torch.where(frozen[None], torch.zeros_like(hi), hi)
-    K = St.shape[0]
     d = torch.zeros_like(st.U)
     WU_old = WU
     for i in range(n_inner):
-        grad = gtt + pen.adjoint(Y)  # (K, N)
-        for k in range(K):  # S d, pixel by pixel, as K x K multiply-adds over whole rows
-            grad.addcmul_(St[:, k], d[k])
+        grad = torch.mul(St, d).sum(1).add_(gtt).add_(pen.adjoint(Y))  # S d + gt + W^T Y, (K, N)
         d_new = torch.clamp(torch.addcmul(d, grad, invD, value=-1.0), lo, hi)
         WU_new = pen.coefficients(st.U + d_new)
         Y = pen.project_dual(torch.addcmul(Y, sigma, torch.sub(2.0 * WU_new, WU_old)))
