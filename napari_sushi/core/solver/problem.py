@@ -108,7 +108,7 @@ class Problem:
     device: torch.device
     dtype: torch.dtype
     chunk: int = 16384
-    derivative: str = "fd"  # "fd" one-sided differences or "ad" forward-mode autodiff (FitSettings.derivative)
+    derivative: str = "auto"  # "auto", "fd" one-sided differences or "ad" exact (FitSettings.derivative)
     notes: list[str] = field(default_factory=list)
     n_share: int = 0  # share form (see :func:`share_form`): the last n_share rows of U are the components' shares
 
@@ -276,22 +276,27 @@ class Problem:
         """Spectra S (n, C) and what their derivatives along the parameter columns ``cols`` of th need.
 
         Returns (S, T (q, n, C), factors (q, n)): the derivative along column i is
-        ``(T[i] - S) * factors[i, :, None]`` with one-sided finite differences (``self.derivative ==
-        "fd"``: T are the spectra stepped inwards from the box edge, computed with S in one model call
-        of (1 + q) n rows, factors +-1/step), else ``T[i] * factors[i, :, None]`` (forward-mode AD, all
-        tangents in one batched pass, factors 1). The factors are left for the
-        caller to fold into the per-pixel scale of the Jacobian column (no pass over the spectra).
+        ``(T[i] - S) * factors[i, :, None]`` with one-sided finite differences (:func:`derivative_kind`
+        "fd": T are the spectra stepped inwards from the box edge, computed with S in one model call
+        of (1 + q) n rows, factors +-1/step), else ``T[i] * factors[i, :, None]`` (exact: the model's
+        own ``spectrum_and_tangents``, or forward-mode AD with all tangents in one batched pass; factors
+        1). The factors are left for the caller to fold into the per-pixel scale of the Jacobian column
+        (no pass over the spectra).
         """
         n, P = th.shape
         q = len(cols)
         if q == 0:
             return model.spectrum(th), th.new_zeros(0, n, 1), th.new_zeros(0, n)
+        kind = derivative_kind(self.derivative, model)
+        if kind == "own":
+            S, T = model.spectrum_and_tangents(th, cols, scales)
+            return S, T, th.new_ones(q, n)
         tangent = torch.zeros(q, n, P, dtype=th.dtype, device=th.device)
         for i, (p, sc) in enumerate(zip(cols, scales)):
             tangent[i, :, p] = sc
         tangent = tangent.reshape(q * n, P)
         rep = th.repeat(q, 1)
-        if self.derivative == "ad":
+        if kind == "ad":
             d = _jvp_forward_ad(model, rep, tangent).reshape(q, n, -1)
             return model.spectrum(th), d, th.new_ones(q, n)
         step, factor = _one_sided_steps(rep, tangent, self._box_high(model, rep))
@@ -349,13 +354,13 @@ class Problem:
             B = torch.empty(D + 1, n, C, dtype=self.dtype, device=self.device)
             scale = torch.ones(D, n, dtype=self.dtype, device=self.device)
 
-            differences = self.derivative != "ad"
+            differences = [derivative_kind(self.derivative, spec.model) == "fd" for spec in self.comps]
 
             def write_base(c: int, i: int | None, out: torch.Tensor) -> torch.Tensor:
                 S, T = spectra[c]
                 if i is None:
                     return out.copy_(S)
-                return torch.sub(T[i], S, out=out) if differences else out.copy_(T[i])
+                return torch.sub(T[i], S, out=out) if differences[c] else out.copy_(T[i])
 
             for d, col in enumerate(terms):
                 if len(col) == 1:  # one term: its base as it is, its factor kept aside
@@ -400,6 +405,24 @@ class Problem:
 
 
 # ---------------------------------------------------------------------------------- derivatives
+DERIVATIVES = ("auto", "fd", "ad")  # FitSettings.derivative values
+
+
+def derivative_kind(derivative: str, model: SpectralModel) -> str:
+    """How a component's spectra are differentiated: "own" (the model's exact ``spectrum_and_tangents``:
+    the grid emulators), "ad" (forward-mode autodiff) or "fd" (one-sided differences).
+
+    "auto" is "own" where the model has it and "fd" otherwise; "ad" is "own" or autodiff (both exact);
+    "fd" is always differences. A fixed rule per model, so that the same request gives the same maps.
+    """
+    own = bool(getattr(model, "exact_tangents", False))
+    if derivative == "fd":
+        return "fd"
+    if own:
+        return "own"
+    return "ad" if derivative == "ad" else "fd"
+
+
 FD_STEP = 1e-3  # finite-difference step in normalised (box-width) units (one-sided, see _one_sided_steps)
 
 
@@ -580,9 +603,11 @@ def build_problem(cube, components: list[Component], settings: FitSettings) -> P
             f"start must be 'default' (the models' values or init) or 'scan' (a global grid "
             f"scan); got {settings.start!r}."
         )
-    if settings.derivative not in ("fd", "ad"):
+    if settings.derivative not in DERIVATIVES:
         raise FitSetupError(
-            f"derivative must be 'fd' (finite differences) or 'ad' (autodiff); got {settings.derivative!r}."
+            f"derivative must be 'auto' (exact where the model has its own derivatives, else finite "
+            f"differences), 'fd' (finite differences) or 'ad' (exact, by autodiff where the model has no "
+            f"derivatives of its own); got {settings.derivative!r}."
         )
     device = resolve_device(settings.device)
     dtype = resolve_dtype(settings.dtype)

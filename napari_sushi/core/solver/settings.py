@@ -63,10 +63,13 @@ class FitSettings:
               objective) over ``window`` iterations is below ``tol`` (sign-independent), or after
               max_iter iterations in all (default 300, the CLI's ``fit`` and the dock's default).
     device:   "auto" | "cpu" | "cuda" | "mps"; dtype "float32" | "float64".
-    derivative: how the spectra are differentiated with respect to the parameters: "fd" (default;
-              one-sided differences with a step of 1e-3 of the box, one extra spectrum per parameter)
-              or "ad" (forward-mode autodiff: exact, about 1.5-2x the cost per Jacobian on the CPU for
-              the shipped emulators). A fixed choice, so that the same request gives the same maps.
+    derivative: how the spectra are differentiated with respect to the parameters: "auto" (default:
+              exact where the model computes its own derivatives, as the shipped grid emulators do,
+              at about half the cost of differences there; one-sided differences otherwise), "fd"
+              (one-sided differences with a step of 1e-3 of the box, one extra spectrum per parameter)
+              or "ad" (exact: the model's own derivatives, else forward-mode autodiff, about 1.5-2x the
+              cost of differences for the IAEs on the CPU). A fixed rule per model, so that the same
+              request gives the same maps.
     snapshot_every: call the callback with map snapshots every N iterations.
     step_rule: "newton" (default: per-pixel Fisher-preconditioned, damped Gauss-Newton step with the
               threshold scaled by the per-pixel step, plus backtracking; then proximal Newton on the
@@ -139,7 +142,7 @@ class FitSettings:
     window: int = 10
     device: str = "auto"
     dtype: str = "float32"
-    derivative: str = "fd"
+    derivative: str = "auto"
     seed: int = 0
     snapshot_every: int = 10
     step_rule: str = "newton"

@@ -116,6 +116,16 @@ class SpectralModel(torch.nn.Module):
         """A model of this family with untrained tensors, built from ``meta`` and :meth:`config`."""
         raise NotImplementedError
 
+    # a model that differentiates its own spectra (exactly, cheaper than autodiff) sets this and
+    # implements spectrum_and_tangents (the solver's derivative "auto" then uses it)
+    exact_tangents = False
+
+    def spectrum_and_tangents(
+        self, theta: torch.Tensor, cols: list[int], scales: list[float]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Spectra (n, C) and their derivatives along parameter columns ``cols`` times ``scales`` (q, n, C)."""
+        raise NotImplementedError(f"{type(self).__name__} has no derivatives of its own; use autodiff")
+
     def spectrum(self, theta: torch.Tensor) -> torch.Tensor:
         """Unit-sum spectra (n, C) for parameters theta (n, P); differentiable in theta."""
         if theta.ndim != 2 or theta.shape[1] != self.n_params:

@@ -12,7 +12,7 @@ from napari_sushi.core.cube import HyperCube
 from napari_sushi.core.solver.engine import gradient_fisher
 from napari_sushi.core.solver.memory import estimate_fit_memory
 from napari_sushi.core.solver.pixelfit import pixelfit
-from napari_sushi.core.solver.problem import FitSetupError, build_problem
+from napari_sushi.core.solver.problem import FitSetupError, build_problem, derivative_kind
 from napari_sushi.core.solver.settings import Component, FitSettings
 from napari_sushi.core.solver.stopping import converged, relative_change
 from napari_sushi.core.solver.sushi import fit
@@ -85,10 +85,11 @@ def test_line_search_costs_round_like_the_gradient_pass(small_case):
     torch.testing.assert_close(F2, F, rtol=1e-4, atol=1e-5 * float(F.abs().max()))
 
 
-@pytest.mark.parametrize("deriv,tol", [("ad", 1e-6), ("fd", 3e-3)])
+@pytest.mark.parametrize("deriv,tol", [("ad", 1e-6), ("fd", 3e-3), ("auto", 3e-3)])
 def test_gradient_and_fisher_match_autograd(small_case, deriv, tol):
     cube, _, models, _ = small_case
-    st = FitSettings(dtype="float64", derivative=deriv)  # forward-mode AD or one-sided differences
+    # the test models' own derivatives, forward-mode AD or one-sided differences
+    st = FitSettings(dtype="float64", derivative=deriv)
     prob = build_problem(cube, _comps(models), st)
     A = prob.A0.clone()
     U = torch.rand(prob.U0.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64).to(prob.device)
@@ -103,7 +104,9 @@ def test_gradient_and_fisher_match_autograd(small_case, deriv, tol):
     # the method asked for is the one used (it used to be picked by timing, so a loaded machine could
     # switch it and change the maps): one-sided differences are visibly inexact, autodiff is not
     err = float(((g[:, 2:].T - U_.grad) / scale).abs().max())
-    assert (err > 1e-5) if deriv == "fd" else (err < 1e-6)
+    assert (err > 1e-5) if deriv != "ad" else (err < 1e-6)
+    # the analytic test models have no derivatives of their own: "auto" differences them
+    assert {derivative_kind(deriv, c.model) for c in prob.comps} == ({"ad"} if deriv == "ad" else {"fd"})
     # Fisher = J^T diag(1/m) J with J from finite differences on one pixel
     i = 7
 
@@ -119,10 +122,37 @@ def test_gradient_and_fisher_match_autograd(small_case, deriv, tol):
     torch.testing.assert_close(F[i], Fref, rtol=10 * tol, atol=tol * Fref.abs().max())
 
 
+@pytest.mark.parametrize("deriv", ["auto", "ad"])
+def test_emulator_derivatives_are_exact(deriv):
+    # the shipped grid emulators differentiate their own spectra ("own"): the gradient equals reverse-mode
+    # autograd's to rounding in float64, where one-sided differences are off by ~1e-3
+    from dataclasses import replace as dc_replace
+
+    from napari_sushi.core.simulate import get_preset, simulate_remnant
+    from napari_sushi.core.spectral.registry import load_model
+
+    sim = simulate_remnant(dc_replace(get_preset("toy"), shape=(10, 12)), 3)
+    comps = [Component(c, load_model(f"toy-{c}-emulator")) for c in ("thermal", "powerlaw")]
+    errors = {}
+    for d in (deriv, "fd"):
+        prob = build_problem(sim.cube, comps, FitSettings(dtype="float64", derivative=d))
+        U = torch.rand(prob.U0.shape, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+        U = U.clamp(0.02, 0.98)  # inside the grids, away from the box edges
+        g, F, _ = gradient_fisher(prob, prob.A0, U)
+        U_ = U.clone().requires_grad_(True)
+        prob.pixel_cost(prob.model(prob.A0, U_)).sum().backward()
+        scale = float(U_.grad.abs().max())
+        errors[d] = float((g[:, prob.n_amp :].T - U_.grad).abs().max()) / scale
+        kinds = {derivative_kind(d, c.model) for c in prob.comps}
+        assert kinds == ({"fd"} if d == "fd" else {"own"})
+        assert torch.allclose(F, F.transpose(1, 2))
+    assert errors[deriv] < 1e-8 < 1e-5 < errors["fd"]
+
+
 def test_unknown_derivative_is_refused(small_case):
     cube, _, models, _ = small_case
-    with pytest.raises(FitSetupError, match="derivative must be 'fd'.*got 'auto'"):
-        build_problem(cube, _comps(models), FitSettings(derivative="auto"))
+    with pytest.raises(FitSetupError, match="derivative must be 'auto'.*got 'spline'"):
+        build_problem(cube, _comps(models), FitSettings(derivative="spline"))
 
 
 def test_pixelfit_uncertainty_coverage():
