@@ -161,3 +161,36 @@ def test_simulator_source_takes_a_preset_of_ones_own():
     soft = meta.energy_edges[1:] <= 1.0  # below 1 keV the extra absorption removes most of the flux
     assert a[soft].sum() < 0.6 * b[soft].sum()
     np.testing.assert_allclose(a[-50:], b[-50:], rtol=0.05)  # near 8 keV both are almost unabsorbed
+
+
+@pytest.mark.parametrize("comp", ["thermal", "powerlaw"])
+def test_own_tangents_equal_forward_mode_autodiff(comp, thermal_emulator, powerlaw_emulator):
+    # the emulator's hand-written derivatives (the solver's default, derivative="auto") are the
+    # forward-mode derivatives of its spectrum along each asked column, times the column's scale, in
+    # float64 across more rows than one decode block (a log axis and a linear one for the thermal)
+    import torch.autograd.forward_ad as fwAD
+
+    em = thermal_emulator if comp == "thermal" else powerlaw_emulator
+    assert em.exact_tangents
+    th = torch.as_tensor(random_draws(em.meta, 700, seed=5), dtype=torch.float64)
+    cols = list(range(em.n_params))
+    scales = [0.5 + p for p in cols]
+    S, T = em.spectrum_and_tangents(th, cols, scales)
+    assert T.shape == (len(cols), 700, em.meta.n_channels)
+    assert torch.equal(S, em.spectrum(th))
+    for q, (p, sc) in enumerate(zip(cols, scales)):
+        tangent = torch.zeros_like(th)
+        tangent[:, p] = sc
+        with fwAD.dual_level():
+            d = fwAD.unpack_dual(em.spectrum(fwAD.make_dual(th, tangent))).tangent
+        torch.testing.assert_close(T[q], d, rtol=1e-9, atol=1e-12 * float(d.abs().max()))
+        assert float(T[q].abs().max()) > 0  # the spectrum does change along every parameter
+
+
+def test_own_tangents_vanish_outside_the_grid(powerlaw_emulator):
+    # beyond the grid the coordinate is clamped, so the spectrum no longer changes: zero derivative
+    em = powerlaw_emulator
+    high = float(em.bounds[0, 1])
+    th = torch.tensor([[high + 50.0], [high - 0.1]], dtype=torch.float64)
+    _, T = em.spectrum_and_tangents(th, [0], [1.0])
+    assert float(T[0, 0].abs().max()) == 0.0 and float(T[0, 1].abs().max()) > 0.0
