@@ -88,7 +88,7 @@ def test_line_search_costs_round_like_the_gradient_pass(small_case):
 @pytest.mark.parametrize("deriv,tol", [("ad", 1e-6), ("fd", 3e-3), ("auto", 3e-3)])
 def test_gradient_and_fisher_match_autograd(small_case, deriv, tol):
     cube, _, models, _ = small_case
-    # the test models' own derivatives, forward-mode AD or one-sided differences
+    # forward-mode AD, one-sided differences, or "auto" (differences for these models, which have no own)
     st = FitSettings(dtype="float64", derivative=deriv)
     prob = build_problem(cube, _comps(models), st)
     A = prob.A0.clone()
