@@ -320,8 +320,9 @@ class Problem:
         factor times a spectrum-shaped base (an amplitude's column is its component's spectrum, a
         parameter's the amplitude times a difference of spectra over the step), written once into one
         contiguous (D + 1, n, C) block whose last row is m - X. With h the Fisher weight (w/m for Poisson),
-        one batched product of that block with the first D rows times h gives F (rows 0..D-1) and g
-        (row D, since r = h (m - X)); the factors then scale the small (n, D, D) results.
+        every row is scaled by sqrt(h) in place, and one batched product of the block with its first D
+        rows gives F (rows 0..D-1) and g (row D, since r = h (m - X)); the factors then scale the small
+        (n, D, D) results.
         """
         na, K = self.n_amp, self.n_free
         D = na + K

@@ -112,6 +112,7 @@ def log_spectra(spectra: np.ndarray, floor: float = 1e-12) -> np.ndarray:
 
 
 LOG2E = 1.4426950408889634
+INSIDE_SLACK = 1e-5  # relative rounding margin of GridEmulator._cells' "inside the grid" (grid-node units)
 
 
 def _softmax_vjp(g: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
@@ -301,7 +302,11 @@ class GridEmulator(SpectralModel):
         cells = self.cells.to(theta.device)
         u = (t - self.t0.to(dtype)) / self.step.to(dtype) + 1.0  # node index coordinate
         top = (cells + 1).to(dtype)
-        inside = (u >= 1.0) & (u <= top)
+        # inside the grid, with a margin for rounding: a value on the box's edge can land a few ulps past
+        # the grid's end (kT = 5 keV of the toy thermal emulator in float64: u = 65.00000000000006 > 65),
+        # and its derivative must be the last cell's, not zero (a pixel at the edge could never leave it)
+        slack = INSIDE_SLACK * top
+        inside = (u >= 1.0 - slack) & (u <= top + slack)
         u = torch.minimum(torch.clamp(u, min=1.0), top)
         i = torch.minimum(torch.floor(u.detach()).long(), cells)  # cell left node, 1..cells
         f = u - i.to(dtype)  # fraction in the cell, (n, P)

@@ -194,3 +194,23 @@ def test_own_tangents_vanish_outside_the_grid(powerlaw_emulator):
     th = torch.tensor([[high + 50.0], [high - 0.1]], dtype=torch.float64)
     _, T = em.spectrum_and_tangents(th, [0], [1.0])
     assert float(T[0, 0].abs().max()) == 0.0 and float(T[0, 1].abs().max()) > 0.0
+
+
+@pytest.mark.parametrize("name", ["toy-thermal", "toy-powerlaw", "wide-thermal", "wide-powerlaw"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_own_tangents_at_the_box_edges(name, dtype):
+    # a parameter exactly on its box's edge (where the solver's box projection puts it) keeps a non-zero
+    # derivative, that of the grid's last cell: rounding used to put the grid coordinate a few ulps past
+    # the grid's end (toy thermal kT = 5 keV in float64), which zeroed it, and such a pixel never left the edge
+    from napari_sushi.core.spectral.registry import load_model
+
+    em = load_model(f"{name}-emulator").to(dtype)
+    lo = torch.as_tensor(em.bounds[:, 0], dtype=dtype)
+    hi = torch.as_tensor(em.bounds[:, 1], dtype=dtype)
+    mid = 0.5 * (lo + hi)
+    for p in range(em.n_params):
+        for edge in (lo[p], hi[p]):
+            th = mid.clone()[None]
+            th[0, p] = edge
+            _, T = em.spectrum_and_tangents(th, [p], [float(hi[p] - lo[p])])
+            assert float(T.abs().max()) > 0, (name, em.meta.param_names[p], float(edge))
