@@ -341,7 +341,8 @@ class Problem:
                 cols = [p for p, (kind, _) in enumerate(spec.sources) if kind == "free"]
                 ks = [spec.sources[p][1] for p in cols]
                 S, T, fac = self._spectra_and_steps(spec.model, th, cols, [self.free[k].width for k in ks])
-                spectra.append((S, T))
+                # T holds stepped spectra (their difference from S is the derivative) or the derivatives
+                spectra.append((S, T, derivative_kind(self.derivative, spec.model) == "fd"))
                 if self.n_share:  # d m / d total = sum_c share_c S_c; d m / d s_j = total sum_c d share_c/d s_j S_c
                     terms[0].append((shares[c], c, None))
                     for j in range(self.n_share):
@@ -350,35 +351,35 @@ class Problem:
                     terms[c].append((None, c, None))
                 for i, k in enumerate(ks):
                     terms[na + k].append((Ac[c] * fac[i], c, i))
-            m = self._expected(Ac, [S for S, _ in spectra], idx)
+            m = self._expected(Ac, [S for S, _, _ in spectra], idx)
             X = self.X[idx]
             B = torch.empty(D + 1, n, C, dtype=self.dtype, device=self.device)
             scale = torch.ones(D, n, dtype=self.dtype, device=self.device)
 
-            differences = [derivative_kind(self.derivative, spec.model) == "fd" for spec in self.comps]
-
-            def write_base(c: int, i: int | None, out: torch.Tensor) -> torch.Tensor:
-                S, T = spectra[c]
-                if i is None:
-                    return out.copy_(S)
-                return torch.sub(T[i], S, out=out) if differences[c] else out.copy_(T[i])
+            def base(c: int, i: int | None, out: torch.Tensor | None = None) -> torch.Tensor:
+                """Component c's spectrum (i None) or derivative material i, written into ``out`` if
+                given, else where it lies (only a difference of spectra needs a new buffer)."""
+                S, T, differenced = spectra[c]
+                if i is not None and differenced:
+                    return torch.sub(T[i], S) if out is None else torch.sub(T[i], S, out=out)
+                src = S if i is None else T[i]
+                return src if out is None else out.copy_(src)
 
             for d, col in enumerate(terms):
                 if len(col) == 1:  # one term: its base as it is, its factor kept aside
                     f, comp, which = col[0]
-                    write_base(comp, which, B[d])
+                    base(comp, which, B[d])
                     if f is not None:
                         scale[d] = f
                 elif not col:
                     B[d].zero_()
                 else:  # several (share form, linked parameters): the column itself, factor 1
                     for t, (f, comp, which) in enumerate(col):
-                        # a spectrum is used where it lies (no copy); a difference needs a buffer
-                        base = spectra[comp][0] if which is None else write_base(comp, which, torch.empty_like(m))
+                        b = base(comp, which)
                         if t == 0:
-                            B[d].copy_(base) if f is None else torch.mul(base, f[:, None], out=B[d])
+                            B[d].copy_(b) if f is None else torch.mul(b, f[:, None], out=B[d])
                         else:
-                            B[d].add_(base) if f is None else B[d].addcmul_(base, f[:, None])
+                            B[d].add_(b) if f is None else B[d].addcmul_(b, f[:, None])
             torch.sub(m, X, out=B[D])
             wt = self.w[idx, None]
             h = wt / m if self.sigma2 is None else 2.0 * wt / self.sigma2[idx]  # r = h (m - X) either way
@@ -416,10 +417,9 @@ def derivative_kind(derivative: str, model: SpectralModel) -> str:
     "auto" is "own" where the model has it and "fd" otherwise; "ad" is "own" or autodiff (both exact);
     "fd" is always differences. A fixed rule per model, so that the same request gives the same maps.
     """
-    own = bool(getattr(model, "exact_tangents", False))
     if derivative == "fd":
         return "fd"
-    if own:
+    if model.exact_tangents:
         return "own"
     return "ad" if derivative == "ad" else "fd"
 

@@ -339,13 +339,23 @@ class GridEmulator(SpectralModel):
             n = S.shape[0]
             T = torch.empty(len(cols), n, S.shape[1], dtype=dtype, device=S.device)
             step = _SoftmaxDecode.CHUNK if S.device.type == "cpu" else max(n, 1)
+            steps = self._host_steps()
             for q, (p, scale) in enumerate(zip(cols, scales)):
                 du = 1.0 / theta[:, p] if self.scales[p] == "log" else torch.ones_like(theta[:, p])
-                du = torch.where(inside[:, p], du * (float(scale) / float(self.step[p])), torch.zeros_like(du))
+                du = torch.where(inside[:, p], du * (float(scale) / steps[p]), torch.zeros_like(du))
                 dc = outs[1 + q] * du[:, None]
                 for a in range(0, n, step):
                     T[q, a : a + step] = _softmax_vjp(dc[a : a + step] @ basis, S[a : a + step])
         return S, T
+
+    def _host_steps(self) -> list[float]:
+        """The grid steps as Python floats, read from the device once and cached (the solver's loop asks
+        for them at every Jacobian: a device-to-host read each time would stall an accelerator)."""
+        key = (self.step.data_ptr(), self.step._version, self.step.dtype)
+        cache = self.__dict__.get("_steps_cache")
+        if cache is None or cache[0] != key:
+            self.__dict__["_steps_cache"] = (key, [float(v) for v in self.step.tolist()])
+        return self.__dict__["_steps_cache"][1]
 
     def _table(self, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
         """Node coefficients as (prod(dims), K) in the requested dtype/device (converted once, cached, not saved)."""
